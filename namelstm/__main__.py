@@ -1,0 +1,3 @@
+from namelstm.cli import main
+
+main()

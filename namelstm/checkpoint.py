@@ -1,0 +1,90 @@
+"""Save and load trained models as plain tensors and data: loading can never run code."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from namelstm.data import ALPHABET
+from namelstm.errors import NamelstmError
+from namelstm.models import MODELS, NameClassifier, build_model
+from namelstm.runs import atomic_write_bytes
+
+FORMAT = "namelstm-checkpoint"
+VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything needed to rebuild and describe a trained model, and nothing executable."""
+
+    model_name: str
+    hidden_size: int
+    languages: tuple[str, ...]
+    state_dict: dict[str, torch.Tensor]
+    epoch: int
+    alphabet: str = ALPHABET
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
+        model = build_model(self.model_name, len(self.alphabet), len(self.languages), self.hidden_size)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError:
+            raise NamelstmError(f"checkpoint weights do not fit a {self.model_name} of hidden size {self.hidden_size}") from None
+        return model.to(device).eval()
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    payload = {"format": FORMAT, "version": VERSION, **asdict(checkpoint)}
+    payload["languages"] = list(checkpoint.languages)
+    payload["state_dict"] = {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _check(condition: bool, path: Path, what: str) -> None:
+    if not condition:
+        raise NamelstmError(f"{path} is not a usable namelstm checkpoint: {what}")
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Load with `weights_only=True` (tensors and plain data only), then check every field."""
+    path = Path(path)
+    if not path.is_file():
+        raise NamelstmError(f"checkpoint {path} does not exist")
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickles; our message says it all
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for truncated, foreign or unsafe files
+        unsafe = "weights only" in str(err).lower()
+        reason = "it holds objects other than tensors and plain data (not loaded)" if unsafe else "unreadable"
+        raise NamelstmError(f"{path} is not a usable namelstm checkpoint: {reason}") from None
+    _check(isinstance(raw, dict) and raw.get("format") == FORMAT, path, "no namelstm header")
+    _check(raw.get("version") == VERSION, path, f"version {raw.get('version')!r}, expected {VERSION}")
+    _check(raw.get("model_name") in MODELS, path, f"unknown model {raw.get('model_name')!r}")
+    _check(isinstance(raw.get("hidden_size"), int) and raw["hidden_size"] > 0, path, "bad hidden_size")
+    languages = raw.get("languages")
+    _check(isinstance(languages, list) and len(languages) >= 2 and all(isinstance(x, str) for x in languages),
+           path, "bad language list")
+    _check(raw.get("alphabet") == ALPHABET, path, "it was trained on another alphabet")
+    state = raw.get("state_dict")
+    _check(isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()), path, "bad weights")
+    return Checkpoint(
+        model_name=raw["model_name"],
+        hidden_size=raw["hidden_size"],
+        languages=tuple(languages),
+        state_dict=state,
+        epoch=int(raw.get("epoch", 0)),
+        alphabet=raw["alphabet"],
+        config=dict(raw.get("config") or {}),
+        metrics=dict(raw.get("metrics") or {}),
+    )

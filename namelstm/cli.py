@@ -1,0 +1,256 @@
+"""The `namelstm` command: parse, call the library, print. Heavy imports wait inside each command,
+so `--help` answers at once."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from namelstm.config import TrainConfig
+from namelstm.errors import NamelstmError
+
+DEFAULTS = TrainConfig()
+CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
+
+
+class _Group(click.Group):
+    """Turns the package's own errors (and file-system errors) into one line and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NamelstmError as err:
+            raise click.ClickException(str(err)) from None
+        except OSError as err:
+            where = f" ({err.filename})" if err.filename else ""
+            raise click.ClickException(f"{err.strerror or err}{where}") from None
+
+
+def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from namelstm.models import MODELS  # imports torch: only when a command really runs
+
+    if value not in MODELS:
+        raise click.BadParameter(f"{value!r} is not one of {', '.join(MODELS)}")
+    return value
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="namelstm")
+def cli() -> None:
+    """Character-level RNN / LSTM models that tell a name's language of origin (18 languages).
+
+    \b
+    Quick start:
+      namelstm train --model lstm        # downloads the data if needed, ~10 s on 2 CPU cores
+      namelstm predict Dostoevsky Nakamura
+      namelstm plot                      # loss curves and confusion matrix as PNG
+    """
+
+
+@cli.command()
+@click.option("--model", default=DEFAULTS.model, show_default=True, callback=_model_name,
+              help="Model family: rnn, lstm or mylstm.")
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True,
+              help="Names per SGD step (1 = the tutorial's regime).")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+              help="SGD learning rate.  [default: the model's own: rnn 0.02, lstm and mylstm 0.1]")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True)
+@click.option("--hidden-size", type=click.IntRange(min=1),
+              help="Hidden units.  [default: the report's: rnn 128, lstm and mylstm 64]")
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: float, hidden_size: int | None,
+          seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, device: str, plots: bool,
+          quiet: bool) -> None:
+    """Train a model; keep the weights of the best validation epoch; score them on the test names.
+
+    The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
+    fixed by --seed. The run directory gets checkpoint.pt, history.json, split.json, metrics.json
+    and the figures.
+
+    \b
+    Examples:
+      namelstm train --model mylstm
+      namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
+      namelstm train --model lstm --batch-size 1 --epochs 3   # the tutorial's one-name-at-a-time SGD
+    """
+    from namelstm.train import train_from_data
+
+    config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+                         hidden_size=hidden_size, seed=seed, device=device)
+    log = (lambda _: None) if quiet else _echo_progress
+    result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet, log=log,
+                             overwrite=overwrite)
+    if plots:
+        from namelstm.plots import plot_run
+
+        plot_run(result.run_dir)
+    m = result.test_metrics
+    click.echo(
+        f"{model}: test accuracy {m['accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, balanced "
+        f"{m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}) on {m['n']} held-out names, {m['split']}; "
+        f"best epoch {result.best_epoch}/{epochs}, {result.seconds:.1f}s; run in {result.run_dir}"
+    )
+
+
+def _echo_progress(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def _read_names(names: tuple[str, ...]) -> list[str]:
+    """The NAMES arguments, where '-' stands for every non-blank line of standard input."""
+    result: list[str] = []
+    for name in names:
+        if name == "-":
+            result.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
+        else:
+            result.append(name)
+    return result
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_HELP)
+@click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
+def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool) -> None:
+    """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line).
+
+    \b
+    Examples:
+      namelstm predict Dostoevsky
+      namelstm predict Nakamura Schmidt --top-k 5
+      namelstm predict --json --checkpoint outputs/mylstm O'Neill
+      cut -f1 names.tsv | namelstm predict - --json > predictions.json
+    """
+    from namelstm.predict import Predictor
+    from namelstm.runs import resolve_run
+
+    run = resolve_run(checkpoint)
+    predictor = Predictor.load(run)
+    if top_k > len(predictor.languages):
+        raise click.BadParameter(f"at most {len(predictor.languages)} (the model knows that many languages)",
+                                 param_hint="'--top-k'")
+    if checkpoint is None:
+        click.echo(f"using the latest run, {run} ({_describe(predictor.checkpoint)})", err=True)
+    results = predictor.predict(_read_names(names), top_k=top_k)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    for r in results:
+        seen = f"  (read as {r.seen_as!r})" if r.seen_as != r.name else ""
+        click.echo(f"{r.name}{seen}")
+        for language, probability in r.predictions:
+            click.echo(f"  {language:<12} {probability:6.1%}")
+
+
+def _describe(checkpoint: Any) -> str:
+    test = checkpoint.metrics.get("test")
+    score = f", test accuracy {test['accuracy']:.1%}, {test['split']}" if test else ""
+    return f"{checkpoint.model_name}, hidden {checkpoint.hidden_size}{score}"
+
+
+@cli.command()
+@click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of tables.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+def evaluate(checkpoint: Path | None, as_json: bool, device: str) -> None:
+    """Score a run on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1 and
+    a per-language table. Writes metrics.json in the run.
+
+    \b
+    Examples:
+      namelstm evaluate
+      namelstm evaluate --checkpoint outputs/rnn --json | jq .per_language.Korean
+    """
+    from namelstm.evaluate import evaluate_run
+    from namelstm.runs import resolve_run
+    from namelstm.train import pick_device
+
+    metrics = evaluate_run(resolve_run(checkpoint), pick_device(device))
+    if as_json:
+        click.echo(json.dumps(metrics, indent=2))
+        return
+    click.echo(f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
+               f"{metrics['split']}")
+    for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1"):
+        click.echo(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
+    click.echo(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
+    for language, row in metrics["per_language"].items():
+        click.echo(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--overlay", type=click.Path(path_type=Path), default=Path("outputs/validation-curves.png"),
+              show_default=True, help="Where the overlay of several runs' validation curves goes.")
+def plot(runs: tuple[Path, ...], overlay: Path) -> None:
+    """Draw each RUN's loss curves (loss.png) and test confusion matrix (confusion.png), inside the run.
+
+    With no RUN, the latest run; with several, also one figure overlaying their validation losses.
+
+    \b
+    Examples:
+      namelstm plot
+      namelstm plot outputs/rnn outputs/lstm outputs/mylstm
+    """
+    from namelstm.plots import describe_split, plot_run, plot_validation_overlay
+    from namelstm.runs import HISTORY, read_json, resolve_run
+
+    run_dirs = [resolve_run(r) for r in runs] if runs else [resolve_run(None)]
+    for run_dir in run_dirs:
+        for path in plot_run(run_dir):
+            click.echo(f"wrote {path}")
+    if len(run_dirs) > 1:
+        histories = [(str(r), read_json(r / HISTORY)) for r in run_dirs]
+        curves = [(f"{r}: {h['config']['model']}", h["epochs"]) for r, h in histories]
+        overlay.parent.mkdir(parents=True, exist_ok=True)
+        about = "; ".join(sorted({describe_split(h["config"]) for _, h in histories}))
+        click.echo(f"wrote {plot_validation_overlay(curves, overlay, f'validation loss per epoch, {about}')}")
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
+def data(data_dir: Path | None) -> None:
+    """Find (or download and check) the dataset and describe it: lines, distinct names, repeats.
+
+    \b
+    Examples:
+      namelstm data
+      namelstm data --data-dir ~/datasets/names
+    """
+    from collections import Counter
+
+    from namelstm.data import load_names, resolve_data_dir, verify_names
+
+    directory = resolve_data_dir(data_dir)
+    dataset = load_names(directory)
+    try:
+        verify_names(directory)
+        official = "matches the official files' SHA-256 sums"
+    except NamelstmError as err:
+        official = f"is not the official dataset ({err})"
+    click.echo(f"{directory}: {len(dataset.languages)} languages; {official}")
+    per_language = Counter(lang for _, lang in dataset.pairs)
+    for language in dataset.languages:
+        click.echo(f"  {language:<12} {per_language[language]:6d} distinct names")
+    click.echo(f"  {'total':<12} {len(dataset.pairs):6d} distinct (name, language) pairs from {dataset.lines} lines; "
+               f"{dataset.duplicates} repeats, {len(dataset.skipped)} lines without letters")
+
+
+def main() -> None:
+    cli(prog_name="namelstm")

@@ -1,0 +1,21 @@
+"""Training settings, kept free of heavy imports so the CLI can show its defaults instantly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; `None` means the model family's default."""
+
+    model: str = "lstm"
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float | None = None
+    momentum: float = 0.9
+    hidden_size: int | None = None
+    clip: float = 1.0  # max gradient norm: keeps the linear RNN's recurrence from blowing up
+    seed: int = 0
+    device: str = "auto"
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)

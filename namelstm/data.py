@@ -1,0 +1,363 @@
+"""The names dataset: alphabet and folding, loading, download, a leak-free split, tensors and batches.
+
+Reading order: the alphabet and `fold`; `load_names` (files -> distinct (name, language) pairs);
+`resolve_data_dir` / `download_names` (where the files come from); `split_by_name`; encoding and
+`Batches`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import shutil
+import string
+import tempfile
+import unicodedata
+import zipfile
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from namelstm.errors import NamelstmError
+
+ALPHABET = string.ascii_letters + " .,;'"
+N_LETTERS = len(ALPHABET)  # 57, the width of the report's one-hot letter vectors
+_LETTER_INDEX = {letter: i for i, letter in enumerate(ALPHABET)}
+
+DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
+DATA_ENV = "NAMELSTM_DATA"
+DEFAULT_DATA_DIR = Path("data/names")
+
+# SHA-256 of each file of names/ in the official archive; a download is used only if all match.
+NAMES_SHA256: Mapping[str, str] = {
+    "Arabic.txt": "6f424a8dbe51cbbbabab7a57d38b617210125e4e3991f3c657cb79b8f104bafc",
+    "Chinese.txt": "49263ef55a8cb1740e841d65cad8214b2f9b5b869bc534c811746422496fa91e",
+    "Czech.txt": "145bbbd6d0816578f03388e92c264d39ef1c60df920b081d371fa5c5cc055a8e",
+    "Dutch.txt": "924f32b635170eae561f84538632138fc07d4c8bbd70ba3fb980de1ecc4d2af3",
+    "English.txt": "9cca037066d3d5989e24bc01801416162de506b5e28e15b7c092a47905d29bf2",
+    "French.txt": "81e65b36c60ed5b89a17422f6edcadbb89546f38ad69e960e64e7ba682012a95",
+    "German.txt": "7449cd590b97a733e18d613a4155decd77ec35dc5f8aadd7a82204dce4f051db",
+    "Greek.txt": "3555b5186de7f401e6d991b088e9e644ca3099116477818c25ab5793801389e6",
+    "Irish.txt": "cf8c7013256252a88d2503127b87282a11f21b2ff6db1bded68834c19a1ec058",
+    "Italian.txt": "f88414c27d0606a11a678b4859277828c2565d6cc4d9ee932deef6e94f3b35e4",
+    "Japanese.txt": "e0e717e114fec3e7eade4d9dabe0067c475f43147e36a22b47902ee76ad9e67f",
+    "Korean.txt": "cd54221ccb362a6cba4c78828838cf3268a0e59744767a37cf6ec4b74036b136",
+    "Polish.txt": "45bab898af2f60ed3a728bbf6980e28821011a7caa53227553b5785903a40826",
+    "Portuguese.txt": "50a8735f41f4f73757c8ce5b16cb0275cd86b2b214bcbc8c9805f508cb131c53",
+    "Russian.txt": "43b3e64ce351f77f1ac9e0cdf7566012d127f4371875fd25208845b5c9d6f7c3",
+    "Scottish.txt": "78d0252711d87d948ea86fe34826c51d2d794a8e52d15b5d6f7b6244d45d62dd",
+    "Spanish.txt": "1bcb462ed3316756a85781d68232bddae04498fdddd5d9219c53fd1fbdeba7a7",
+    "Vietnamese.txt": "4761c0de374ebdfd7dea7faa6fbac707d96cad9a6fc91d3626c462cbd08b6c76",
+}
+
+Pair = tuple[str, str]  # (ASCII-folded name, language)
+
+
+# ---------------------------------------------------------------------------- alphabet and folding
+
+
+def fold(text: str) -> str:
+    """Unicode -> the 57-letter alphabet, as the tutorial does: NFD, drop combining marks and
+    every other character outside ALPHABET (so 'Ślusàrski' -> 'Slusarski')."""
+    # NFD splits 'à' into 'a' + a combining grave accent, which is not in ALPHABET and so drops out.
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if c in _LETTER_INDEX).strip()
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+@dataclass(frozen=True)
+class NamesDataset:
+    """Distinct (name, language) pairs read from one `<Language>.txt` file per language.
+
+    `lines` counts every non-blank line read; `duplicates` the lines whose pair was already seen;
+    `skipped` names (file, line number) of lines that folded to nothing.
+    """
+
+    languages: tuple[str, ...]
+    pairs: tuple[Pair, ...]
+    lines: int
+    duplicates: int
+    skipped: tuple[tuple[str, int], ...]
+
+
+def load_names(directory: Path) -> NamesDataset:
+    """Read every `*.txt` file of `directory` as one language (its file name) of one name per line."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise NamelstmError(f"data directory {directory} does not exist")
+    files = sorted(directory.glob("*.txt"))
+    if len(files) < 2:
+        raise NamelstmError(
+            f"{directory} holds {len(files)} .txt file(s); it needs one <Language>.txt per language, at least 2"
+        )
+    seen: set[Pair] = set()
+    lines = duplicates = 0
+    skipped: list[tuple[str, int]] = []
+    for path in files:
+        language = path.stem
+        kept_before = len(seen)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            line_no = path.read_bytes()[: err.start].count(b"\n") + 1
+            raise NamelstmError(f"{path} is not UTF-8 (line {line_no})") from None
+        for line_no, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            lines += 1
+            name = fold(line)
+            if not name:
+                skipped.append((path.name, line_no))
+            elif (name, language) in seen:
+                duplicates += 1
+            else:
+                seen.add((name, language))
+        if len(seen) == kept_before:
+            raise NamelstmError(f"{path} holds no usable names")
+    return NamesDataset(
+        languages=tuple(p.stem for p in files),
+        pairs=tuple(sorted(seen, key=lambda p: (p[1], p[0]))),
+        lines=lines,
+        duplicates=duplicates,
+        skipped=tuple(skipped),
+    )
+
+
+# ---------------------------------------------------------------------------- where the files come from
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_names(directory: Path, sums: Mapping[str, str] = NAMES_SHA256) -> None:
+    """Raise, naming the file, unless every file of `sums` is in `directory` with that SHA-256."""
+    for filename, expected in sums.items():
+        path = Path(directory) / filename
+        if not path.is_file():
+            raise NamelstmError(f"{filename} is missing from {directory}")
+        if sha256_of(path) != expected:
+            raise NamelstmError(f"{filename} fails its SHA-256 check; the file is corrupt or not the official one")
+
+
+def download_names(
+    dest: Path,
+    url: str = DATA_URL,
+    sums: Mapping[str, str] = NAMES_SHA256,
+    progress: bool = True,
+) -> Path:
+    """Download the tutorial archive, extract only `names/*.txt`, check each file, then move the
+    checked directory to `dest` in one rename. A failed or corrupt download leaves `dest` untouched."""
+    # torch.hub's downloader writes to a temporary name and renames when complete, shows a tqdm
+    # bar, and ships with torch, so we need neither a new HTTP dependency nor our own loop.
+    from torch.hub import download_url_to_file
+
+    dest = Path(dest)
+    if dest.exists():
+        raise NamelstmError(f"{dest} already exists; remove it or point --data-dir at it")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".names-download-") as tmp:
+        archive = Path(tmp) / "data.zip"
+        try:
+            download_url_to_file(url, str(archive), progress=progress)
+        except OSError as err:  # URLError is an OSError
+            raise NamelstmError(
+                f"could not download {url} ({err}); without internet access, put the 18 "
+                f"<Language>.txt files in {dest} or pass --data-dir DIR (or set {DATA_ENV})"
+            ) from None
+        extracted = Path(tmp) / "names"
+        extracted.mkdir()
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.namelist():
+                    parent, _, filename = member.rpartition("/")
+                    if parent.endswith("names") and filename in sums:
+                        (extracted / filename).write_bytes(zf.read(member))
+        except zipfile.BadZipFile:
+            raise NamelstmError(f"the archive downloaded from {url} is incomplete or not a zip file") from None
+        verify_names(extracted, sums)
+        extracted.rename(dest)
+    return dest
+
+
+def resolve_data_dir(data_dir: Path | None = None, download: bool = True, progress: bool = True) -> Path:
+    """Where the name files are: `data_dir`, else $NAMELSTM_DATA, else ./data/names, downloaded there
+    (and checked) if it is missing. A directory the user names is used as it is, never downloaded into."""
+    named = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
+    if named is not None:
+        path = Path(named)
+        if not path.is_dir():
+            source = "--data-dir" if data_dir is not None else DATA_ENV
+            raise NamelstmError(f"{source} {path} is not a directory")
+        return path
+    if DEFAULT_DATA_DIR.is_dir():
+        return DEFAULT_DATA_DIR
+    if not download:
+        raise NamelstmError(f"no data in {DEFAULT_DATA_DIR}; pass --data-dir DIR or set {DATA_ENV}")
+    return download_names(DEFAULT_DATA_DIR, progress=progress)
+
+
+# ---------------------------------------------------------------------------- leak-free split
+
+
+@dataclass(frozen=True)
+class Split:
+    """Train / validation / test pairs; a name (case-insensitive) never appears in two parts."""
+
+    train: tuple[Pair, ...]
+    val: tuple[Pair, ...]
+    test: tuple[Pair, ...]
+    languages: tuple[str, ...]
+    seed: int
+    fractions: tuple[float, float, float]
+
+    def describe(self) -> str:
+        return (
+            f"split by name {'/'.join(f'{f:g}' for f in self.fractions)} seed {self.seed}: "
+            f"{len(self.train)} train, {len(self.val)} val, {len(self.test)} test pairs"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "fractions": list(self.fractions),
+            "languages": list(self.languages),
+            **{part: [list(p) for p in getattr(self, part)] for part in ("train", "val", "test")},
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Split:
+        return cls(
+            **{part: tuple((str(n), str(lang)) for n, lang in raw[part]) for part in ("train", "val", "test")},
+            languages=tuple(raw["languages"]),
+            seed=int(raw["seed"]),
+            fractions=tuple(float(f) for f in raw["fractions"]),  # type: ignore[arg-type]
+        )
+
+
+def _part_sizes(n: int, fractions: Sequence[float]) -> tuple[int, int]:
+    """Validation and test sizes for a language of n names; each gets at least one name when n >= 3."""
+    val, test = (round(n * f) for f in fractions[1:])
+    if n >= 3:
+        val, test = max(val, 1), max(test, 1)
+    return val, test
+
+
+def split_by_name(
+    dataset: NamesDataset, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> Split:
+    """Split the distinct pairs so that all pairs of a name land in one part, each language
+    divided in `fractions` (languages are filled rarest first, so shared names bend the big ones)."""
+    if abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0:
+        raise NamelstmError(f"split fractions {fractions} must be non-negative and sum to 1")
+    rng = random.Random(seed)
+    names_of: dict[str, set[str]] = defaultdict(set)
+    for name, language in dataset.pairs:
+        names_of[language].add(name.lower())
+    part_of: dict[str, int] = {}
+    for language in sorted(names_of, key=lambda lang: (len(names_of[lang]), lang)):
+        keys = sorted(names_of[language])
+        free = [k for k in keys if k not in part_of]
+        rng.shuffle(free)
+        have = [sum(part_of.get(k) == part for k in keys) for part in (0, 1, 2)]
+        want_val, want_test = _part_sizes(len(keys), fractions)
+        n_test = max(0, min(len(free), want_test - have[2]))
+        n_val = max(0, min(len(free) - n_test, want_val - have[1]))
+        for i, key in enumerate(free):
+            part_of[key] = 2 if i < n_test else 1 if i < n_test + n_val else 0
+    parts: tuple[list[Pair], list[Pair], list[Pair]] = ([], [], [])
+    for pair in dataset.pairs:
+        parts[part_of[pair[0].lower()]].append(pair)
+    return Split(
+        train=tuple(parts[0]),
+        val=tuple(parts[1]),
+        test=tuple(parts[2]),
+        languages=dataset.languages,
+        seed=seed,
+        fractions=fractions,
+    )
+
+
+# ---------------------------------------------------------------------------- tensors and batches
+
+
+def letter_indices(name: str) -> list[int]:
+    """Positions in ALPHABET of an already-folded name's letters."""
+    return [_LETTER_INDEX[c] for c in name]
+
+
+def line_to_tensor(name: str) -> torch.Tensor:
+    """The report's encoding: a `<len x 1 x 57>` one-hot tensor, one row per letter."""
+    tensor = torch.zeros(len(name), 1, N_LETTERS)
+    tensor[torch.arange(len(name)), 0, torch.tensor(letter_indices(name), dtype=torch.long)] = 1
+    return tensor
+
+
+def encode(names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batched encoding: letter indices padded to the longest name (`[B, T]`) and lengths (`[B]`).
+
+    The padding value is irrelevant: models read each name's output at position `length - 1`.
+    """
+    if any(not n for n in names):
+        raise NamelstmError("cannot encode an empty name")
+    lengths = torch.tensor([len(n) for n in names], dtype=torch.long)
+    letters = torch.zeros(len(names), int(lengths.max()) if len(names) else 0, dtype=torch.long)
+    for row, name in enumerate(names):
+        letters[row, : len(name)] = torch.tensor(letter_indices(name), dtype=torch.long)
+    return letters, lengths
+
+
+@dataclass(frozen=True)
+class Batch:
+    letters: torch.Tensor  # [B, T] letter indices
+    lengths: torch.Tensor  # [B]
+    targets: torch.Tensor  # [B] language indices
+    rows: torch.Tensor  # [B] positions of these names in the split they came from
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(self.letters.to(device), self.lengths.to(device), self.targets.to(device), self.rows)
+
+
+class Batches:
+    """One split encoded to tensors once, served as mini-batches of names of similar length.
+
+    Names are ordered by length (ties broken at random each epoch), cut into batches, and the
+    batches shuffled, so a batch carries almost no padding while its contents still change.
+    """
+
+    def __init__(self, pairs: Sequence[Pair], languages: Sequence[str], batch_size: int) -> None:
+        language_index = {lang: i for i, lang in enumerate(languages)}
+        self.letters, self.lengths = encode([name for name, _ in pairs])
+        self.targets = torch.tensor([language_index[lang] for _, lang in pairs], dtype=torch.long)
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return -(-len(self.targets) // self.batch_size)
+
+    def _batch(self, rows: torch.Tensor) -> Batch:
+        lengths = self.lengths[rows]
+        return Batch(self.letters[rows, : int(lengths.max())], lengths, self.targets[rows], rows)
+
+    def iterate(self, generator: torch.Generator | None = None) -> Iterator[Batch]:
+        """Length-bucketed batches; shuffled when a generator is given, in a fixed order otherwise."""
+        if generator is None:
+            order = torch.argsort(self.lengths, stable=True)
+            chunks = list(order.split(self.batch_size))
+        else:
+            shuffled = torch.randperm(len(self.lengths), generator=generator)
+            order = shuffled[torch.argsort(self.lengths[shuffled], stable=True)]
+            chunks = list(order.split(self.batch_size))
+            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+        for rows in chunks:
+            yield self._batch(rows)

@@ -1,0 +1,8 @@
+"""The one exception type the package raises for problems a user can fix."""
+
+
+class NamelstmError(Exception):
+    """A problem with the user's input, data or files, explained in one line.
+
+    The CLI prints its message without a traceback and exits non-zero.
+    """

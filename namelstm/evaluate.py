@@ -1,0 +1,109 @@
+"""Scoring a model on a split: losses, accuracies, confusion matrix and per-language metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from namelstm.checkpoint import load_checkpoint
+from namelstm.data import Batches, Split
+from namelstm.models import NameClassifier
+from namelstm.runs import CHECKPOINT, METRICS, SPLIT, read_json, write_json
+
+EVAL_BATCH_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class Scores:
+    """A model's outputs on every name of a split, in the split's order."""
+
+    log_probs: torch.Tensor  # [N, n_languages]
+    targets: torch.Tensor  # [N]
+
+    @property
+    def loss(self) -> float:
+        return F.nll_loss(self.log_probs, self.targets).item()
+
+    @property
+    def accuracy(self) -> float:
+        return (self.log_probs.argmax(1) == self.targets).float().mean().item()
+
+
+@torch.no_grad()
+def score(model: NameClassifier, batches: Batches, device: torch.device | str = "cpu") -> Scores:
+    was_training = model.training
+    model.eval()
+    log_probs = torch.empty(len(batches.targets), model.n_languages)
+    for batch in batches.iterate():
+        b = batch.to(device)
+        log_probs[batch.rows] = model.classify(b.letters, b.lengths).float().cpu()
+    model.train(was_training)
+    return Scores(log_probs, batches.targets)
+
+
+def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
+
+
+def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Accuracy, top-3 accuracy, balanced accuracy (mean per-language recall), macro P/R/F1,
+    a per-language table and the confusion matrix (rows: true language, columns: predicted)."""
+    n_lang = len(languages)
+    targets = scores.targets.numpy()
+    predicted = scores.log_probs.argmax(1).numpy()
+    top3 = scores.log_probs.topk(min(3, n_lang), dim=1).indices.numpy()
+    confusion = np.bincount(targets * n_lang + predicted, minlength=n_lang * n_lang).reshape(n_lang, n_lang)
+    correct = np.diag(confusion).astype(float)
+    support = confusion.sum(1)
+    precision = _safe_divide(correct, confusion.sum(0))
+    recall = _safe_divide(correct, support)
+    f1 = _safe_divide(2 * precision * recall, precision + recall)
+    present = support > 0  # a language absent from the split has no recall to average
+    return {
+        "n": int(len(targets)),
+        "accuracy": float((predicted == targets).mean()),
+        "top3_accuracy": float((top3 == targets[:, None]).any(1).mean()),
+        "balanced_accuracy": float(recall[present].mean()),
+        "macro_precision": float(precision[present].mean()),
+        "macro_recall": float(recall[present].mean()),
+        "macro_f1": float(f1[present].mean()),
+        "loss": scores.loss,
+        "per_language": {
+            lang: {
+                "precision": float(precision[i]),
+                "recall": float(recall[i]),
+                "f1": float(f1[i]),
+                "support": int(support[i]),
+            }
+            for i, lang in enumerate(languages)
+        },
+        "languages": list(languages),
+        "confusion": confusion.tolist(),
+    }
+
+
+def test_metrics(
+    model: NameClassifier, split: Split, languages: tuple[str, ...], device: torch.device | str = "cpu"
+) -> dict[str, Any]:
+    """`compute_metrics` on the test part of `split`, labelled with the split it came from."""
+    scores = score(model, Batches(split.test, languages, EVAL_BATCH_SIZE), device)
+    return {"split": split.describe(), "part": "test", **compute_metrics(scores, languages)}
+
+
+def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Score a run's checkpoint on the test part of the split saved with it; write metrics.json."""
+    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
+    metrics = {
+        "run": str(run_dir),
+        "model": checkpoint.model_name,
+        "epoch": checkpoint.epoch,
+        **test_metrics(checkpoint.build_model(device), split, checkpoint.languages, device),
+    }
+    write_json(Path(run_dir) / METRICS, metrics)
+    return metrics

@@ -1,0 +1,25 @@
+"""The model families, by name. A new family joins by adding its class to `MODELS`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from namelstm.errors import NamelstmError
+from namelstm.models.base import NameClassifier
+from namelstm.models.lstm import LSTM
+from namelstm.models.mylstm import MyLSTM
+from namelstm.models.rnn import RNN
+
+MODELS: Mapping[str, type[NameClassifier]] = MappingProxyType({"rnn": RNN, "lstm": LSTM, "mylstm": MyLSTM})
+
+
+def build_model(name: str, n_letters: int, n_languages: int, hidden_size: int | None = None) -> NameClassifier:
+    """A fresh model of family `name`, at the report's size unless `hidden_size` is given."""
+    if name not in MODELS:
+        raise NamelstmError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    family = MODELS[name]
+    return family(n_letters, n_languages, hidden_size or family.default_hidden_size)
+
+
+__all__ = ["MODELS", "LSTM", "MyLSTM", "NameClassifier", "RNN", "build_model"]

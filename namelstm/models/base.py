@@ -1,0 +1,48 @@
+"""What every model family shares: one interface, and the two helpers of the batched path."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class NameClassifier(nn.Module):
+    """Base of every family: maps a batch of names to log-probabilities over languages.
+
+    `classify` is the fast batched path used for training and prediction; `classify_one_hot` is
+    the report's letter-by-letter loop over a `<len x 1 x n_letters>` tensor, kept to check it.
+    """
+
+    default_hidden_size: int = 64
+    default_lr: float = 0.1  # SGD learning rate that trains this family well at the default batch size
+
+    def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
+        super().__init__()
+        self.n_letters = n_letters
+        self.n_languages = n_languages
+        self.hidden_size = hidden_size
+
+    def classify(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """`letters` `[B, T]` indices, `lengths` `[B]` -> log-probabilities `[B, n_languages]`."""
+        raise NotImplementedError
+
+    def classify_one_hot(self, line_tensor: torch.Tensor) -> torch.Tensor:
+        """The report's regime: one name as `<len x 1 x n_letters>` -> `[1, n_languages]`."""
+        raise NotImplementedError
+
+
+def project_inputs(letters: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """`one_hot(letters) @ weight.T + bias` for every time step at once, as a row lookup.
+
+    A one-hot vector times a matrix selects one of its columns, so the input half of each
+    `Linear` on `cat(input, hidden)` is an embedding: `[B, T]` -> `[B, T, weight.shape[0]]`.
+    """
+    projected = F.embedding(letters, weight.t())
+    return projected if bias is None else projected + bias
+
+
+def at_lengths(steps: torch.Tensor, lengths: torch.Tensor, offset: int = 1) -> torch.Tensor:
+    """Row b of `steps` `[B, T, H]` at time `lengths[b] - offset`: each name's own last step,
+    so padding after a name's end never reaches its output."""
+    return steps[torch.arange(steps.shape[0], device=steps.device), lengths - offset]

@@ -1,0 +1,64 @@
+"""The report's hand-written LSTM: four gate layers on cat(input, h), run step by step."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from namelstm.models.base import NameClassifier, at_lengths, project_inputs
+
+
+class MyLSTM(NameClassifier):
+    """The LSTM equations written out: forget, input, candidate and output gates `W_f, W_i, W_C, W_o`.
+
+    `forward` is the report's single step; `classify` fuses the four gates into one matrix product.
+    """
+
+    default_hidden_size = 64
+    default_lr = 0.1
+
+    def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
+        super().__init__(n_letters, n_languages, hidden_size)
+        combined = n_letters + hidden_size
+        self.W_f = nn.Linear(combined, hidden_size)
+        self.W_i = nn.Linear(combined, hidden_size)
+        self.W_C = nn.Linear(combined, hidden_size)
+        self.W_o = nn.Linear(combined, hidden_size)
+        self.out = nn.Linear(hidden_size, n_languages)
+        self.softmax = nn.LogSoftmax(dim=-1)
+
+    def forward(
+        self, input: torch.Tensor, h: torch.Tensor, C: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One time step, the report's signature: `[B, n_letters]`, h, C -> (log-probs, h, C)."""
+        combined = torch.cat((input, h), 1)
+        f = torch.sigmoid(self.W_f(combined))
+        i = torch.sigmoid(self.W_i(combined))
+        C = f * C + i * torch.tanh(self.W_C(combined))
+        h = torch.sigmoid(self.W_o(combined)) * torch.tanh(C)
+        return self.softmax(self.out(h)), h, C
+
+    def init_state(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        zeros = torch.zeros(batch_size, self.hidden_size, device=self.out.weight.device)
+        return zeros, zeros
+
+    def classify_one_hot(self, line_tensor: torch.Tensor) -> torch.Tensor:
+        h, C = self.init_state()
+        for letter in line_tensor:
+            output, h, C = self(letter, h, C)
+        return output
+
+    def classify(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        gates = (self.W_f, self.W_i, self.W_C, self.W_o)
+        weight = torch.cat([g.weight for g in gates])  # [4H, n_letters + H]: one product per step
+        bias = torch.cat([g.bias for g in gates])
+        w_x, w_h = weight.split([self.n_letters, self.hidden_size], dim=1)
+        x_gates = project_inputs(letters, w_x, bias)  # [B, T, 4H], all steps up front
+        h, C = self.init_state(letters.shape[0])
+        hs = []
+        for t in range(letters.shape[1]):
+            f, i, g, o = torch.addmm(x_gates[:, t], h, w_h.t()).chunk(4, dim=1)
+            C = torch.sigmoid(f) * C + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(C)
+            hs.append(h)
+        return self.softmax(self.out(at_lengths(torch.stack(hs, 1), lengths)))

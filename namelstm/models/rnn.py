@@ -1,0 +1,55 @@
+"""The report's RNN: a linear recurrence on cat(letter, hidden), as in the PyTorch tutorial."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from namelstm.models.base import NameClassifier, at_lengths, project_inputs
+
+
+class RNN(NameClassifier):
+    """The tutorial's cell: `hidden' = i2h(cat(x, hidden))`, `output = i2o(cat(x, hidden))`.
+
+    No squashing non-linearity, so the hidden state can grow step after step; it needs a
+    smaller learning rate than the LSTMs.
+    """
+
+    default_hidden_size = 128
+    default_lr = 0.02
+
+    def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
+        super().__init__(n_letters, n_languages, hidden_size)
+        self.i2h = nn.Linear(n_letters + hidden_size, hidden_size)
+        self.i2o = nn.Linear(n_letters + hidden_size, n_languages)
+        self.softmax = nn.LogSoftmax(dim=1)
+
+    def forward(self, input: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One time step, the report's signature: `[1, n_letters]`, `[1, H]` -> (log-probs, hidden)."""
+        combined = torch.cat((input, hidden), 1)
+        return self.softmax(self.i2o(combined)), self.i2h(combined)
+
+    def init_hidden(self, batch_size: int = 1) -> torch.Tensor:
+        return torch.zeros(batch_size, self.hidden_size, device=self.i2h.weight.device)
+
+    def classify_one_hot(self, line_tensor: torch.Tensor) -> torch.Tensor:
+        hidden = self.init_hidden()
+        for letter in line_tensor:
+            output, hidden = self(letter, hidden)
+        return output
+
+    def classify(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # Split each Linear on cat(x, h) into its letter half (a lookup) and its hidden half.
+        h2h_x, h2h_h = self.i2h.weight.split([self.n_letters, self.hidden_size], dim=1)
+        o_x, o_h = self.i2o.weight.split([self.n_letters, self.hidden_size], dim=1)
+        x2h = project_inputs(letters, h2h_x, self.i2h.bias)  # [B, T, H], all steps up front
+        hidden = self.init_hidden(letters.shape[0])
+        entering = [hidden]  # entering[t]: the hidden state that letter t is combined with
+        for t in range(letters.shape[1] - 1):
+            hidden = torch.addmm(x2h[:, t], hidden, h2h_h.t())
+            entering.append(hidden)
+        # The report's output comes from the last letter and the hidden state *before* it.
+        hidden_before_last = at_lengths(torch.stack(entering, 1), lengths)
+        last_letter = at_lengths(letters.unsqueeze(-1), lengths).squeeze(-1)
+        logits = project_inputs(last_letter, o_x, self.i2o.bias) + hidden_before_last @ o_h.t()
+        return self.softmax(logits)

@@ -1,0 +1,73 @@
+"""Shared fixtures: a small generated dataset, the real one when present, and a trained tiny run."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from namelstm.config import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_LANGUAGES = ("Alphan", "Betan", "Gamman")
+
+
+def _tiny_names(language: str, rng: random.Random) -> list[str]:
+    """Names whose language is plain from their shape, so a tiny model learns it in seconds."""
+    consonants, vowels = "bdgklmnprstvz", "aeiou"
+
+    def stem(n: int) -> str:
+        return "".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(n))
+
+    if language == "Alphan":
+        return [stem(rng.randint(1, 3)).capitalize() + "ov" for _ in range(80)]
+    if language == "Betan":
+        return [stem(rng.randint(1, 3)).capitalize() + "aki" for _ in range(80)]
+    return ["Mc" + stem(rng.randint(1, 3)).capitalize() for _ in range(80)]
+
+
+def write_tiny_dataset(directory: Path, seed: int = 0) -> Path:
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for language in TINY_LANGUAGES:
+        lines = _tiny_names(language, rng)
+        if language == "Alphan":
+            lines += [lines[0], "12345", "Ślusàrskiov"]  # a repeat, a line with no letters, accents
+        (directory / f"{language}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny") / "names")
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    candidates = [os.environ.get("NAMELSTM_DATA"), REPO.parent / "shared" / "data" / "names"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "Russian.txt").is_file():
+            return Path(candidate)
+    pytest.skip("the real names data is not here (set NAMELSTM_DATA or put it in ../shared/data/names)")
+
+
+TINY_CONFIG = TrainConfig(model="lstm", epochs=8, batch_size=16, hidden_size=16, lr=0.3)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from namelstm.train import train_from_data
+
+    run_dir = tmp_path_factory.mktemp("runs") / "lstm"
+    train_from_data(TINY_CONFIG, tiny_data, run_dir, progress=False, log=lambda _: None)
+    return run_dir
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty working directory with no data variable, as a new user would."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NAMELSTM_DATA", raising=False)
+    return tmp_path

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from namelstm.cli import cli
+
+TINY_TRAIN = ["--epochs", "8", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.3", "-q"]
+
+
+def run(*args: str, input: str | None = None) -> "click.testing.Result":  # noqa: F821
+    return CliRunner().invoke(cli, list(args), input=input)
+
+
+@pytest.fixture
+def trained(isolated: Path, tiny_data: Path) -> Path:
+    """A working directory whose outputs/ holds one tiny lstm run, as after a user's first train."""
+    result = run("train", "--data-dir", str(tiny_data), *TINY_TRAIN, "--no-plots")
+    assert result.exit_code == 0, result.output
+    return isolated / "outputs" / "lstm"
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "plot", "data"])
+def test_every_command_help_has_an_example(command: str) -> None:
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output and f"namelstm {command}" in result.output
+
+
+def test_train_prints_a_one_line_summary_with_test_accuracy(trained: Path, tiny_data: Path) -> None:
+    result = run("train", "--data-dir", str(tiny_data), *TINY_TRAIN, "--model", "rnn", "--no-plots")
+    assert result.exit_code == 0, result.output
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("rnn: test accuracy ") and "held-out names" in last and "seed 0" in last
+    assert (trained.parent / "rnn" / "checkpoint.pt").is_file()
+
+
+def test_predict_text_json_and_stdin(trained: Path) -> None:
+    text = run("predict", "Bakiaki", "McDurin")
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[:2] == ["Bakiaki", text.stdout.splitlines()[1]]
+    assert text.stdout.splitlines()[1].split()[0] == "Betan"
+    assert "using the latest run" in text.stderr
+    as_json = run("predict", "--json", "-k", "2", "-", input="Bakiaki\n\nMcDurin\nZàrov\n")
+    assert as_json.exit_code == 0, as_json.output
+    results = json.loads(as_json.stdout)
+    assert [r["name"] for r in results] == ["Bakiaki", "McDurin", "Zàrov"]
+    assert results[2]["seen_as"] == "Zarov"
+    assert [len(r["predictions"]) for r in results] == [2, 2, 2]
+    assert results[1]["predictions"][0]["language"] == "Gamman"
+    assert abs(sum(p["probability"] for p in results[0]["predictions"]) - 1) < 0.2
+
+
+def test_evaluate_json_has_the_promised_keys_and_writes_metrics(trained: Path) -> None:
+    (trained / "metrics.json").unlink()
+    result = run("evaluate", "--json")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "per_language", "split"):
+        assert key in metrics
+    assert set(metrics["per_language"]) == {"Alphan", "Betan", "Gamman"}
+    assert json.loads((trained / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    table = run("evaluate", "--checkpoint", str(trained))
+    assert "balanced accuracy" in table.stdout and "Gamman" in table.stdout
+
+
+def test_plot_writes_png_figures_and_an_overlay(trained: Path) -> None:
+    result = run("plot")
+    assert result.exit_code == 0, result.output
+    for name in ("loss.png", "confusion.png"):
+        assert (trained / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shutil.copytree(trained, trained.parent / "copy")
+    result = run("plot", str(trained), str(trained.parent / "copy"), "--overlay", "overlay.png")
+    assert result.exit_code == 0, result.output
+    assert Path("overlay.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["predict", "Smith"], 1, "no trained run under outputs/; train one first: namelstm train --model lstm"),
+        (["evaluate"], 1, "train one first"),
+        (["plot"], 1, "train one first"),
+        (["train", "--model", "gru"], 2, "'gru' is not one of rnn, lstm, mylstm"),
+        (["train", "--epochs", "0"], 2, "--epochs"),
+        (["train", "--lr", "-1"], 2, "--lr"),
+        (["predict", "--checkpoint", "nowhere", "Smith"], 1, "nowhere does not exist"),
+        (["train", "--data-dir", "nowhere"], 1, "--data-dir nowhere is not a directory"),
+    ],
+)
+def test_mistakes_get_one_clear_line_and_an_exit_code(isolated: Path, args: list[str], code: int, message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == code, result.output
+    assert message in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_bad_names_and_top_k_are_refused(trained: Path) -> None:
+    for name in ("", "   ", "12345"):
+        result = run("predict", name)
+        assert result.exit_code == 1 and "has no letters the model knows" in result.output
+    result = run("predict", "--top-k", "4", "Smith")
+    assert result.exit_code == 2 and "at most 3" in result.output
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    result = subprocess.run([sys.executable, "-m", "namelstm", "--help"], capture_output=True, text=True, check=True)
+    assert "namelstm train --model lstm" in result.stdout

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_CONFIG
+from namelstm.data import load_names, split_by_name
+from namelstm.errors import NamelstmError
+from namelstm.train import resolve_config, train, train_from_data
+
+QUIET = {"progress": False, "log": lambda _: None}
+
+
+def test_training_learns_the_tiny_languages_and_writes_the_run(tiny_run: Path) -> None:
+    history = json.loads((tiny_run / "history.json").read_text())
+    epochs = history["epochs"]
+    assert len(epochs) == TINY_CONFIG.epochs
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
+    metrics = json.loads((tiny_run / "metrics.json").read_text())
+    assert metrics["accuracy"] > 0.9  # chance is 1/3
+    assert metrics["part"] == "test" and "seed 0" in metrics["split"]
+    assert sorted(p.name for p in tiny_run.iterdir()) == [
+        "checkpoint.pt", "history.json", "metrics.json", "split.json"
+    ]
+    raw = torch.load(tiny_run / "checkpoint.pt", weights_only=True)
+    assert raw["model_name"] == "lstm" and raw["languages"] == ["Alphan", "Betan", "Gamman"]
+    assert raw["epoch"] == min(epochs, key=lambda r: r["val_loss"])["epoch"]
+    assert raw["metrics"]["test"]["accuracy"] == metrics["accuracy"]
+
+
+def test_same_seed_gives_identical_runs_on_cpu(tiny_data: Path, tmp_path: Path) -> None:
+    config = dataclasses.replace(TINY_CONFIG, epochs=2, model="mylstm")
+    first = train_from_data(config, tiny_data, tmp_path / "a", **QUIET)
+    second = train_from_data(config, tiny_data, tmp_path / "b", **QUIET)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in first.history]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in second.history]
+    assert first.test_metrics["accuracy"] == second.test_metrics["accuracy"]
+
+
+def test_an_existing_run_is_never_replaced_silently(tiny_run: Path, tiny_data: Path) -> None:
+    before = (tiny_run / "checkpoint.pt").read_bytes()
+    with pytest.raises(NamelstmError, match="already holds a trained run"):
+        train_from_data(TINY_CONFIG, tiny_data, tiny_run, **QUIET)
+    assert (tiny_run / "checkpoint.pt").read_bytes() == before
+
+
+def test_diverging_loss_stops_with_the_epoch_named(tiny_data: Path, tmp_path: Path) -> None:
+    split = split_by_name(load_names(tiny_data))
+    config = dataclasses.replace(TINY_CONFIG, model="rnn", lr=1e12, clip=1e12, epochs=3)
+    with pytest.raises(NamelstmError, match=r"loss became (nan|inf) in epoch 1; lower --lr"):
+        train(config, split, tmp_path / "run", **QUIET)
+
+
+@pytest.mark.parametrize("model", ["rnn", "lstm", "mylstm"])
+def test_every_family_trains_with_batch_size_one(tiny_data: Path, tmp_path: Path, model: str) -> None:
+    config = dataclasses.replace(TINY_CONFIG, model=model, batch_size=1, epochs=1, lr=None)
+    result = train_from_data(config, tiny_data, tmp_path / model, **QUIET)
+    assert result.test_metrics["accuracy"] > 0.5
+
+
+def test_family_defaults_fill_what_is_not_set() -> None:
+    config = resolve_config(dataclasses.replace(TINY_CONFIG, model="rnn", lr=None, hidden_size=None))
+    assert (config.lr, config.hidden_size) == (0.02, 128)
+    with pytest.raises(NamelstmError, match="unknown model"):
+        resolve_config(dataclasses.replace(TINY_CONFIG, model="gru"))
