@@ -311,11 +311,10 @@ def encode(names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if any(not n for n in names):
         raise NamelstmError("cannot encode an empty name")
-    lengths = torch.tensor([len(n) for n in names], dtype=torch.long)
-    letters = torch.zeros(len(names), int(lengths.max()) if len(names) else 0, dtype=torch.long)
-    for row, name in enumerate(names):
-        letters[row, : len(name)] = torch.tensor(letter_indices(name), dtype=torch.long)
-    return letters, lengths
+    width = max(map(len, names), default=0)
+    rows = [letter_indices(n) + [0] * (width - len(n)) for n in names]  # one tensor call, not one per name
+    letters = torch.tensor(rows, dtype=torch.long).reshape(len(names), width)
+    return letters, torch.tensor([len(n) for n in names], dtype=torch.long)
 
 
 @dataclass(frozen=True)

@@ -67,12 +67,16 @@ class Predictor:
         if not 1 <= top_k <= len(self.languages):
             raise NamelstmError(f"top_k must be between 1 and {len(self.languages)}")
         seen = [self.prepare(n) for n in names]
-        results: list[Prediction] = []
-        for start in range(0, len(names), CHUNK):
-            chunk = seen[start : start + CHUNK]
-            letters, lengths = encode(chunk)
-            probs, index = self.model.classify(letters, lengths).exp().topk(top_k, dim=1)
-            for i, (p_row, i_row) in enumerate(zip(probs.tolist(), index.tolist())):
-                ranked = tuple((self.languages[j], p) for j, p in zip(i_row, p_row))
-                results.append(Prediction(names[start + i], chunk[i], ranked))
-        return results
+        # Shortest names first, so each chunk is padded only to the length of its longest name.
+        order = sorted(range(len(seen)), key=lambda i: len(seen[i]))
+        probs = torch.empty(len(seen), top_k)
+        index = torch.empty(len(seen), top_k, dtype=torch.long)
+        for start in range(0, len(order), CHUNK):
+            rows = torch.tensor(order[start : start + CHUNK], dtype=torch.long)
+            letters, lengths = encode([seen[i] for i in rows.tolist()])
+            probs[rows], index[rows] = self.model.classify(letters, lengths).exp().topk(top_k, dim=1)
+        languages = self.languages
+        return [
+            Prediction(name, read, tuple(zip((languages[j] for j in i_row), p_row)))
+            for name, read, p_row, i_row in zip(names, seen, probs.tolist(), index.tolist())
+        ]

@@ -92,9 +92,10 @@ def train(
     best: dict[str, Any] = {"val_loss": math.inf, "epoch": 0}
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
+        epoch_start = time.perf_counter()
         record = _train_epoch(model, optimizer, train_batches, shuffler, config, epoch, device, progress, best["epoch"])
         val = score(model, val_batches, device)
-        record.update(val_loss=val.loss, val_accuracy=val.accuracy)
+        record.update(val_loss=val.loss, val_accuracy=val.accuracy, seconds=time.perf_counter() - epoch_start)
         history.append(record)
         improved = record["val_loss"] < best["val_loss"]
         if improved:
@@ -162,7 +163,7 @@ def _train_epoch(
         "epoch": epoch,
         "train_loss": total_loss / n,
         "train_accuracy": total_correct / n,
-        "seconds": time.perf_counter() - started,
+        "train_seconds": time.perf_counter() - started,
     }
 
 

@@ -46,3 +46,13 @@ def at_lengths(steps: torch.Tensor, lengths: torch.Tensor, offset: int = 1) -> t
     """Row b of `steps` `[B, T, H]` at time `lengths[b] - offset`: each name's own last step,
     so padding after a name's end never reaches its output."""
     return steps[torch.arange(steps.shape[0], device=steps.device), lengths - offset]
+
+
+def pick_by_length(states: dict[int, torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
+    """Row b of `states[lengths[b]]`, where `states` maps each length in the batch to the `[B, H]`
+    state after that many letters. A length-bucketed batch holds one or two lengths, so this
+    costs a `where` per extra length instead of keeping and indexing every step's state."""
+    (_, last), *others = sorted(states.items(), reverse=True)
+    for length, state in others:
+        last = torch.where((lengths == length).unsqueeze(1), state, last)
+    return last

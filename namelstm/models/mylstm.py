@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from namelstm.models.base import NameClassifier, at_lengths, project_inputs
+from namelstm.models.base import NameClassifier, pick_by_length, project_inputs
 
 
 class MyLSTM(NameClassifier):
@@ -53,12 +53,15 @@ class MyLSTM(NameClassifier):
         weight = torch.cat([g.weight for g in gates])  # [4H, n_letters + H]: one product per step
         bias = torch.cat([g.bias for g in gates])
         w_x, w_h = weight.split([self.n_letters, self.hidden_size], dim=1)
-        x_gates = project_inputs(letters, w_x, bias)  # [B, T, 4H], all steps up front
+        x_gates = project_inputs(letters.t(), w_x, bias)  # [T, B, 4H], all steps up front
+        w_h = w_h.t()
         h, C = self.init_state(letters.shape[0])
-        hs = []
-        for t in range(letters.shape[1]):
-            f, i, g, o = torch.addmm(x_gates[:, t], h, w_h.t()).chunk(4, dim=1)
+        ends = set(lengths.tolist())
+        finished = {}  # length -> h after that many letters, kept only for lengths in the batch
+        for t in range(x_gates.shape[0]):
+            f, i, g, o = torch.addmm(x_gates[t], h, w_h).chunk(4, dim=1)
             C = torch.sigmoid(f) * C + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(C)
-            hs.append(h)
-        return self.softmax(self.out(at_lengths(torch.stack(hs, 1), lengths)))
+            if t + 1 in ends:
+                finished[t + 1] = h
+        return self.softmax(self.out(pick_by_length(finished, lengths)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from namelstm.models.base import NameClassifier, at_lengths, project_inputs
+from namelstm.models.base import NameClassifier, at_lengths, pick_by_length, project_inputs
 
 
 class RNN(NameClassifier):
@@ -42,14 +42,17 @@ class RNN(NameClassifier):
         # Split each Linear on cat(x, h) into its letter half (a lookup) and its hidden half.
         h2h_x, h2h_h = self.i2h.weight.split([self.n_letters, self.hidden_size], dim=1)
         o_x, o_h = self.i2o.weight.split([self.n_letters, self.hidden_size], dim=1)
-        x2h = project_inputs(letters, h2h_x, self.i2h.bias)  # [B, T, H], all steps up front
+        x2h = project_inputs(letters.t(), h2h_x, self.i2h.bias)  # [T, B, H], all steps up front
+        h2h_h = h2h_h.t()
         hidden = self.init_hidden(letters.shape[0])
-        entering = [hidden]  # entering[t]: the hidden state that letter t is combined with
-        for t in range(letters.shape[1] - 1):
-            hidden = torch.addmm(x2h[:, t], hidden, h2h_h.t())
-            entering.append(hidden)
-        # The report's output comes from the last letter and the hidden state *before* it.
-        hidden_before_last = at_lengths(torch.stack(entering, 1), lengths)
+        # The report's output comes from the last letter and the hidden state *before* it, so a
+        # name of length L needs the state after L - 1 letters.
+        needed = {int(n) - 1 for n in lengths.unique()}
+        before_last = {1: hidden} if 0 in needed else {}
+        for t in range(max(needed)):
+            hidden = torch.addmm(x2h[t], hidden, h2h_h)
+            if t + 1 in needed:
+                before_last[t + 2] = hidden
         last_letter = at_lengths(letters.unsqueeze(-1), lengths).squeeze(-1)
-        logits = project_inputs(last_letter, o_x, self.i2o.bias) + hidden_before_last @ o_h.t()
+        logits = project_inputs(last_letter, o_x, self.i2o.bias) + pick_by_length(before_last, lengths) @ o_h.t()
         return self.softmax(logits)
