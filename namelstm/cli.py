@@ -3,26 +3,37 @@ so `--help` answers at once."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from namelstm.config import TrainConfig
-from namelstm.errors import NamelstmError
+from namelstm.errors import BadInput, NamelstmError
 
 DEFAULTS = TrainConfig()
+PREDICT_CHUNK = 10_000
 CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
 
 
+class _BadInput(click.ClickException):
+    exit_code = 2  # like click's own usage errors, but one line
+
+
 class _Group(click.Group):
-    """Turns the package's own errors (and file-system errors) into one line and exit code 1."""
+    """Turns the package's own errors (and file-system errors) into one line: exit code 2 for
+    input that can never work, 1 for the rest."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except BadInput as err:
+            raise _BadInput(str(err)) from None
         except NamelstmError as err:
             raise click.ClickException(str(err)) from None
         except OSError as err:
@@ -67,40 +78,55 @@ def cli() -> None:
               help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
+@click.option("--resume", type=click.Path(path_type=Path),
+              help="Continue the run in this directory with its own settings (--epochs may raise its total).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end.")
+@click.option("--transliterate", is_flag=True,
+              help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: float, hidden_size: int | None,
-          seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, device: str, plots: bool,
-          quiet: bool) -> None:
+          seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, resume: Path | None, device: str,
+          plots: bool, transliterate: bool, quiet: bool) -> None:
     """Train a model; keep the weights of the best validation epoch; score them on the test names.
 
     The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
-    fixed by --seed. The run directory gets checkpoint.pt, history.json, split.json, metrics.json
-    and the figures.
+    fixed by --seed. The run directory gets checkpoint.pt, history.json, split.json, metrics.json,
+    resume.pt and the figures. Ctrl-C stops after the current batch (exit code 130); --resume
+    continues from the last completed epoch.
 
     \b
     Examples:
       namelstm train --model mylstm
       namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
       namelstm train --model lstm --batch-size 1 --epochs 3   # the tutorial's one-name-at-a-time SGD
+      namelstm train --resume outputs/mylstm                   # after Ctrl-C or a crash
     """
-    from namelstm.train import train_from_data
+    from namelstm.train import TrainingInterrupted, resume_training, train_from_data
 
-    config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
-                         hidden_size=hidden_size, seed=seed, device=device)
     log = (lambda _: None) if quiet else _echo_progress
-    result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet, log=log,
-                             overwrite=overwrite)
+    try:
+        if resume is not None:
+            epochs_given = click.get_current_context().get_parameter_source("epochs") is ParameterSource.COMMANDLINE
+            more = epochs if epochs_given else None
+            result = resume_training(resume, more, progress=not quiet, log=log)
+        else:
+            config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+                                 hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate)
+            result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet, log=log,
+                                     overwrite=overwrite)
+    except TrainingInterrupted as stop:
+        click.echo(f"\n{stop}", err=True)
+        sys.exit(130)
     if plots:
         from namelstm.plots import plot_run
 
         plot_run(result.run_dir)
     m = result.test_metrics
     click.echo(
-        f"{model}: test accuracy {m['accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, balanced "
+        f"{result.model}: test accuracy {m['accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, balanced "
         f"{m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}) on {m['n']} held-out names, {m['split']}; "
-        f"best epoch {result.best_epoch}/{epochs}, {result.seconds:.1f}s; run in {result.run_dir}"
+        f"best epoch {result.best_epoch}/{len(result.history)}, {result.seconds:.1f}s; run in {result.run_dir}"
     )
 
 
@@ -110,15 +136,13 @@ def _echo_progress(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
-def _read_names(names: tuple[str, ...]) -> list[str]:
-    """The NAMES arguments, where '-' stands for every non-blank line of standard input."""
-    result: list[str] = []
+def _read_names(names: tuple[str, ...]) -> Iterator[str]:
+    """The NAMES arguments, where '-' stands for every non-blank line of standard input, read lazily."""
     for name in names:
         if name == "-":
-            result.extend(line.rstrip("\n") for line in sys.stdin if line.strip())
+            yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
         else:
-            result.append(name)
-    return result
+            yield name
 
 
 @cli.command()
@@ -137,24 +161,33 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
       cut -f1 names.tsv | namelstm predict - --json > predictions.json
     """
     from namelstm.predict import Predictor
-    from namelstm.runs import resolve_run
+    from namelstm.runs import resolve_checkpoint
 
-    run = resolve_run(checkpoint)
-    predictor = Predictor.load(run)
+    path = resolve_checkpoint(checkpoint)
+    predictor = Predictor.load(path)
     if top_k > len(predictor.languages):
         raise click.BadParameter(f"at most {len(predictor.languages)} (the model knows that many languages)",
                                  param_hint="'--top-k'")
     if checkpoint is None:
-        click.echo(f"using the latest run, {run} ({_describe(predictor.checkpoint)})", err=True)
-    results = predictor.predict(_read_names(names), top_k=top_k)
+        click.echo(f"using the latest run, {path.parent} ({_describe(predictor.checkpoint)})", err=True)
+    # Names go through in chunks and are printed as they come, so memory stays bounded for any input.
+    stream, position = _read_names(names), 1
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in results], indent=2))
-        return
-    for r in results:
-        seen = f"  (read as {r.seen_as!r})" if r.seen_as != r.name else ""
-        click.echo(f"{r.name}{seen}")
-        for language, probability in r.predictions:
-            click.echo(f"  {language:<12} {probability:6.1%}")
+        click.echo("[")
+    while chunk := list(itertools.islice(stream, PREDICT_CHUNK)):
+        results = predictor.predict(chunk, top_k=top_k, first_position=position)
+        if as_json:
+            separator = "," if position > 1 else ""
+            click.echo(separator + ",\n".join(json.dumps(r.to_dict(), ensure_ascii=False) for r in results))
+        else:
+            for r in results:
+                seen = f"  (read as {r.seen_as!r})" if r.seen_as != r.name else ""
+                click.echo(f"{r.name}{seen}")
+                for language, probability in r.predictions:
+                    click.echo(f"  {language:<12} {probability:6.1%}")
+        position += len(chunk)
+    if as_json:
+        click.echo("]")
 
 
 def _describe(checkpoint: Any) -> str:

@@ -19,3 +19,4 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    transliterate: bool = False  # write other scripts in Latin letters before folding the data

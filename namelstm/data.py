@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import shutil
 import string
 import tempfile
 import unicodedata
@@ -61,9 +60,18 @@ Pair = tuple[str, str]  # (ASCII-folded name, language)
 # ---------------------------------------------------------------------------- alphabet and folding
 
 
-def fold(text: str) -> str:
+def fold(text: str, transliterate: bool = False) -> str:
     """Unicode -> the 57-letter alphabet, as the tutorial does: NFD, drop combining marks and
-    every other character outside ALPHABET (so 'Ślusàrski' -> 'Slusarski')."""
+    every other character outside ALPHABET (so 'Ślusàrski' -> 'Slusarski').
+
+    With `transliterate`, other scripts are first written in Latin letters ('Достоевский' ->
+    'Dostoevskiy', 'Strauß' -> 'Strauss') instead of being dropped.
+    """
+    if transliterate:
+        # anyascii is a maintained table covering every Unicode script; a hand-made one would not be.
+        from anyascii import anyascii
+
+        text = anyascii(text)
     # NFD splits 'à' into 'a' + a combining grave accent, which is not in ALPHABET and so drops out.
     decomposed = unicodedata.normalize("NFD", text)
     return "".join(c for c in decomposed if c in _LETTER_INDEX).strip()
@@ -87,8 +95,9 @@ class NamesDataset:
     skipped: tuple[tuple[str, int], ...]
 
 
-def load_names(directory: Path) -> NamesDataset:
-    """Read every `*.txt` file of `directory` as one language (its file name) of one name per line."""
+def load_names(directory: Path, transliterate: bool = False) -> NamesDataset:
+    """Read every `*.txt` file of `directory` as one language (its file name) of one name per line,
+    folded to ALPHABET (see `fold`)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise NamelstmError(f"data directory {directory} does not exist")
@@ -112,7 +121,7 @@ def load_names(directory: Path) -> NamesDataset:
             if not line.strip():
                 continue
             lines += 1
-            name = fold(line)
+            name = fold(line, transliterate)
             if not name:
                 skipped.append((path.name, line_no))
             elif (name, language) in seen:
@@ -141,20 +150,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify_names(directory: Path, sums: Mapping[str, str] = NAMES_SHA256) -> None:
-    """Raise, naming the file, unless every file of `sums` is in `directory` with that SHA-256."""
-    for filename, expected in sums.items():
+def verify_names(directory: Path, sums: Mapping[str, str] | None = None, where: str | None = None) -> None:
+    """Raise, naming the file, unless every file of `sums` (default: the official ones) is in
+    `directory` with that SHA-256. `where` names the directory in messages."""
+    for filename, expected in (NAMES_SHA256 if sums is None else sums).items():
         path = Path(directory) / filename
         if not path.is_file():
-            raise NamelstmError(f"{filename} is missing from {directory}")
+            raise NamelstmError(f"{filename} is missing from {where or directory}")
         if sha256_of(path) != expected:
             raise NamelstmError(f"{filename} fails its SHA-256 check; the file is corrupt or not the official one")
 
 
 def download_names(
     dest: Path,
-    url: str = DATA_URL,
-    sums: Mapping[str, str] = NAMES_SHA256,
+    url: str | None = None,
+    sums: Mapping[str, str] | None = None,
     progress: bool = True,
 ) -> Path:
     """Download the tutorial archive, extract only `names/*.txt`, check each file, then move the
@@ -163,31 +173,38 @@ def download_names(
     # bar, and ships with torch, so we need neither a new HTTP dependency nor our own loop.
     from torch.hub import download_url_to_file
 
-    dest = Path(dest)
+    dest, url, sums = Path(dest), url or DATA_URL, NAMES_SHA256 if sums is None else sums
     if dest.exists():
         raise NamelstmError(f"{dest} already exists; remove it or point --data-dir at it")
+    created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".names-download-") as tmp:
-        archive = Path(tmp) / "data.zip"
-        try:
-            download_url_to_file(url, str(archive), progress=progress)
-        except OSError as err:  # URLError is an OSError
-            raise NamelstmError(
-                f"could not download {url} ({err}); without internet access, put the 18 "
-                f"<Language>.txt files in {dest} or pass --data-dir DIR (or set {DATA_ENV})"
-            ) from None
-        extracted = Path(tmp) / "names"
-        extracted.mkdir()
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                for member in zf.namelist():
-                    parent, _, filename = member.rpartition("/")
-                    if parent.endswith("names") and filename in sums:
-                        (extracted / filename).write_bytes(zf.read(member))
-        except zipfile.BadZipFile:
-            raise NamelstmError(f"the archive downloaded from {url} is incomplete or not a zip file") from None
-        verify_names(extracted, sums)
-        extracted.rename(dest)
+    try:
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".names-download-") as tmp:
+            archive = Path(tmp) / "data.zip"
+            try:
+                download_url_to_file(url, str(archive), progress=progress)
+            except OSError as err:  # URLError is an OSError
+                raise NamelstmError(
+                    f"could not download {url} ({getattr(err, 'reason', err)}); without internet access, put the 18 "
+                    f"<Language>.txt files in {dest} or pass --data-dir DIR (or set {DATA_ENV})"
+                ) from None
+            extracted = Path(tmp) / "names"
+            extracted.mkdir()
+            try:
+                with zipfile.ZipFile(archive) as zf:
+                    for member in zf.namelist():
+                        parent, _, filename = member.rpartition("/")
+                        if parent.endswith("names") and filename in sums:
+                            (extracted / filename).write_bytes(zf.read(member))
+            except zipfile.BadZipFile:
+                raise NamelstmError(f"the archive downloaded from {url} is incomplete or not a zip file") from None
+            verify_names(extracted, sums, where=f"the archive downloaded from {url}")
+            extracted.rename(dest)
+    except BaseException:
+        for directory in created:  # leave no empty data/ behind a failed download
+            if directory.exists() and not any(directory.iterdir()):
+                directory.rmdir()
+        raise
     return dest
 
 

@@ -6,3 +6,8 @@ class NamelstmError(Exception):
 
     The CLI prints its message without a traceback and exits non-zero.
     """
+
+
+class BadInput(NamelstmError):
+    """Input that can never work, such as a name with no letters: the CLI exits with 2, as for
+    any usage error."""

@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from namelstm.checkpoint import load_checkpoint
 from namelstm.data import Batches, Split
+from namelstm.errors import NamelstmError
 from namelstm.models import NameClassifier
 from namelstm.runs import CHECKPOINT, METRICS, SPLIT, read_json, write_json
 
@@ -99,6 +100,8 @@ def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str,
     """Score a run's checkpoint on the test part of the split saved with it; write metrics.json."""
     checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
     split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
+    if set(split.languages) != set(checkpoint.languages):
+        raise NamelstmError(f"the checkpoint in {run_dir} knows other languages than the run's split.json")
     metrics = {
         "run": str(run_dir),
         "model": checkpoint.model_name,

@@ -10,10 +10,11 @@ import torch
 
 from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.data import encode, fold
-from namelstm.errors import NamelstmError
+from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
 
 CHUNK = 4096  # names per forward pass: bounds memory for any number of names
+MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
 
 
 @dataclass(frozen=True)
@@ -54,19 +55,31 @@ class Predictor:
 
     @staticmethod
     def prepare(name: str) -> str:
-        """The form of `name` the model reads; raises if nothing of it is left."""
-        folded = fold(name)
+        """The form of `name` the model reads: other scripts transliterated to Latin letters, then
+        folded to the model's alphabet. Raises `BadInput` if nothing usable is left."""
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        if len(name) > 4 * MAX_LETTERS:  # before transliterating, which can lengthen the text
+            raise BadInput(f"{shown!r} is {len(name):,} characters long; a name has at most {MAX_LETTERS:,} letters")
+        folded = fold(name, transliterate=True)
         if not folded:
-            shown = name if len(name) <= 40 else name[:40] + "..."
-            raise NamelstmError(f"name {shown!r} has no letters the model knows (a-z, A-Z and ' .,;)")
+            raise BadInput(f"{shown!r} has no letters (a name needs at least one of a-z, A-Z, or any script's letters)")
+        if len(folded) > MAX_LETTERS:
+            raise BadInput(f"{shown!r} has {len(folded):,} letters; a name has at most {MAX_LETTERS:,}")
         return folded
 
     @torch.no_grad()
-    def predict(self, names: Iterable[str], top_k: int = 3) -> list[Prediction]:
+    def predict(self, names: Iterable[str], top_k: int = 3, first_position: int = 1) -> list[Prediction]:
+        """The `top_k` likeliest languages of each name. An unusable name raises `BadInput`,
+        naming its position (counted from `first_position`)."""
         names = list(names)
         if not 1 <= top_k <= len(self.languages):
-            raise NamelstmError(f"top_k must be between 1 and {len(self.languages)}")
-        seen = [self.prepare(n) for n in names]
+            raise BadInput(f"top_k must be between 1 and {len(self.languages)}")
+        seen = []
+        for position, name in enumerate(names, start=first_position):
+            try:
+                seen.append(self.prepare(name))
+            except BadInput as err:
+                raise BadInput(f"name {position}: {err}") from None
         # Shortest names first, so each chunk is padded only to the length of its longest name.
         order = sorted(range(len(seen)), key=lambda i: len(seen[i]))
         probs = torch.empty(len(seen), top_k)

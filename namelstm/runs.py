@@ -15,6 +15,7 @@ CHECKPOINT = "checkpoint.pt"
 HISTORY = "history.json"
 SPLIT = "split.json"
 METRICS = "metrics.json"
+RESUME = "resume.pt"
 LOSS_FIGURE = "loss.png"
 CONFUSION_FIGURE = "confusion.png"
 HOW_TO_TRAIN = "train one first: namelstm train --model lstm"
@@ -34,6 +35,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Delete the temporary files that a killed process left before it could rename them."""
+    for tmp in Path(directory).glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -74,6 +81,13 @@ def latest_run(root: Path = OUTPUTS) -> Path:
     if not checkpoints:
         raise NamelstmError(f"no trained run under {root}/; {HOW_TO_TRAIN}")
     return max(checkpoints, key=lambda p: p.stat().st_mtime).parent
+
+
+def resolve_checkpoint(path: Path | None, root: Path = OUTPUTS) -> Path:
+    """A checkpoint file from a file, a run directory, or None for the latest run's."""
+    if path is not None and Path(path).is_file():
+        return Path(path)
+    return resolve_run(path, root) / CHECKPOINT
 
 
 def resolve_run(path: Path | None, root: Path = OUTPUTS) -> Path:

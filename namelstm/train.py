@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +24,20 @@ from namelstm.data import ALPHABET, Batches, Split, load_names, resolve_data_dir
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import score, test_metrics
 from namelstm.models import MODELS, NameClassifier, build_model
-from namelstm.runs import CHECKPOINT, HISTORY, METRICS, SPLIT, new_run_dir, write_json
+from namelstm.runs import (
+    CHECKPOINT,
+    HISTORY,
+    METRICS,
+    RESUME,
+    SPLIT,
+    atomic_write_bytes,
+    new_run_dir,
+    read_json,
+    remove_stale_temporaries,
+    write_json,
+)
+
+RESUME_FORMAT = "namelstm-resume-v1"
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -44,11 +62,43 @@ def pick_device(name: str) -> torch.device:
 
 @dataclass(frozen=True)
 class TrainResult:
+    model: str
     run_dir: Path
     history: list[dict[str, Any]]
     best_epoch: int
     test_metrics: dict[str, Any]
     seconds: float
+
+
+class TrainingInterrupted(NamelstmError):
+    """Ctrl-C stopped training; the run can continue from its last completed epoch."""
+
+    def __init__(self, run_dir: Path, epoch: int) -> None:
+        super().__init__(
+            f"interrupted; {run_dir} holds the run as it was after epoch {epoch}. "
+            f"Continue it with: namelstm train --resume {run_dir}"
+        )
+
+
+@contextmanager
+def _sigint_requests() -> Iterator[Callable[[], bool]]:
+    """While training, a first Ctrl-C only raises a flag that the loop checks between batches, so
+    no step or file write is cut in half; a second Ctrl-C stops at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    requested = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def train(
@@ -62,25 +112,64 @@ def train(
     """Train on `split.train`, select on `split.val`, score the selected weights on `split.test`.
 
     Writes into `run_dir`: the split, the checkpoint of the best validation loss (rewritten
-    atomically whenever it improves), the per-epoch history and the test metrics.
+    atomically whenever it improves), the per-epoch history, the state to resume from after
+    every epoch, and the test metrics.
     """
     config = resolve_config(config)
     run_dir = new_run_dir(run_dir, overwrite)
+    write_json(run_dir / SPLIT, split.to_dict())
+    return _run(config, split, run_dir, None, progress, log)
+
+
+def resume_training(
+    run_dir: Path, epochs: int | None = None, progress: bool = True, log: Callable[[str], None] = tqdm.write
+) -> TrainResult:
+    """Continue an interrupted (or, with more `epochs`, a finished) run from its last completed
+    epoch. On CPU it ends with the same weights as a run that was never stopped."""
+    run_dir = Path(run_dir)
+    remove_stale_temporaries(run_dir)
+    state = load_resume_state(run_dir / RESUME)
+    config = TrainConfig(**{**state["config"], "fractions": tuple(state["config"]["fractions"])})
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    if state["epoch"] >= config.epochs:
+        raise NamelstmError(
+            f"{run_dir} has already trained {state['epoch']} of {config.epochs} epochs; pass --epochs N to go further"
+        )
+    split = Split.from_dict(read_json(run_dir / SPLIT))
+    log(f"resuming {run_dir} after epoch {state['epoch']} of {config.epochs}")
+    return _run(config, split, run_dir, state, progress, log)
+
+
+def _run(
+    config: TrainConfig,
+    split: Split,
+    run_dir: Path,
+    state: dict[str, Any] | None,
+    progress: bool,
+    log: Callable[[str], None],
+) -> TrainResult:
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     shuffler = torch.Generator().manual_seed(config.seed)
     languages = split.languages
-
     model = build_model(config.model, len(ALPHABET), len(languages), config.hidden_size).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     train_batches = Batches(split.train, languages, config.batch_size)
     val_batches = Batches(split.val, languages, max(config.batch_size, 256))
-    write_json(run_dir / SPLIT, split.to_dict())
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"val_loss": math.inf, "val_accuracy": 0.0, "epoch": 0, "state": {}}
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffler.set_state(state["shuffler"])
+        torch.set_rng_state(state["torch_rng"])
+        history, best = state["history"], state["best"]
 
     def checkpoint(epoch: int, metrics: dict[str, Any]) -> Checkpoint:
         return Checkpoint(
             model_name=config.model,
-            hidden_size=config.hidden_size,  # type: ignore[arg-type]  (resolved above)
+            hidden_size=config.hidden_size,  # type: ignore[arg-type]  (resolved by the caller)
             languages=tuple(languages),
             state_dict=model.state_dict(),
             epoch=epoch,
@@ -88,26 +177,49 @@ def train(
             metrics=metrics,
         )
 
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"val_loss": math.inf, "epoch": 0}
+    def save_resume_state(epoch: int) -> None:
+        payload = {
+            "format": RESUME_FORMAT,
+            "config": asdict(config),
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "shuffler": shuffler.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": history,
+            "best": best,
+        }
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        atomic_write_bytes(run_dir / RESUME, buffer.getvalue())
+
+    first_epoch = len(history) + 1
+    if state is None:
+        save_resume_state(0)
     started = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
-        record = _train_epoch(model, optimizer, train_batches, shuffler, config, epoch, device, progress, best["epoch"])
-        val = score(model, val_batches, device)
-        record.update(val_loss=val.loss, val_accuracy=val.accuracy, seconds=time.perf_counter() - epoch_start)
-        history.append(record)
-        improved = record["val_loss"] < best["val_loss"]
-        if improved:
-            best = {"val_loss": val.loss, "val_accuracy": val.accuracy, "epoch": epoch,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-            save_checkpoint(run_dir / CHECKPOINT, checkpoint(epoch, {"val_loss": val.loss, "val_accuracy": val.accuracy}))
-        write_json(run_dir / HISTORY, {"config": asdict(config), "epochs": history})
-        log(
-            f"epoch {epoch:3d}/{config.epochs}  train loss {record['train_loss']:.3f} "
-            f"acc {record['train_accuracy']:6.1%}  val loss {record['val_loss']:.3f} "
-            f"acc {record['val_accuracy']:6.1%}  {record['seconds']:.1f}s{'  *best' if improved else ''}"
-        )
+    with _sigint_requests() as interrupted:
+        for epoch in range(first_epoch, config.epochs + 1):
+            epoch_start = time.perf_counter()
+            record = _train_epoch(model, optimizer, train_batches, shuffler, config, epoch, device, progress,
+                                  best["epoch"], interrupted)
+            if record is None:  # Ctrl-C: the partial epoch is dropped; the last saved state stands
+                raise TrainingInterrupted(run_dir, epoch - 1)
+            val = score(model, val_batches, device)
+            record.update(val_loss=val.loss, val_accuracy=val.accuracy, seconds=time.perf_counter() - epoch_start)
+            history.append(record)
+            improved = record["val_loss"] < best["val_loss"]
+            if improved:
+                best = {"val_loss": val.loss, "val_accuracy": val.accuracy, "epoch": epoch,
+                        "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+                save_checkpoint(run_dir / CHECKPOINT,
+                                checkpoint(epoch, {"val_loss": val.loss, "val_accuracy": val.accuracy}))
+            write_json(run_dir / HISTORY, {"config": asdict(config), "epochs": history})
+            save_resume_state(epoch)
+            log(
+                f"epoch {epoch:3d}/{config.epochs}  train loss {record['train_loss']:.3f} "
+                f"acc {record['train_accuracy']:6.1%}  val loss {record['val_loss']:.3f} "
+                f"acc {record['val_accuracy']:6.1%}  {record['seconds']:.1f}s{'  *best' if improved else ''}"
+            )
     seconds = time.perf_counter() - started
 
     model.load_state_dict(best["state"])
@@ -118,7 +230,22 @@ def train(
         run_dir / CHECKPOINT,
         checkpoint(best["epoch"], {"val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"], "test": headline}),
     )
-    return TrainResult(run_dir, history, best["epoch"], metrics, seconds)
+    return TrainResult(config.model, run_dir, history, best["epoch"], metrics, seconds)
+
+
+def load_resume_state(path: Path) -> dict[str, Any]:
+    """The state saved after an epoch: tensors and plain data only, checked before use."""
+    if not path.is_file():
+        raise NamelstmError(f"{path.parent} holds no {RESUME} to resume from")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        raise NamelstmError(f"{path} is unreadable; start the run again with --overwrite") from None
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
+        raise NamelstmError(f"{path} is not a namelstm resume state")
+    return state
 
 
 def _train_epoch(
@@ -131,8 +258,10 @@ def _train_epoch(
     device: torch.device,
     progress: bool,
     best_epoch: int,
-) -> dict[str, Any]:
-    """One pass over the training batches; stops with a clear message if the loss is no longer finite."""
+    interrupted: Callable[[], bool],
+) -> dict[str, Any] | None:
+    """One pass over the training batches; None if Ctrl-C asked to stop. Raises with a clear
+    message if the loss is no longer finite."""
     started = time.perf_counter()
     model.train()
     criterion = nn.NLLLoss()
@@ -150,7 +279,7 @@ def _train_epoch(
         output = model.classify(b.letters, b.lengths)
         loss = criterion(output, b.targets)
         if not torch.isfinite(loss):
-            kept = f"the best checkpoint so far (epoch {best_epoch}) is kept" if best_epoch else "nothing was saved"
+            kept = f"the best checkpoint so far (epoch {best_epoch}) is kept" if best_epoch else "no checkpoint was written"
             raise NamelstmError(f"the loss became {loss.item()} in epoch {epoch}; lower --lr (now {config.lr:g}); {kept}")
         optimizer.zero_grad()
         loss.backward()
@@ -158,6 +287,9 @@ def _train_epoch(
         optimizer.step()
         total_loss += loss.item() * len(b.targets)
         total_correct += (output.argmax(1) == b.targets).sum().item()
+        if interrupted():
+            bar.close()
+            return None
     n = len(batches.targets)
     return {
         "epoch": epoch,
@@ -177,7 +309,7 @@ def train_from_data(
 ) -> TrainResult:
     """Find (or download) the data, split it by name, and train."""
     new_run_dir(run_dir, overwrite, create=False)  # fail before any download or loading
-    dataset = load_names(resolve_data_dir(data_dir, progress=progress))
+    dataset = load_names(resolve_data_dir(data_dir, progress=progress), config.transliterate)
     split = split_by_name(dataset, config.fractions, config.seed)
     log(
         f"data: {dataset.lines} lines, {len(dataset.pairs)} distinct (name, language) pairs in "

@@ -81,34 +81,6 @@ def test_plot_writes_png_figures_and_an_overlay(trained: Path) -> None:
     assert Path("overlay.png").read_bytes()[:4] == b"\x89PNG"
 
 
-@pytest.mark.parametrize(
-    ("args", "code", "message"),
-    [
-        (["predict", "Smith"], 1, "no trained run under outputs/; train one first: namelstm train --model lstm"),
-        (["evaluate"], 1, "train one first"),
-        (["plot"], 1, "train one first"),
-        (["train", "--model", "gru"], 2, "'gru' is not one of rnn, lstm, mylstm"),
-        (["train", "--epochs", "0"], 2, "--epochs"),
-        (["train", "--lr", "-1"], 2, "--lr"),
-        (["predict", "--checkpoint", "nowhere", "Smith"], 1, "nowhere does not exist"),
-        (["train", "--data-dir", "nowhere"], 1, "--data-dir nowhere is not a directory"),
-    ],
-)
-def test_mistakes_get_one_clear_line_and_an_exit_code(isolated: Path, args: list[str], code: int, message: str) -> None:
-    result = run(*args)
-    assert result.exit_code == code, result.output
-    assert message in " ".join(result.output.split())
-    assert "Traceback" not in result.output
-
-
-def test_bad_names_and_top_k_are_refused(trained: Path) -> None:
-    for name in ("", "   ", "12345"):
-        result = run("predict", name)
-        assert result.exit_code == 1 and "has no letters the model knows" in result.output
-    result = run("predict", "--top-k", "4", "Smith")
-    assert result.exit_code == 2 and "at most 3" in result.output
-
-
 def test_python_dash_m_runs_the_same_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "namelstm", "--help"], capture_output=True, text=True, check=True)
     assert "namelstm train --model lstm" in result.stdout

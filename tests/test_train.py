@@ -24,7 +24,7 @@ def test_training_learns_the_tiny_languages_and_writes_the_run(tiny_run: Path) -
     assert metrics["accuracy"] > 0.9  # chance is 1/3
     assert metrics["part"] == "test" and "seed 0" in metrics["split"]
     assert sorted(p.name for p in tiny_run.iterdir()) == [
-        "checkpoint.pt", "history.json", "metrics.json", "split.json"
+        "checkpoint.pt", "history.json", "metrics.json", "resume.pt", "split.json"
     ]
     raw = torch.load(tiny_run / "checkpoint.pt", weights_only=True)
     assert raw["model_name"] == "lstm" and raw["languages"] == ["Alphan", "Betan", "Gamman"]

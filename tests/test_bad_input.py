@@ -1,0 +1,239 @@
+"""Every mistake gets one clear line and a non-zero exit code (2 for usage errors), never a
+traceback, and leaves the files on disk as they were. Numbers follow the items of the issue."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner, Result
+
+from namelstm.cli import cli
+
+TINY = ["--epochs", "3", "--batch-size", "16", "--hidden-size", "8", "-q", "--no-plots"]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file and folder under root, with a digest of each file's bytes."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def fails_cleanly(args: list[str], code: int, message: str, root: Path, input: str | None = None) -> Result:
+    """Run the CLI and check the exit code, the one-line message and that nothing changed under root."""
+    before = snapshot(root)
+    result = CliRunner().invoke(cli, args, input=input)
+    assert result.exit_code == code, result.output
+    assert message in result.output, result.output
+    assert "Traceback" not in result.output
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error")] == [
+        result.stderr.strip().splitlines()[-1]
+    ]
+    assert snapshot(root) == before
+    return result
+
+
+@pytest.fixture
+def trained(isolated: Path, tiny_data: Path) -> Path:
+    result = CliRunner().invoke(cli, ["train", "--data-dir", str(tiny_data), *TINY])
+    assert result.exit_code == 0, result.output
+    return isolated / "outputs" / "lstm"
+
+
+# 1. names with no letters
+@pytest.mark.parametrize("name", ["", "   ", "12345", "!!!"])
+def test_1_a_name_without_letters(trained: Path, isolated: Path, name: str) -> None:
+    fails_cleanly(["predict", name], 2, "has no letters", isolated)
+
+
+def test_1_other_scripts_are_transliterated_not_dropped(trained: Path) -> None:
+    result = CliRunner().invoke(cli, ["predict", "Достоевский", "Strauß"])
+    assert result.exit_code == 0, result.output
+    assert "Достоевский  (read as 'Dostoevskiy')" in result.stdout
+    assert "Strauß  (read as 'Strauss')" in result.stdout
+
+
+# 2. huge input
+def test_2_a_100000_character_name(trained: Path, isolated: Path) -> None:
+    fails_cleanly(["predict", "a" * 100_000], 2, "is 100,000 characters long; a name has at most 1,000 letters", isolated)
+
+
+def test_2_a_bad_line_on_stdin_is_named_by_position(trained: Path, isolated: Path) -> None:
+    fails_cleanly(["predict", "-"], 2, "name 3: '!!!' has no letters", isolated, input="Ann\nBob\n!!!\n")
+
+
+def test_2_100000_names_on_stdin_stream_through(trained: Path, isolated: Path) -> None:
+    names = "".join(f"Mc{'ab' * (i % 7 + 1)}\n" for i in range(100_000))
+    process = subprocess.run(
+        [sys.executable, "-c",
+         "import resource, runpy, sys; sys.argv = ['namelstm', 'predict', '-', '--json', '-k', '1'];"
+         "exec('try:\\n runpy.run_module(\"namelstm\", run_name=\"__main__\")\\nexcept SystemExit: pass');"
+         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)"],
+        input=names, capture_output=True, text=True, timeout=300, cwd=isolated,
+    )
+    assert process.returncode == 0, process.stderr
+    import json
+
+    results = json.loads(process.stdout)
+    assert len(results) == 100_000 and results[0]["predictions"][0]["language"] == "Gamman"
+    peak_mb = int(process.stderr.strip().splitlines()[-1]) / 1024
+    assert peak_mb < 1024  # bounded: chunks of 10,000 names, printed as they are done
+
+
+# 3. nothing trained yet
+@pytest.mark.parametrize("command", ["predict Smith", "evaluate", "plot"])
+def test_3_no_run_yet_says_how_to_train(isolated: Path, command: str) -> None:
+    fails_cleanly(command.split(), 1, "no trained run under outputs/; train one first: namelstm train --model lstm",
+                  isolated)
+
+
+# 4. checkpoints that are missing, broken, foreign or hostile
+class _RunsCode:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, ("touch PWNED",))
+
+
+def _bad_checkpoints(trained: Path, where: Path) -> dict[str, tuple[Path, str]]:
+    good = trained / "checkpoint.pt"
+    raw = torch.load(good, weights_only=True)
+    cases: dict[str, tuple[Path, str]] = {}
+
+    def put(name: str, content: bytes, message: str) -> None:
+        (where / name).write_bytes(content)
+        cases[name] = (where / name, message)
+
+    def saved(payload: dict) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        return buffer.getvalue()
+
+    put("empty.pt", b"", "unreadable")
+    put("text.pt", b"hello\n", "unreadable")
+    put("truncated.pt", good.read_bytes()[:300], "unreadable")
+    put("other-model.pt", saved({**raw, "model_name": "rnn"}), "do not fit a rnn")
+    put("other-alphabet.pt", saved({**raw, "alphabet": "abc"}), "another alphabet")
+    put("other-languages.pt", saved({**raw, "languages": ["A", "B"]}), "do not fit")
+    put("code.pt", pickle.dumps({"x": _RunsCode()}), "objects other than tensors and plain data (not loaded)")
+    (where / "empty-dir").mkdir()
+    cases["empty-dir"] = (where / "empty-dir", "holds no checkpoint.pt")
+    cases["missing"] = (where / "missing", "does not exist")
+    return cases
+
+
+def test_4_every_unusable_checkpoint_is_refused(trained: Path, isolated: Path) -> None:
+    bad = isolated / "bad"
+    bad.mkdir()
+    for name, (path, message) in _bad_checkpoints(trained, bad).items():
+        fails_cleanly(["predict", "--checkpoint", str(path), "Smith"], 1, message, isolated)
+    assert not (isolated / "PWNED").exists()
+
+
+def test_4_a_checkpoint_whose_languages_differ_from_its_split(trained: Path, isolated: Path) -> None:
+    split = trained / "split.json"
+    split.write_text(split.read_text().replace("Gamman", "Deltan"))
+    fails_cleanly(["evaluate"], 1, "knows other languages than the run's split.json", isolated)
+
+
+# 5. data directories that cannot be used
+def _data_dir(isolated: Path, files: dict[str, bytes]) -> Path:
+    directory = isolated / "d"
+    directory.mkdir(exist_ok=True)
+    for name, content in files.items():
+        (directory / name).write_bytes(content)
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        (None, "--data-dir d is not a directory"),
+        ({}, "d holds 0 .txt file(s)"),
+        ({"notes.md": b"x"}, "d holds 0 .txt file(s)"),
+        ({"A.txt": b"Anna\n", "B.txt": b"Bob\nJos\xe9\n"}, "d/B.txt is not UTF-8 (line 2)"),
+        ({"A.txt": b"Anna\n", "B.txt": b"123\n???\n"}, "d/B.txt holds no usable names"),
+    ],
+    ids=["missing", "empty", "no-txt", "not-utf8", "no-usable-names"],
+)
+def test_5_bad_data_directories(isolated: Path, files: dict[str, bytes] | None, message: str) -> None:
+    if files is not None:
+        _data_dir(isolated, files)
+    fails_cleanly(["train", "--data-dir", "d", *TINY], 1, message, isolated)
+
+
+def test_5_a_download_that_fails_its_checksum(
+    isolated: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = isolated.parent / f"{isolated.name}-data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in tiny_data.glob("*.txt"):
+            zf.write(path, f"data/names/{path.name}")
+    monkeypatch.setattr("namelstm.data.DATA_URL", archive.as_uri())
+    monkeypatch.setattr("namelstm.data.NAMES_SHA256", {"Alphan.txt": "0" * 64})
+    fails_cleanly(["train", *TINY], 1, "Alphan.txt fails its SHA-256 check", isolated)
+
+
+# 6. unknown model and numbers out of range
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--model", "gru"], "'gru' is not one of rnn, lstm, mylstm"),
+        (["train", "--epochs", "0"], "--epochs"),
+        (["train", "--batch-size", "0"], "--batch-size"),
+        (["train", "--lr", "-1"], "--lr"),
+        (["train", "--hidden-size", "0"], "--hidden-size"),
+        (["predict", "--top-k", "0", "Smith"], "--top-k"),
+    ],
+)
+def test_6_usage_errors_exit_2(isolated: Path, args: list[str], message: str) -> None:
+    before = snapshot(isolated)
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+    assert snapshot(isolated) == before
+
+
+def test_6_top_k_above_the_number_of_languages(trained: Path, isolated: Path) -> None:
+    fails_cleanly(["predict", "--top-k", "4", "Smith"], 2, "at most 3", isolated)
+
+
+# 7. output that cannot be written
+def test_7_a_file_where_the_run_directory_should_be(isolated: Path, tiny_data: Path) -> None:
+    (isolated / "taken").write_text("mine\n")
+    fails_cleanly(["train", "--data-dir", str(tiny_data), "--out", "taken", *TINY], 1,
+                  "cannot use taken as a run directory: a file is in the way", isolated)
+    fails_cleanly(["train", "--data-dir", str(tiny_data), "--out", "taken/run", *TINY], 1,
+                  "not a writable directory", isolated)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories anyway")
+def test_7_a_read_only_directory(isolated: Path, tiny_data: Path) -> None:
+    (isolated / "ro").mkdir()
+    (isolated / "ro").chmod(0o555)
+    fails_cleanly(["train", "--data-dir", str(tiny_data), "--out", "ro/run", *TINY], 1, "not a writable", isolated)
+
+
+def test_7_an_existing_run_is_not_replaced(trained: Path, isolated: Path, tiny_data: Path) -> None:
+    fails_cleanly(["train", "--data-dir", str(tiny_data), *TINY], 1, "already holds a trained run", isolated)
+
+
+# 8. a diverging loss
+def test_8_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_checkpoint(
+    trained: Path, isolated: Path, tiny_data: Path
+) -> None:
+    good = (trained / "checkpoint.pt").read_bytes()
+    result = CliRunner().invoke(cli, ["train", "--data-dir", str(tiny_data), "--model", "rnn", "--lr", "1e12",
+                                      "--overwrite", *TINY])
+    assert result.exit_code == 1
+    assert "the loss became nan in epoch 1; lower --lr" in result.output
+    assert (trained / "checkpoint.pt").read_bytes() == good
