@@ -255,6 +255,217 @@ def plot(runs: tuple[Path, ...], overlay: Path) -> None:
         click.echo(f"wrote {plot_validation_overlay(curves, overlay, f'validation loss per epoch, {about}')}")
 
 
+def _model_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    return tuple(_model_name(ctx, param, name.strip()) for name in value.split(",") if name.strip())
+
+
+def _number_list(kind: type, positive: bool = True) -> Any:
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple:
+        try:
+            numbers = tuple(kind(v) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+        if not numbers or (positive and min(numbers) <= 0):
+            raise click.BadParameter("give one or more positive numbers, separated by commas")
+        return numbers
+
+    return parse
+
+
+MODELS_OPTION = click.option("--models", default="rnn,lstm,mylstm", show_default=True, callback=_model_list,
+                             help="Comma-separated model families.")
+COMPARE_DIR = Path("outputs/compare")
+
+
+@cli.command()
+@MODELS_OPTION
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Directory of <Language>.txt files.")
+@click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+def compare(models: tuple[str, ...], epochs: int, seed: int, data_dir: Path | None, out: Path, quiet: bool) -> None:
+    """The report's comparison: train (or reuse) one run per model on the same split, seed and
+    epochs, then write a table (compare.md, compare.json), overlaid loss curves and the confusion
+    matrices side by side into --out.
+
+    \b
+    Examples:
+      namelstm compare
+      namelstm compare --models lstm,mylstm --epochs 30 --seed 1 --out outputs/compare-s1
+    """
+    from namelstm.compare import train_or_reuse, write_comparison
+
+    log = (lambda _: None) if quiet else _echo_progress
+    run_dirs = train_or_reuse(models, epochs, seed, out, data_dir, progress=not quiet, log=log)
+    files = write_comparison(run_dirs, out)
+    click.echo(files["markdown"].read_text(encoding="utf-8"))
+    for path in files.values():
+        click.echo(f"wrote {path}")
+
+
+@cli.group()
+def analyze() -> None:
+    """Measure the report's section 3 claims: gradients through time, memory over distance,
+    stability over learning rates.
+
+    \b
+    Examples:
+      namelstm compare && namelstm analyze gradients
+      namelstm analyze memory --distances 5,20,60
+      namelstm analyze stability --lrs 0.01,0.1,1
+    """
+
+
+def _compare_runs(runs: tuple[Path, ...]) -> list[Path]:
+    from namelstm.runs import CHECKPOINT, resolve_run
+
+    if runs:
+        return [resolve_run(r) for r in runs]
+    found = sorted(p.parent for p in COMPARE_DIR.glob(f"*/{CHECKPOINT}"))
+    if not found:
+        raise NamelstmError(f"no runs in {COMPARE_DIR}/; make them with: namelstm compare")
+    return found
+
+
+@analyze.command()
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--min-length", type=click.IntRange(min=2), default=8, show_default=True,
+              help="Average over test names of at least this many letters, for this many steps.")
+@click.option("--random-length", type=click.IntRange(min=2), default=30, show_default=True,
+              help="Length of the random letter strings that reach further back than names do.")
+@click.option("--samples", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Names (and random strings) per model.")
+@click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
+def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, samples: int, out: Path) -> None:
+    """Claim (1): the gradient of the loss with respect to each input letter, by distance from the
+    last letter, for each trained RUN (default: the runs of `namelstm compare`).
+
+    \b
+    Examples:
+      namelstm analyze gradients
+      namelstm analyze gradients outputs/rnn outputs/lstm --random-length 50
+    """
+    from namelstm.analyze import input_gradient_norms, random_names
+    from namelstm.data import Split
+    from namelstm.plots import describe_run, plot_gradient_norms
+    from namelstm.predict import Predictor
+    from namelstm.runs import CHECKPOINT, HISTORY, SPLIT, read_json, write_json
+
+    curves, about, report = [], [], {}
+    for run_dir in _compare_runs(runs):
+        predictor = Predictor.load(run_dir / CHECKPOINT)
+        split = Split.from_dict(read_json(run_dir / SPLIT))
+        index = {lang: i for i, lang in enumerate(predictor.languages)}
+        long_names = [(n, index[lang]) for n, lang in split.test if len(n) >= min_length][:samples]
+        strings = [(n, None) for n in random_names(samples, random_length)]
+        label = predictor.checkpoint.model_name if predictor.checkpoint else str(run_dir)
+        real = input_gradient_norms(predictor.model, long_names, min_length)
+        noise = input_gradient_norms(predictor.model, strings, random_length)
+        curves += [(f"{label}: {len(long_names)} test names", real), (f"{label}: random strings", noise)]
+        report[label] = {"run": str(run_dir), "test_names": real.tolist(), "random_strings": noise.tolist()}
+        about.append(describe_run(read_json(run_dir / HISTORY)))
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "gradients.json", {"about": about, "min_length": min_length,
+                                        "random_length": random_length, "models": report})
+    title = (f"Gradient of the loss w.r.t. each input letter: test names of >= {min_length} letters, "
+             f"random {random_length}-letter strings\n" + "\n".join(about))
+    click.echo(f"wrote {plot_gradient_norms(curves, out / 'gradients.png', title)}")
+    for label, values in report.items():
+        ratio = values["random_strings"][-1] / values["random_strings"][0]
+        click.echo(f"{label}: gradient {random_length} letters back is {ratio:.2g}x the last letter's")
+
+
+@analyze.command()
+@MODELS_OPTION
+@click.option("--distances", default="5,10,20,30,40,60", show_default=True, callback=_number_list(int),
+              help="Numbers of distractor letters after the informative one.")
+@click.option("--train-size", type=click.IntRange(min=10), default=2000, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
+def memory(models: tuple[str, ...], distances: tuple[int, ...], train_size: int, epochs: int, seed: int,
+           out: Path) -> None:
+    """Claim (1) again, on a synthetic task: the class is the first letter (a-d), followed by N
+    random letters. Each model is trained for each N with the same budget; accuracy against N.
+
+    \b
+    Examples:
+      namelstm analyze memory
+      namelstm analyze memory --models rnn,lstm --distances 10,100 --epochs 15
+    """
+    from tqdm import tqdm
+
+    from namelstm.analyze import MEMORY_CLASSES, memory_accuracy
+    from namelstm.plots import plot_memory
+    from namelstm.runs import write_json
+
+    results: dict[str, list[tuple[int, float]]] = {m: [] for m in models}
+    with tqdm(total=len(models) * len(distances), desc="memory task", unit="run", file=sys.stderr) as bar:
+        for model in models:
+            for distance in distances:
+                results[model].append((distance, memory_accuracy(model, distance, train_size, epochs, seed)))
+                bar.update()
+    out.mkdir(parents=True, exist_ok=True)
+    about = (f"{train_size} training sequences, {epochs} epochs, batch 64, default lr and hidden size, "
+             f"seed {seed}; accuracy on {max(train_size // 4, 50)} new sequences")
+    write_json(out / "memory.json", {"about": about, "models": results})
+    title = f"Remembering the first letter across N distractors\n{about}"
+    click.echo(f"wrote {plot_memory(results, 1 / len(MEMORY_CLASSES), out / 'memory.png', title)}")
+    for model, points in results.items():
+        click.echo(f"{model}: " + ", ".join(f"N={d} {a:.0%}" for d, a in points))
+
+
+@analyze.command()
+@MODELS_OPTION
+@click.option("--lrs", default="0.003,0.01,0.03,0.1,0.3,1,3", show_default=True, callback=_number_list(float))
+@click.option("--seeds", default="0", show_default=True, callback=_number_list(int, positive=False),
+              help="Initialisations and batch orders per learning rate (the split stays seed 0).")
+@click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Clip gradient norms at this value.  [default: no clipping, to see raw stability]")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Directory of <Language>.txt files.")
+@click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
+def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int, ...], epochs: int,
+              clip: float | None, data_dir: Path | None, out: Path) -> None:
+    """Claim (3): train each model for a few epochs at each learning rate and plot the final
+    validation loss; runs whose loss became NaN are marked as diverged.
+
+    \b
+    Examples:
+      namelstm analyze stability
+      namelstm analyze stability --seeds 1,2,3 --clip 1
+    """
+    import math
+
+    from tqdm import tqdm
+
+    from namelstm.analyze import stability_sweep
+    from namelstm.data import load_names, resolve_data_dir, split_by_name
+    from namelstm.plots import plot_stability
+    from namelstm.runs import write_json
+
+    split = split_by_name(load_names(resolve_data_dir(data_dir)), seed=0)
+    with tqdm(total=len(models) * len(lrs) * len(seeds), desc="stability", unit="run", file=sys.stderr) as bar:
+        runs = stability_sweep(models, lrs, seeds, split, epochs, clip or math.inf, tick=bar.update)
+    out.mkdir(parents=True, exist_ok=True)
+    about = (f"{split.describe().split(':')[0]}; {epochs} epochs, batch 64, SGD momentum 0.9, "
+             f"{'gradient norm clipped at ' + format(clip, 'g') if clip else 'no gradient clipping'}; "
+             f"seeds {','.join(map(str, seeds))}")
+    write_json(out / "stability.json", {"about": about, "runs": runs})
+    title = f"Final validation loss by learning rate\n{about}"
+    click.echo(f"wrote {plot_stability(runs, out / 'stability.png', title)}")
+    for model in models:
+        cells = []
+        for lr in lrs:
+            mine = [r for r in runs if r["model"] == model and r["lr"] == lr]
+            losses = [r["val_loss"] for r in mine if not r["diverged"]]
+            cell = f"lr {lr:g}: " + (f"{sum(losses) / len(losses):.2f}" if losses else "-")
+            diverged = len(mine) - len(losses)
+            cells.append(cell + (f" ({diverged} of {len(mine)} diverged)" if diverged else ""))
+        click.echo(f"{model}: " + ", ".join(cells))
+
+
 @cli.command()
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")

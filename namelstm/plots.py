@@ -6,6 +6,7 @@ Each figure is drawn on its own `Figure` (no pyplot global state) and written at
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,14 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 from namelstm.runs import atomic_write_bytes
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def _wrap(title: str, width: int = 100) -> str:
+    """Long 'made from' titles broken into lines, so a figure is never widened by its title."""
+    return "\n".join(textwrap.fill(line, width) for line in title.splitlines())
+
+
+def _save(fig: Figure, path: Path, dpi: int = 120) -> Path:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     atomic_write_bytes(path, buffer.getvalue())
     return path
 
@@ -39,29 +45,67 @@ def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str) -> P
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.suptitle(title)
+    fig.suptitle(_wrap(title))
     return _save(fig, path)
+
+
+def _row_rates(confusion: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    counts = np.asarray(confusion, dtype=float)
+    return counts, counts / np.maximum(counts.sum(1, keepdims=True), 1)
+
+
+def _draw_confusion(ax: Any, confusion: Sequence[Sequence[int]], languages: Sequence[str], fontsize: int = 7) -> Any:
+    """Row-normalised matrix on `ax`, every language labelled, shares of 1% or more written in."""
+    counts, rates = _row_rates(confusion)
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ticks = np.arange(len(languages))
+    ax.set_xticks(ticks, languages, rotation=60, ha="right", rotation_mode="anchor")
+    ax.set_yticks(ticks, [f"{lang} ({int(counts[i].sum())})" for i, lang in enumerate(languages)])
+    ax.set(xlabel="predicted language", ylabel="true language (test names)")
+    for i in range(len(languages)):
+        for j in range(len(languages)):
+            if rates[i, j] >= 0.005:
+                ax.text(j, i, f"{rates[i, j] * 100:.0f}", ha="center", va="center", fontsize=fontsize,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    return image
 
 
 def plot_confusion(confusion: Sequence[Sequence[int]], languages: Sequence[str], path: Path, title: str) -> Path:
     """Row-normalised confusion matrix: row = true language, so the diagonal is each recall."""
-    counts = np.asarray(confusion, dtype=float)
-    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
     n = len(languages)
     fig = Figure(figsize=(0.5 * n + 3, 0.5 * n + 2))
     ax = fig.subplots()
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true language")
-    ticks = np.arange(n)
-    ax.set_xticks(ticks, languages, rotation=60, ha="right", rotation_mode="anchor")
-    ax.set_yticks(ticks, [f"{lang} ({int(counts[i].sum())})" for i, lang in enumerate(languages)])
-    ax.set(xlabel="predicted language", ylabel="true language (test names)")
-    for i in range(n):
-        for j in range(n):
-            if rates[i, j] >= 0.005:
-                ax.text(j, i, f"{rates[i, j] * 100:.0f}", ha="center", va="center", fontsize=7,
-                        color="white" if rates[i, j] > 0.5 else "black")
-    ax.set_title(title)
+    image = _draw_confusion(ax, confusion, languages)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true language's names")
+    ax.set_title(_wrap(title))
+    return _save(fig, path)
+
+
+def plot_confusions(runs: Sequence[tuple[str, dict[str, Any]]], path: Path, title: str) -> Path:
+    """Several runs' confusion matrices side by side on one colour scale (0 to 100%)."""
+    n = len(runs[0][1]["languages"])
+    fig = Figure(figsize=(len(runs) * (0.45 * n + 2.5), 0.45 * n + 3), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(runs)))
+    for ax, (label, metrics) in zip(axes, runs):
+        image = _draw_confusion(ax, metrics["confusion"], metrics["languages"], fontsize=6)
+        ax.set_title(label)
+    fig.colorbar(image, ax=list(axes), fraction=0.015, pad=0.01, label="share of the true language's names")
+    fig.suptitle(_wrap(title, 160))
+    return _save(fig, path, dpi=100)
+
+
+def plot_loss_overlay(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: Path, title: str) -> Path:
+    """Training (solid) and validation (dashed) loss of several runs, one colour per run."""
+    fig = Figure(figsize=(9, 5))
+    ax = fig.subplots()
+    for k, (label, history) in enumerate(runs):
+        epochs = [r["epoch"] for r in history]
+        ax.plot(epochs, [r["train_loss"] for r in history], color=f"C{k}", label=f"{label} train")
+        ax.plot(epochs, [r["val_loss"] for r in history], color=f"C{k}", ls="--", label=f"{label} validation")
+    ax.set(xlabel="epoch", ylabel="NLL loss", title=_wrap(title))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(ncols=2)
     return _save(fig, path)
 
 
@@ -71,7 +115,7 @@ def plot_validation_overlay(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]]
     ax = fig.subplots()
     for label, history in runs:
         ax.plot([r["epoch"] for r in history], [r["val_loss"] for r in history], marker="o", ms=3, label=label)
-    ax.set(xlabel="epoch", ylabel="validation NLL loss", title=title)
+    ax.set(xlabel="epoch", ylabel="validation NLL loss", title=_wrap(title))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend()
@@ -112,3 +156,56 @@ def plot_run(run_dir: Path) -> list[Path]:
             f"(epoch {metrics['epoch']}), balanced accuracy {metrics['balanced_accuracy']:.1%}",
         ),
     ]
+
+
+def plot_gradient_norms(curves: Sequence[tuple[str, Sequence[float]]], path: Path, title: str) -> Path:
+    """Mean gradient norm per time step counted back from the last letter, log scale, a line per curve."""
+    fig = Figure(figsize=(9, 5))
+    ax = fig.subplots()
+    for k, (label, norms) in enumerate(curves):
+        style = "--" if "random" in label else "-"
+        ax.semilogy(np.arange(1, len(norms) + 1), norms, style, color=f"C{k // 2}", marker="o", ms=3, label=label)
+    ax.set(xlabel="letters back from the last one (1 = last letter)", ylabel="mean |d loss / d input| (log scale)",
+           title=_wrap(title))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_memory(results: dict[str, Sequence[tuple[int, float]]], chance: float, path: Path, title: str) -> Path:
+    """Test accuracy against the distance between the informative letter and the end, a line per model."""
+    fig = Figure(figsize=(9, 5))
+    ax = fig.subplots()
+    for model, points in results.items():
+        ax.plot([d for d, _ in points], [a for _, a in points], marker="o", label=model)
+    ax.axhline(chance, color="grey", ls=":", label=f"chance ({chance:.0%})")
+    ax.set(xlabel="distractor letters after the informative first letter", ylabel="test accuracy", ylim=(0, 1.05),
+           title=_wrap(title))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_stability(runs: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
+    """Final validation loss against learning rate (log-log), a line per model (mean over seeds);
+    diverged runs are crosses on the top edge."""
+    fig = Figure(figsize=(9, 5))
+    ax = fig.subplots()
+    finite = [r["val_loss"] for r in runs if r["val_loss"] is not None]
+    top = max(finite) * 1.5 if finite else 10.0
+    for k, model in enumerate(dict.fromkeys(r["model"] for r in runs)):
+        mine = [r for r in runs if r["model"] == model]
+        lrs = sorted({r["lr"] for r in mine})
+        means = [np.mean([r["val_loss"] for r in mine if r["lr"] == lr and r["val_loss"] is not None] or [np.nan])
+                 for lr in lrs]
+        ax.loglog(lrs, means, marker="o", color=f"C{k}", label=model)
+        diverged = [r["lr"] for r in mine if r["diverged"]]
+        if diverged:
+            ax.scatter(diverged, [top] * len(diverged), marker="x", s=80, color=f"C{k}",
+                       label=f"{model} diverged (NaN)")
+    ax.set(xlabel="learning rate (SGD, momentum 0.9)", ylabel="final validation NLL loss", title=_wrap(title))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    return _save(fig, path)
