@@ -1,7 +1,22 @@
 """namelstm: train, evaluate and compare character-level RNN/LSTM models on the names dataset.
 
-Importing the package is cheap; the heavy parts (torch, matplotlib) load in the modules that
-need them: `namelstm.data`, `namelstm.models`, `namelstm.train`, `namelstm.predict`, ...
+    >>> from namelstm import Predictor
+    >>> Predictor.load("pretrained").predict(["Dostoevsky"], top_k=1)[0].predictions[0][0]
+    'Russian'
+
+Importing the package is cheap; torch loads only when `Predictor` (or a module that needs it)
+is first used, so the command line starts at once.
 """
 
+from typing import Any
+
 __version__ = "0.1.0"
+__all__ = ["Predictor", "Prediction", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Predictor", "Prediction"):
+        from namelstm import predict
+
+        return getattr(predict, name)
+    raise AttributeError(f"module 'namelstm' has no attribute {name!r}")

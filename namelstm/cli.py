@@ -19,6 +19,8 @@ from namelstm.errors import BadInput, NamelstmError
 DEFAULTS = TrainConfig()
 PREDICT_CHUNK = 10_000
 CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
+PREDICT_CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
+                           "[default: the latest run under outputs/, else the pretrained model]")
 
 
 class _BadInput(click.ClickException):
@@ -147,7 +149,7 @@ def _read_names(names: tuple[str, ...]) -> Iterator[str]:
 
 @cli.command()
 @click.argument("names", nargs=-1, required=True)
-@click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_HELP)
+@click.option("--checkpoint", type=click.Path(path_type=Path), help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
 def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool) -> None:
@@ -155,21 +157,27 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
 
     \b
     Examples:
-      namelstm predict Dostoevsky
-      namelstm predict Nakamura Schmidt --top-k 5
+      namelstm predict Dostoevsky                 # works right after install: a pretrained model ships
+      namelstm predict Nakamura Schmidt --top-k 5 --checkpoint pretrained
       namelstm predict --json --checkpoint outputs/mylstm O'Neill
       cut -f1 names.tsv | namelstm predict - --json > predictions.json
     """
-    from namelstm.predict import Predictor
-    from namelstm.runs import resolve_checkpoint
+    from namelstm.predict import PRETRAINED, Predictor, pretrained_path
+    from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, resolve_checkpoint
 
-    path = resolve_checkpoint(checkpoint)
+    if checkpoint is not None and str(checkpoint) == PRETRAINED and not checkpoint.exists():
+        path, note = pretrained_path(), None
+    elif checkpoint is None and not any(OUTPUTS.glob("**/checkpoint.pt")):
+        path, note = pretrained_path(), f"no trained run under {OUTPUTS}/ ({HOW_TO_TRAIN}); using the pretrained model"
+    else:
+        path = resolve_checkpoint(checkpoint)
+        note = f"using the latest run, {path.parent}" if checkpoint is None else None
     predictor = Predictor.load(path)
     if top_k > len(predictor.languages):
         raise click.BadParameter(f"at most {len(predictor.languages)} (the model knows that many languages)",
                                  param_hint="'--top-k'")
-    if checkpoint is None:
-        click.echo(f"using the latest run, {path.parent} ({_describe(predictor.checkpoint)})", err=True)
+    if note:
+        click.echo(f"{note} ({_describe(predictor.checkpoint)})", err=True)
     # Names go through in chunks and are printed as they come, so memory stays bounded for any input.
     stream, position = _read_names(names), 1
     if as_json:
@@ -464,6 +472,40 @@ def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int,
             diverged = len(mine) - len(losses)
             cells.append(cell + (f" ({diverged} of {len(mine)} diverged)" if diverged else ""))
         click.echo(f"{model}: " + ", ".join(cells))
+
+
+@cli.command()
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=Path("pretrained"), show_default=True,
+              help="Run directory, checkpoint file, or 'pretrained'.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
+def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
+    """Serve predictions over HTTP: a page with a text box at /, JSON at /predict and /health.
+
+    \b
+    GET  /predict?name=Dostoevsky&top_k=3     -> [{"name": ..., "seen_as": ..., "predictions": [...]}]
+    POST /predict  ["Dostoevsky", "Nakamura"]  (or {"names": [...], "top_k": 3})
+    GET  /health
+
+    \b
+    Examples:
+      namelstm serve
+      namelstm serve --checkpoint outputs/mylstm --port 8080
+      curl 'http://127.0.0.1:8000/predict?name=Nakamura'
+    """
+    from namelstm.predict import Predictor
+    from namelstm.serve import make_server
+
+    server = make_server(Predictor.load(checkpoint), host, port, quiet)
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"serving {checkpoint} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()
 
 
 @cli.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from namelstm.data import encode, fold
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
 
+PRETRAINED = "pretrained"  # the name that stands for the model shipped inside the package
 CHUNK = 4096  # names per forward pass: bounds memory for any number of names
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
 
@@ -33,12 +35,19 @@ class Prediction:
         }
 
 
+def pretrained_path() -> Path:
+    """The trained model shipped inside the package (built by scripts/build_pretrained.py)."""
+    return Path(str(resources.files("namelstm"))) / "pretrained" / "model.pt"
+
+
 class Predictor:
     """A trained model and its language list, ready to rank languages for any list of names.
 
-    >>> predictor = Predictor.load("outputs/lstm")           # doctest: +SKIP
-    >>> predictor.predict(["Dostoevsky"], top_k=1)[0].predictions   # doctest: +SKIP
-    (('Russian', 0.97...),)
+    >>> predictor = Predictor.load("pretrained")        # or a run directory, or a checkpoint file
+    >>> [p.predictions[0][0] for p in predictor.predict(["Dostoevsky", "Nakamura"])]
+    ['Russian', 'Japanese']
+    >>> predictor.predict(["Достоевский"], top_k=2)[0].seen_as
+    'Dostoevskiy'
     """
 
     def __init__(self, model: NameClassifier, languages: Sequence[str], checkpoint: Checkpoint | None = None) -> None:
@@ -47,9 +56,14 @@ class Predictor:
         self.checkpoint = checkpoint
 
     @classmethod
-    def load(cls, path: str | Path) -> Predictor:
-        """From a checkpoint file or a run directory holding `checkpoint.pt`."""
-        path = Path(path)
+    def load(cls, path: str | Path = PRETRAINED) -> Predictor:
+        """From a checkpoint file, a run directory holding `checkpoint.pt`, or "pretrained" for the
+        model shipped with the package.
+
+        >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
+        'Japanese'
+        """
+        path = pretrained_path() if str(path) == PRETRAINED and not Path(path).exists() else Path(path)
         checkpoint = load_checkpoint(path / "checkpoint.pt" if path.is_dir() else path)
         return cls(checkpoint.build_model(), checkpoint.languages, checkpoint)
 

@@ -1,0 +1,70 @@
+"""The model shipped inside the package, and the Python API around it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from namelstm import Predictor
+from namelstm.cli import cli
+from namelstm.data import Batches, Split, load_names, split_by_name
+from namelstm.evaluate import compute_metrics, score
+from namelstm.predict import pretrained_path
+
+CARD = json.loads((pretrained_path().parent / "card.json").read_text())
+
+
+def test_the_shipped_file_is_small_and_holds_only_tensors_and_plain_data() -> None:
+    assert pretrained_path().stat().st_size < 400_000
+    raw = torch.load(pretrained_path(), weights_only=True)
+    assert raw["model_name"] == CARD["model"] and raw["epoch"] == CARD["epoch"]
+    assert (pretrained_path().parent / "MODEL_CARD.md").read_text().startswith("# namelstm pretrained model")
+
+
+@pytest.mark.parametrize(
+    ("name", "language"),
+    [("Dostoevsky", "Russian"), ("Nakamura", "Japanese"), ("Tanaka", "Japanese"), ("Papadopoulos", "Greek"),
+     ("Rossi", "Italian"), ("Schneider", "German"), ("Достоевский", "Russian")],
+)
+def test_clear_cases(name: str, language: str) -> None:
+    assert Predictor.load("pretrained").predict([name], top_k=1)[0].predictions[0][0] == language
+
+
+def test_schmidt_is_german_or_english_because_the_data_lists_it_under_both(real_data: Path) -> None:
+    listed = {p.stem for p in real_data.glob("*.txt") if "Schmidt" in p.read_text(encoding="utf-8").split()}
+    assert listed == {"English", "German"}
+    top_two = [lang for lang, _ in Predictor.load("pretrained").predict(["Schmidt"], top_k=2)[0].predictions]
+    assert set(top_two) == {"English", "German"}
+
+
+@pytest.mark.realdata
+def test_the_card_metrics_are_what_the_model_scores_on_the_test_split(real_data: Path) -> None:
+    split = split_by_name(load_names(real_data), seed=CARD["settings"]["seed"])
+    assert split.describe() == CARD["split"]
+    predictor = Predictor.load("pretrained")
+    metrics = compute_metrics(score(predictor.model, Batches(split.test, predictor.languages, 512)),
+                              predictor.languages)
+    for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1"):
+        assert metrics[key] == pytest.approx(CARD["test_metrics"][key], abs=1e-6), key
+    assert isinstance(split, Split)
+
+
+def test_predict_falls_back_to_the_pretrained_model_and_says_so(isolated: Path) -> None:
+    result = CliRunner().invoke(cli, ["predict", "Dostoevsky"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].split()[0] == "Russian"
+    assert "no trained run under outputs/" in result.stderr and "using the pretrained model" in result.stderr
+    explicit = CliRunner().invoke(cli, ["predict", "--checkpoint", "pretrained", "--json", "Nakamura"])
+    assert json.loads(explicit.stdout)[0]["predictions"][0]["language"] == "Japanese"
+
+
+def test_the_readme_python_example_runs_as_written() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    example = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 — our own README
+    assert namespace["results"][0].predictions[0][0] == "Russian"
