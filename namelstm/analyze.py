@@ -42,6 +42,30 @@ def input_gradient_norms(model: NameClassifier, samples: Sequence[tuple[str, int
     return total / max(len(samples), 1)
 
 
+def gradient_profile(run_dir: Path, min_length: int, random_length: int, samples: int) -> dict[str, Any]:
+    """`input_gradient_norms` of one trained run: over up to `samples` test names of at least
+    `min_length` letters (true language as target), and over as many random strings of
+    `random_length` letters (the model's own prediction as target)."""
+    from namelstm.plots import describe_run
+    from namelstm.predict import Predictor
+    from namelstm.runs import CHECKPOINT, HISTORY, SPLIT, read_json
+
+    predictor = Predictor.load(Path(run_dir) / CHECKPOINT)
+    split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
+    index = {lang: i for i, lang in enumerate(predictor.languages)}
+    names = [(n, index[lang]) for n, lang in split.test if len(n) >= min_length][:samples]
+    strings: list[tuple[str, int | None]] = [(n, None) for n in random_names(samples, random_length)]
+    history = read_json(Path(run_dir) / HISTORY)
+    return {
+        "model": history["config"]["model"],
+        "run": str(run_dir),
+        "about": describe_run(history),
+        "names": len(names),
+        "test_names": input_gradient_norms(predictor.model, names, min_length).tolist(),
+        "random_strings": input_gradient_norms(predictor.model, strings, random_length).tolist(),
+    }
+
+
 def random_names(count: int, length: int, seed: int = 0) -> list[str]:
     """Random letter strings, capitalised like names, for lengths that real names do not reach."""
     rng = random.Random(seed)

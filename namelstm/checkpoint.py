@@ -17,6 +17,29 @@ from namelstm.runs import atomic_write_bytes
 
 FORMAT = "namelstm-checkpoint"
 VERSION = 1
+RESUME_FORMAT = "namelstm-resume-v1"
+
+
+def save_payload(path: Path, payload: dict[str, Any]) -> None:
+    """torch.save, written atomically: a reader or a crash sees the old file or the new one."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_payload(path: Path, what: str) -> Any:
+    """torch.load with `weights_only=True`: tensors and plain data load, anything that could run
+    code is refused. Every failure is one NamelstmError naming `what` the file should have been."""
+    if not Path(path).is_file():
+        raise NamelstmError(f"{what} {path} does not exist")
+    try:
+        with warnings.catch_warnings():  # torch warns about foreign pickles; our message says it all
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for truncated, foreign or unsafe files
+        unsafe = "weights only" in str(err).lower()
+        reason = "it holds objects other than tensors and plain data (not loaded)" if unsafe else "unreadable"
+        raise NamelstmError(f"{path} is not a usable namelstm {what}: {reason}") from None
 
 
 @dataclass(frozen=True)
@@ -45,9 +68,7 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     payload = {"format": FORMAT, "version": VERSION, **asdict(checkpoint)}
     payload["languages"] = list(checkpoint.languages)
     payload["state_dict"] = {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_payload(path, payload)
 
 
 def _check(condition: bool, path: Path, what: str) -> None:
@@ -58,16 +79,7 @@ def _check(condition: bool, path: Path, what: str) -> None:
 def load_checkpoint(path: Path) -> Checkpoint:
     """Load with `weights_only=True` (tensors and plain data only), then check every field."""
     path = Path(path)
-    if not path.is_file():
-        raise NamelstmError(f"checkpoint {path} does not exist")
-    try:
-        with warnings.catch_warnings():  # torch warns about foreign pickles; our message says it all
-            warnings.simplefilter("ignore")
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for truncated, foreign or unsafe files
-        unsafe = "weights only" in str(err).lower()
-        reason = "it holds objects other than tensors and plain data (not loaded)" if unsafe else "unreadable"
-        raise NamelstmError(f"{path} is not a usable namelstm checkpoint: {reason}") from None
+    raw = load_payload(path, "checkpoint")
     _check(isinstance(raw, dict) and raw.get("format") == FORMAT, path, "no namelstm header")
     _check(raw.get("version") == VERSION, path, f"version {raw.get('version')!r}, expected {VERSION}")
     _check(raw.get("model_name") in MODELS, path, f"unknown model {raw.get('model_name')!r}")
@@ -88,3 +100,11 @@ def load_checkpoint(path: Path) -> Checkpoint:
         config=dict(raw.get("config") or {}),
         metrics=dict(raw.get("metrics") or {}),
     )
+
+
+def load_resume_state(path: Path) -> dict[str, Any]:
+    """The training state saved after an epoch (see train.py), loaded as safely as a checkpoint."""
+    state = load_payload(path, "resume state")
+    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
+        raise NamelstmError(f"{path} is not a namelstm resume state")
+    return state

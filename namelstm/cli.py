@@ -354,25 +354,17 @@ def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, sampl
       namelstm analyze gradients
       namelstm analyze gradients outputs/rnn outputs/lstm --random-length 50
     """
-    from namelstm.analyze import input_gradient_norms, random_names
-    from namelstm.data import Split
-    from namelstm.plots import describe_run, plot_gradient_norms
-    from namelstm.predict import Predictor
-    from namelstm.runs import CHECKPOINT, HISTORY, SPLIT, read_json, write_json
+    from namelstm.analyze import gradient_profile
+    from namelstm.plots import plot_gradient_norms
+    from namelstm.runs import write_json
 
-    curves, about, report = [], [], {}
-    for run_dir in _compare_runs(runs):
-        predictor = Predictor.load(run_dir / CHECKPOINT)
-        split = Split.from_dict(read_json(run_dir / SPLIT))
-        index = {lang: i for i, lang in enumerate(predictor.languages)}
-        long_names = [(n, index[lang]) for n, lang in split.test if len(n) >= min_length][:samples]
-        strings = [(n, None) for n in random_names(samples, random_length)]
-        label = predictor.checkpoint.model_name if predictor.checkpoint else str(run_dir)
-        real = input_gradient_norms(predictor.model, long_names, min_length)
-        noise = input_gradient_norms(predictor.model, strings, random_length)
-        curves += [(f"{label}: {len(long_names)} test names", real), (f"{label}: random strings", noise)]
-        report[label] = {"run": str(run_dir), "test_names": real.tolist(), "random_strings": noise.tolist()}
-        about.append(describe_run(read_json(run_dir / HISTORY)))
+    profiles = [gradient_profile(run_dir, min_length, random_length, samples) for run_dir in _compare_runs(runs)]
+    report = {p["model"]: p for p in profiles}
+    about = [p["about"] for p in profiles]
+    curves = []
+    for p in profiles:
+        curves += [(f"{p['model']}: {p['names']} test names", p["test_names"]),
+                   (f"{p['model']}: random strings", p["random_strings"])]
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "gradients.json", {"about": about, "min_length": min_length,
                                         "random_length": random_length, "models": report})

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import math
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -19,7 +17,7 @@ from torch import nn
 from tqdm import tqdm
 
 from namelstm.config import TrainConfig
-from namelstm.checkpoint import Checkpoint, save_checkpoint
+from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.data import ALPHABET, Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import score, test_metrics
@@ -30,14 +28,12 @@ from namelstm.runs import (
     METRICS,
     RESUME,
     SPLIT,
-    atomic_write_bytes,
     new_run_dir,
     read_json,
     remove_stale_temporaries,
     write_json,
 )
 
-RESUME_FORMAT = "namelstm-resume-v1"
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -128,6 +124,8 @@ def resume_training(
     epoch. On CPU it ends with the same weights as a run that was never stopped."""
     run_dir = Path(run_dir)
     remove_stale_temporaries(run_dir)
+    if not (run_dir / RESUME).is_file():
+        raise NamelstmError(f"{run_dir} holds no {RESUME} to resume from")
     state = load_resume_state(run_dir / RESUME)
     config = TrainConfig(**{**state["config"], "fractions": tuple(state["config"]["fractions"])})
     if epochs is not None:
@@ -189,9 +187,7 @@ def _run(
             "history": history,
             "best": best,
         }
-        buffer = io.BytesIO()
-        torch.save(payload, buffer)
-        atomic_write_bytes(run_dir / RESUME, buffer.getvalue())
+        save_payload(run_dir / RESUME, payload)
 
     first_epoch = len(history) + 1
     if state is None:
@@ -231,21 +227,6 @@ def _run(
         checkpoint(best["epoch"], {"val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"], "test": headline}),
     )
     return TrainResult(config.model, run_dir, history, best["epoch"], metrics, seconds)
-
-
-def load_resume_state(path: Path) -> dict[str, Any]:
-    """The state saved after an epoch: tensors and plain data only, checked before use."""
-    if not path.is_file():
-        raise NamelstmError(f"{path.parent} holds no {RESUME} to resume from")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        raise NamelstmError(f"{path} is unreadable; start the run again with --overwrite") from None
-    if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
-        raise NamelstmError(f"{path} is not a namelstm resume state")
-    return state
 
 
 def _train_epoch(

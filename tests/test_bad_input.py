@@ -3,12 +3,10 @@ traceback, and leaves the files on disk as they were. Numbers follow the items o
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -135,7 +133,7 @@ def _bad_checkpoints(trained: Path, where: Path) -> dict[str, tuple[Path, str]]:
 def test_4_every_unusable_checkpoint_is_refused(trained: Path, isolated: Path) -> None:
     bad = isolated / "bad"
     bad.mkdir()
-    for name, (path, message) in _bad_checkpoints(trained, bad).items():
+    for path, message in _bad_checkpoints(trained, bad).values():
         fails_cleanly(["predict", "--checkpoint", str(path), "Smith"], 1, message, isolated)
     assert not (isolated / "PWNED").exists()
 

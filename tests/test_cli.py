@@ -7,14 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from namelstm.cli import cli
 
 TINY_TRAIN = ["--epochs", "8", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.3", "-q"]
 
 
-def run(*args: str, input: str | None = None) -> "click.testing.Result":  # noqa: F821
+def run(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), input=input)
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from namelstm.checkpoint import load_checkpoint
-from namelstm.train import load_resume_state
+from namelstm.checkpoint import load_checkpoint, load_resume_state
 
 # Enough tiny epochs that a signal lands mid-run; each epoch takes a few milliseconds.
 ARGS = ["--epochs", "60", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.1", "--model", "mylstm",
