@@ -58,13 +58,14 @@ def cli() -> None:
 
     \b
     Quick start:
-      namelstm train --model lstm        # downloads the data if needed, ~10 s on 2 CPU cores
-      namelstm predict Dostoevsky Nakamura
-      namelstm plot                      # loss curves and confusion matrix as PNG
+      namelstm predict Dostoevsky Nakamura   # the pretrained model that ships with namelstm
+      namelstm train --model lstm            # your own; downloads the data if needed, ~15 s on 2 CPU cores
+      namelstm plot                          # its loss curves and confusion matrix as PNG
+      namelstm compare                       # rnn vs lstm vs mylstm, side by side
     """
 
 
-@cli.command()
+@cli.command(short_help="Train rnn, lstm or mylstm; score it on held-out names.")
 @click.option("--model", default=DEFAULTS.model, show_default=True, callback=_model_name,
               help="Model family: rnn, lstm or mylstm.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
@@ -109,8 +110,13 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
     log = (lambda _: None) if quiet else _echo_progress
     try:
         if resume is not None:
-            epochs_given = click.get_current_context().get_parameter_source("epochs") is ParameterSource.COMMANDLINE
-            more = epochs if epochs_given else None
+            context = click.get_current_context()
+            given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
+            clashing = sorted(given - {"resume", "epochs", "quiet", "plots"})
+            if clashing:
+                option = "--" + clashing[0].replace("_", "-")
+                raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
+            more = epochs if "epochs" in given else None
             result = resume_training(resume, more, progress=not quiet, log=log)
         else:
             config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
@@ -147,7 +153,7 @@ def _read_names(names: tuple[str, ...]) -> Iterator[str]:
             yield name
 
 
-@cli.command()
+@cli.command(short_help="Rank the likeliest languages of origin of names.")
 @click.argument("names", nargs=-1, required=True)
 @click.option("--checkpoint", type=click.Path(path_type=Path), help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
@@ -204,7 +210,7 @@ def _describe(checkpoint: Any) -> str:
     return f"{checkpoint.model_name}, hidden {checkpoint.hidden_size}{score}"
 
 
-@cli.command()
+@cli.command(short_help="Test-split metrics of a run, per language too.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of tables.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
@@ -234,7 +240,7 @@ def evaluate(checkpoint: Path | None, as_json: bool, device: str) -> None:
         click.echo(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
 
 
-@cli.command()
+@cli.command(short_help="Loss curves and confusion matrix of runs, as PNG.")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--overlay", type=click.Path(path_type=Path), default=Path("outputs/validation-curves.png"),
               show_default=True, help="Where the overlay of several runs' validation curves goes.")
@@ -285,7 +291,7 @@ MODELS_OPTION = click.option("--models", default="rnn,lstm,mylstm", show_default
 COMPARE_DIR = Path("outputs/compare")
 
 
-@cli.command()
+@cli.command(short_help="Train and compare the models on one split.")
 @MODELS_OPTION
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
@@ -312,7 +318,7 @@ def compare(models: tuple[str, ...], epochs: int, seed: int, data_dir: Path | No
         click.echo(f"wrote {path}")
 
 
-@cli.group()
+@cli.group(short_help="Measure the report's claims: gradients, memory, stability.")
 def analyze() -> None:
     """Measure the report's section 3 claims: gradients through time, memory over distance,
     stability over learning rates.
@@ -336,7 +342,7 @@ def _compare_runs(runs: tuple[Path, ...]) -> list[Path]:
     return found
 
 
-@analyze.command()
+@analyze.command(short_help="Input gradient by distance from the last letter.")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--min-length", type=click.IntRange(min=2), default=8, show_default=True,
               help="Average over test names of at least this many letters, for this many steps.")
@@ -376,7 +382,7 @@ def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, sampl
         click.echo(f"{label}: gradient {random_length} letters back is {ratio:.2g}x the last letter's")
 
 
-@analyze.command()
+@analyze.command(short_help="Accuracy on a synthetic long-range task vs distance.")
 @MODELS_OPTION
 @click.option("--distances", default="5,10,20,30,40,60", show_default=True, callback=_number_list(int),
               help="Numbers of distractor letters after the informative one.")
@@ -416,7 +422,7 @@ def memory(models: tuple[str, ...], distances: tuple[int, ...], train_size: int,
         click.echo(f"{model}: " + ", ".join(f"N={d} {a:.0%}" for d, a in points))
 
 
-@analyze.command()
+@analyze.command(short_help="Final validation loss vs learning rate.")
 @MODELS_OPTION
 @click.option("--lrs", default="0.003,0.01,0.03,0.1,0.3,1,3", show_default=True, callback=_number_list(float))
 @click.option("--seeds", default="0", show_default=True, callback=_number_list(int, positive=False),
@@ -466,7 +472,7 @@ def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int,
         click.echo(f"{model}: " + ", ".join(cells))
 
 
-@cli.command()
+@cli.command(short_help="Serve predictions over HTTP, with a small page.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=Path("pretrained"), show_default=True,
               help="Run directory, checkpoint file, or 'pretrained'.")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -500,7 +506,7 @@ def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
         server.server_close()
 
 
-@cli.command()
+@cli.command(short_help="Find or download the dataset and describe it.")
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
 def data(data_dir: Path | None) -> None:

@@ -113,6 +113,7 @@ def train(
     """
     config = resolve_config(config)
     run_dir = new_run_dir(run_dir, overwrite)
+    (run_dir / METRICS).unlink(missing_ok=True)  # an overwritten run's scores must not outlive it
     write_json(run_dir / SPLIT, split.to_dict())
     return _run(config, split, run_dir, None, progress, log)
 
@@ -217,6 +218,8 @@ def _run(
                 f"acc {record['val_accuracy']:6.1%}  {record['seconds']:.1f}s{'  *best' if improved else ''}"
             )
     seconds = time.perf_counter() - started
+    if best["epoch"] == 0:
+        raise NamelstmError(f"the validation loss was never finite; lower --lr (now {config.lr:g})")
 
     model.load_state_dict(best["state"])
     metrics = test_metrics(model, split, languages, device)
