@@ -84,3 +84,32 @@ def test_plot_writes_png_figures_and_an_overlay(trained: Path) -> None:
 def test_python_dash_m_runs_the_same_cli() -> None:
     result = subprocess.run([sys.executable, "-m", "namelstm", "--help"], capture_output=True, text=True, check=True)
     assert "namelstm train --model lstm" in result.stdout
+
+
+def test_data_describes_a_directory_and_says_if_it_is_the_official_one(tiny_data: Path, real_data: Path) -> None:
+    tiny = run("data", "--data-dir", str(tiny_data))
+    assert tiny.exit_code == 0 and "is not the official dataset" in tiny.stdout
+    from namelstm.data import load_names
+
+    dataset = load_names(tiny_data)
+    assert (f"{len(dataset.pairs)} distinct (name, language) pairs from 243 lines; {dataset.duplicates} repeats, "
+            "1 lines without letters") in tiny.stdout
+    real = run("data", "--data-dir", str(real_data))
+    assert "matches the official files' SHA-256 sums" in real.stdout and "Arabic          108" in real.stdout
+
+
+def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
+    import re
+    import signal
+    import urllib.request
+
+    process = subprocess.Popen([sys.executable, "-m", "namelstm", "serve", "--port", "0", "-q"],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        line = process.stderr.readline()
+        port = re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as response:
+            assert json.loads(response.read())["status"] == "ok"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
