@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from namelstm.config import TrainConfig
+from namelstm.config import TrainConfig, split_label
 from namelstm.errors import BadInput, NamelstmError
 
 DEFAULTS = TrainConfig()
@@ -168,17 +168,16 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
       namelstm predict --json --checkpoint outputs/mylstm O'Neill
       cut -f1 names.tsv | namelstm predict - --json > predictions.json
     """
-    from namelstm.predict import PRETRAINED, Predictor, pretrained_path
-    from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, resolve_checkpoint
+    from namelstm.predict import PRETRAINED, Predictor
+    from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, find_latest_run
 
-    if checkpoint is not None and str(checkpoint) == PRETRAINED and not checkpoint.exists():
-        path, note = pretrained_path(), None
-    elif checkpoint is None and not any(OUTPUTS.glob("**/checkpoint.pt")):
-        path, note = pretrained_path(), f"no trained run under {OUTPUTS}/ ({HOW_TO_TRAIN}); using the pretrained model"
-    else:
-        path = resolve_checkpoint(checkpoint)
-        note = f"using the latest run, {path.parent}" if checkpoint is None else None
-    predictor = Predictor.load(path)
+    note = None
+    if checkpoint is None:  # the latest run, else the model that ships with the package
+        latest = find_latest_run()
+        checkpoint = latest or Path(PRETRAINED)
+        note = (f"using the latest run, {latest}" if latest else
+                f"no trained run under {OUTPUTS}/ ({HOW_TO_TRAIN}); using the pretrained model")
+    predictor = Predictor.load(checkpoint)
     if top_k > len(predictor.languages):
         raise click.BadParameter(f"at most {len(predictor.languages)} (the model knows that many languages)",
                                  param_hint="'--top-k'")
@@ -455,7 +454,7 @@ def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int,
     with tqdm(total=len(models) * len(lrs) * len(seeds), desc="stability", unit="run", file=sys.stderr) as bar:
         runs = stability_sweep(models, lrs, seeds, split, epochs, clip or math.inf, tick=bar.update)
     out.mkdir(parents=True, exist_ok=True)
-    about = (f"{split.describe().split(':')[0]}; {epochs} epochs, batch 64, SGD momentum 0.9, "
+    about = (f"{split_label(split.fractions, split.seed)}; {epochs} epochs, batch 64, SGD momentum 0.9, "
              f"{'gradient norm clipped at ' + format(clip, 'g') if clip else 'no gradient clipping'}; "
              f"seeds {','.join(map(str, seeds))}")
     write_json(out / "stability.json", {"about": about, "runs": runs})

@@ -20,3 +20,8 @@ class TrainConfig:
     device: str = "auto"
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     transliterate: bool = False  # write other scripts in Latin letters before folding the data
+
+
+def split_label(fractions: tuple[float, ...] | list[float], seed: int) -> str:
+    """How every number in the tool names its split: 'split by name 0.8/0.1/0.1 seed 0'."""
+    return f"split by name {'/'.join(f'{f:g}' for f in fractions)} seed {seed}"

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from namelstm.config import split_label
 from namelstm.errors import NamelstmError
 
 ALPHABET = string.ascii_letters + " .,;'"
@@ -241,7 +242,7 @@ class Split:
 
     def describe(self) -> str:
         return (
-            f"split by name {'/'.join(f'{f:g}' for f in self.fractions)} seed {self.seed}: "
+            f"{split_label(self.fractions, self.seed)}: "
             f"{len(self.train)} train, {len(self.val)} val, {len(self.test)} test pairs"
         )
 

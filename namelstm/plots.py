@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from namelstm.config import split_label
 from namelstm.runs import atomic_write_bytes
 
 
@@ -123,7 +124,7 @@ def plot_validation_overlay(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]]
 
 
 def describe_split(config: dict[str, Any]) -> str:
-    return f"split by name {'/'.join(f'{f:g}' for f in config['fractions'])} seed {config['seed']}"
+    return split_label(config["fractions"], config["seed"])
 
 
 def describe_run(history_file: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.data import encode, fold
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
+from namelstm.runs import resolve_checkpoint
 
 PRETRAINED = "pretrained"  # the name that stands for the model shipped inside the package
 CHUNK = 4096  # names per forward pass: bounds memory for any number of names
@@ -63,8 +64,9 @@ class Predictor:
         >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
         'Japanese'
         """
-        path = pretrained_path() if str(path) == PRETRAINED and not Path(path).exists() else Path(path)
-        checkpoint = load_checkpoint(path / "checkpoint.pt" if path.is_dir() else path)
+        if str(path) == PRETRAINED and not Path(path).exists():
+            path = pretrained_path()
+        checkpoint = load_checkpoint(resolve_checkpoint(Path(path)))
         return cls(checkpoint.build_model(), checkpoint.languages, checkpoint)
 
     @staticmethod

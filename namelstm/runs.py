@@ -82,12 +82,17 @@ def new_run_dir(path: Path, overwrite: bool = False, create: bool = True) -> Pat
     return path
 
 
-def latest_run(root: Path = OUTPUTS) -> Path:
-    """The run directory under `root` whose checkpoint was written last."""
+def find_latest_run(root: Path = OUTPUTS) -> Path | None:
+    """The run directory under `root` whose checkpoint was written last, if there is one."""
     checkpoints = list(Path(root).glob(f"**/{CHECKPOINT}"))
-    if not checkpoints:
+    return max(checkpoints, key=lambda p: p.stat().st_mtime).parent if checkpoints else None
+
+
+def latest_run(root: Path = OUTPUTS) -> Path:
+    latest = find_latest_run(root)
+    if latest is None:
         raise NamelstmError(f"no trained run under {root}/; {HOW_TO_TRAIN}")
-    return max(checkpoints, key=lambda p: p.stat().st_mtime).parent
+    return latest
 
 
 def resolve_checkpoint(path: Path | None, root: Path = OUTPUTS) -> Path:

@@ -21,7 +21,7 @@ from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, sa
 from namelstm.data import ALPHABET, Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import score, test_metrics
-from namelstm.models import MODELS, NameClassifier, build_model
+from namelstm.models import NameClassifier, build_model, family
 from namelstm.runs import (
     CHECKPOINT,
     HISTORY,
@@ -38,13 +38,11 @@ from namelstm.runs import (
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
     """The same settings with the model family's defaults filled in."""
-    if config.model not in MODELS:
-        raise NamelstmError(f"unknown model {config.model!r}; choose one of {', '.join(MODELS)}")
-    family = MODELS[config.model]
+    cls = family(config.model)
     return replace(
         config,
-        lr=config.lr if config.lr is not None else family.default_lr,
-        hidden_size=config.hidden_size or family.default_hidden_size,
+        lr=config.lr if config.lr is not None else cls.default_lr,
+        hidden_size=config.hidden_size or cls.default_hidden_size,
     )
 
 

@@ -14,12 +14,17 @@ from namelstm.models.rnn import RNN
 MODELS: Mapping[str, type[NameClassifier]] = MappingProxyType({"rnn": RNN, "lstm": LSTM, "mylstm": MyLSTM})
 
 
-def build_model(name: str, n_letters: int, n_languages: int, hidden_size: int | None = None) -> NameClassifier:
-    """A fresh model of family `name`, at the report's size unless `hidden_size` is given."""
+def family(name: str) -> type[NameClassifier]:
+    """The class registered as `name`, or a clear error listing the names there are."""
     if name not in MODELS:
         raise NamelstmError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
-    family = MODELS[name]
-    return family(n_letters, n_languages, hidden_size or family.default_hidden_size)
+    return MODELS[name]
 
 
-__all__ = ["MODELS", "LSTM", "MyLSTM", "NameClassifier", "RNN", "build_model"]
+def build_model(name: str, n_letters: int, n_languages: int, hidden_size: int | None = None) -> NameClassifier:
+    """A fresh model of family `name`, at the report's size unless `hidden_size` is given."""
+    cls = family(name)
+    return cls(n_letters, n_languages, hidden_size or cls.default_hidden_size)
+
+
+__all__ = ["MODELS", "LSTM", "MyLSTM", "NameClassifier", "RNN", "build_model", "family"]
