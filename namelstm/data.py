@@ -366,15 +366,17 @@ class Batches:
         lengths = self.lengths[rows]
         return Batch(self.letters[rows, : int(lengths.max())], lengths, self.targets[rows], rows)
 
-    def iterate(self, generator: torch.Generator | None = None) -> Iterator[Batch]:
-        """Length-bucketed batches; shuffled when a generator is given, in a fixed order otherwise."""
+    def chunks(self, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """The rows of each batch, each in length order; batches shuffled when a generator is given,
+        in a fixed order otherwise. The same generator state gives the same batches in every process."""
         if generator is None:
-            order = torch.argsort(self.lengths, stable=True)
-            chunks = list(order.split(self.batch_size))
-        else:
-            shuffled = torch.randperm(len(self.lengths), generator=generator)
-            order = shuffled[torch.argsort(self.lengths[shuffled], stable=True)]
-            chunks = list(order.split(self.batch_size))
-            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
-        for rows in chunks:
+            return list(torch.argsort(self.lengths, stable=True).split(self.batch_size))
+        shuffled = torch.randperm(len(self.lengths), generator=generator)
+        order = shuffled[torch.argsort(self.lengths[shuffled], stable=True)]
+        chunks = list(order.split(self.batch_size))
+        return [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+
+    def iterate(self, generator: torch.Generator | None = None) -> Iterator[Batch]:
+        """Length-bucketed batches (see `chunks`)."""
+        for rows in self.chunks(generator):
             yield self._batch(rows)

@@ -55,11 +55,11 @@ def tutorial_names_per_second(model_name: str, pairs: list[tuple[str, str]], lan
     return n / (time.perf_counter() - start)
 
 
-def run_cli(args: list[str]) -> tuple[float, int]:
+def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Run `python -m namelstm ARGS` as a new process: wall seconds and peak resident memory (bytes)."""
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "namelstm", *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -90,6 +90,43 @@ def default_training(model_name: str, data_dir: Path, runs: Path, *extra: str) -
         "process_seconds": wall,
         "peak_memory_mb": peak / 2**20,
     }
+
+
+BUSY_LOOP = "while True: pass"  # the other CPU-bound job of the threads measurement
+
+
+def threads_report(data_dir: Path, runs: Path, repeats: int, epochs: int = 5) -> list[dict[str, Any]]:
+    """Wall seconds of `train --model lstm --epochs 5` with 1 and 2 threads, on the machine as it is
+    ("quiet") and with one busy-looping process beside it ("load")."""
+    rows = []
+    for load in ("quiet", "load"):
+        busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if load == "load" else None
+        try:
+            for threads in (1, 2):
+                seconds = []
+                for i in range(repeats):
+                    run_dir = runs / f"threads-{load}-{threads}-{i}"
+                    seconds.append(run_cli(["train", "--model", "lstm", "--epochs", str(epochs), "--threads",
+                                            str(threads), "--data-dir", str(data_dir), "--out", str(run_dir),
+                                            "-q", "--no-plots", "--device", "cpu"])[0])
+                rows.append({"load": load, "threads": threads, "epochs": epochs, "seconds": seconds,
+                             "loadavg_after": os.getloadavg()[0]})
+                print(f"threads {threads}, {load}: {', '.join(f'{s:.1f}' for s in seconds)} s", file=sys.stderr)
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+    return rows
+
+
+def threads_table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| machine load | threads | `train --model lstm --epochs 5`, wall seconds (each run) | median |",
+             "| --- | ---: | --- | ---: |"]
+    for r in rows:
+        load = "quiet" if r["load"] == "quiet" else "one busy-looping process beside it"
+        lines.append(f"| {load} | {r['threads']} | {', '.join(f'{s:.1f}' for s in r['seconds'])} "
+                     f"| {statistics.median(r['seconds']):.1f} s |")
+    return "\n".join(lines)
 
 
 def prediction(run_dir: str, names: list[str]) -> dict[str, Any]:
