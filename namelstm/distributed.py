@@ -71,6 +71,7 @@ class World:
             if self.local_rank >= torch.cuda.device_count():
                 raise NamelstmError(f"LOCAL_RANK {self.local_rank} has no GPU of its own "
                                     f"({torch.cuda.device_count()} visible); lower --nproc-per-node")
+            torch.cuda.set_device(self.local_rank)
             return torch.device("cuda", self.local_rank)
         return torch.device(name)
 
@@ -80,15 +81,26 @@ def is_main() -> bool:
     return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
 
 
+class _Classify(torch.nn.Module):
+    """Routes DistributedDataParallel's forward to the model's batched `classify`, which is what
+    training calls (DDP only prepares its gradient all-reduce inside `forward`)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.model.classify(letters, lengths)
+
+
 @dataclass(frozen=True)
 class Team:
-    """The ranks of one run as seen from one of them: collectives, and the model wrapped for them.
+    """The ranks of one run as seen from one of them: the collectives training needs.
 
     With a world of one every method is a no-op, so the trainer has a single code path.
     """
 
-    world: World
-    control: Any = None  # a gloo group for flags, so checking them never waits on a GPU stream
+    world: World = World()
 
     @property
     def is_main(self) -> bool:
@@ -96,54 +108,53 @@ class Team:
 
     def barrier(self) -> None:
         if self.world.distributed:
-            dist.barrier(group=self.control)
+            dist.barrier()
 
     def any(self, flag: bool) -> bool:
-        """True on every rank if `flag` is true on any rank (all ranks must call it together)."""
+        """True on every rank if `flag` is true on any rank (all ranks must call it together).
+        A CPU tensor, so on gloo: asking never waits for a GPU stream."""
         if not self.world.distributed:
             return flag
         raised = torch.tensor([int(flag)])
-        dist.all_reduce(raised, op=dist.ReduceOp.MAX, group=self.control)
+        dist.all_reduce(raised, op=dist.ReduceOp.MAX)
         return bool(raised.item())
 
     def broadcast(self, obj: T) -> T:
-        """Rank 0's `obj` on every rank (others pass anything, e.g. None)."""
+        """Rank 0's `obj` on every rank (the others pass anything, e.g. None)."""
         if not self.world.distributed:
             return obj
         box = [obj]
-        dist.broadcast_object_list(box, src=0, group=self.control)
+        dist.broadcast_object_list(box, src=0, device=torch.device("cpu"))
         return box[0]
 
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The element-wise sum of `tensor` over the ranks, in place (on the tensor's device)."""
+        """The element-wise sum of `tensor` over the ranks, in place, on the tensor's device."""
         if self.world.distributed:
             dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
 
-    def wrap(self, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-        """`model` under DistributedDataParallel: the same start weights on every rank (rank 0's)
-        and gradients averaged over the ranks during backward."""
+    def wrap(self, model: Any, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """`model.classify` for training: alone, the method itself; among ranks, through
+        DistributedDataParallel, which starts every rank from rank 0's weights and sums the
+        ranks' gradients during backward (divided by the world size: see `feed.Step.scale`)."""
         if not self.world.distributed:
-            return model
+            return model.classify
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        return DistributedDataParallel(_Classify(model), device_ids=[device.index] if device.type == "cuda" else None)
 
 
 @contextmanager
-def joined(world: World, device: torch.device) -> Iterator[Team]:
-    """Join torchrun's process group for the length of a run (gloo on CPU, nccl on CUDA) and leave
-    it at the end, whatever happens."""
+def joined(world: World) -> Iterator[Team]:
+    """Join torchrun's process group for the length of a run and leave it at the end, whatever
+    happens. CPU tensors go through gloo, CUDA tensors through nccl."""
     if not world.distributed:
         yield Team(world)
         return
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend, rank=world.rank, world_size=world.size,
-                            device_id=device if device.type == "cuda" else None)
+    backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend, rank=world.rank, world_size=world.size)
     try:
-        yield Team(world, dist.new_group(backend="gloo") if backend == "nccl" else None)
+        yield Team(world)
     finally:
         dist.destroy_process_group()
 
