@@ -18,6 +18,7 @@ from namelstm.errors import BadInput, NamelstmError
 
 DEFAULTS = TrainConfig()
 PREDICT_CHUNK = 10_000
+THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see the README on threads]"
 CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
 PREDICT_CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
                            "[default: the latest run under outputs/, else the pretrained model]")
@@ -88,9 +89,13 @@ def cli() -> None:
 @click.option("--transliterate", is_flag=True,
               help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train in N processes on this machine (DistributedDataParallel through torchrun); "
+                   "--batch-size stays the global batch.")
 def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: float, hidden_size: int | None,
           seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, resume: Path | None, device: str,
-          plots: bool, transliterate: bool, quiet: bool) -> None:
+          plots: bool, transliterate: bool, quiet: bool, threads: int | None, nproc: int) -> None:
     """Train a model; keep the weights of the best validation epoch; score them on the test names.
 
     The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
@@ -104,28 +109,43 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
       namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
       namelstm train --model lstm --batch-size 1 --epochs 3   # the tutorial's one-name-at-a-time SGD
       namelstm train --resume outputs/mylstm                   # after Ctrl-C or a crash
+      namelstm train --nproc 2 --batch-size 256                # 2 processes, 128 names each per step
+      torchrun --nproc-per-node 2 -m namelstm train            # the same, started by torchrun
     """
+    if nproc > 1:
+        from namelstm.distributed import launch
+
+        sys.exit(launch(nproc, _without_option(sys.argv[1:], "--nproc"), threads))
+    from namelstm.distributed import World, joined
+    from namelstm.threads import apply_threads
     from namelstm.train import TrainingInterrupted, resume_training, train_from_data
 
-    log = (lambda _: None) if quiet else _echo_progress
-    try:
-        if resume is not None:
-            context = click.get_current_context()
-            given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
-            clashing = sorted(given - {"resume", "epochs", "quiet", "plots"})
-            if clashing:
-                option = "--" + clashing[0].replace("_", "-")
-                raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
-            more = epochs if "epochs" in given else None
-            result = resume_training(resume, more, progress=not quiet, log=log)
-        else:
-            config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
-                                 hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate)
-            result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet, log=log,
-                                     overwrite=overwrite)
-    except TrainingInterrupted as stop:
-        click.echo(f"\n{stop}", err=True)
-        sys.exit(130)
+    apply_threads(threads)
+    with joined(World.from_env()) as team:
+        quiet = quiet or not team.is_main  # only rank 0 prints
+        log = (lambda _: None) if quiet else _echo_progress
+        try:
+            if resume is not None:
+                context = click.get_current_context()
+                given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
+                clashing = sorted(given - {"resume", "epochs", "quiet", "plots", "threads", "nproc"})
+                if clashing:
+                    option = "--" + clashing[0].replace("_", "-")
+                    raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
+                more = epochs if "epochs" in given else None
+                result = resume_training(resume, more, progress=not quiet, log=log, team=team)
+            else:
+                config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
+                                     hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate)
+                result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet,
+                                         log=log, overwrite=overwrite, team=team)
+        except TrainingInterrupted as stop:
+            if team.is_main:
+                click.echo(f"\n{stop}", err=True)
+            team.barrier()  # every rank waits until rank 0 has said so: none is killed mid-line
+            sys.exit(130)
+    if not team.is_main:
+        return
     if plots:
         from namelstm.plots import plot_run
 
@@ -136,6 +156,19 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
         f"{m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}) on {m['n']} held-out names, {m['split']}; "
         f"best epoch {result.best_epoch}/{len(result.history)}, {result.seconds:.1f}s; run in {result.run_dir}"
     )
+
+
+def _without_option(args: list[str], option: str) -> list[str]:
+    """`args` without `option VALUE` / `option=VALUE` (to pass the rest on to each rank)."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            kept.append(arg)
+    return kept
 
 
 def _echo_progress(line: str) -> None:
