@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import TINY_CONFIG
 
 from namelstm.data import load_names, split_by_name
 from namelstm.predict import Predictor
 from namelstm.train import train
-from conftest import TINY_CONFIG
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
