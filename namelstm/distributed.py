@@ -208,7 +208,10 @@ def launch(nproc: int, argv: Sequence[str], threads: int | None = None) -> int:
 
     # torchrun would otherwise warn that it picks 1 thread per rank; the rank applies --threads anyway.
     os.environ.setdefault("OMP_NUM_THREADS", str(resolve_threads(threads)))
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)  # its exit reports are ours
+    # torchrun's agent logs each shutdown as a warning; the exit code and rank 0's line say it all.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed.elastic"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     args = get_args_parser().parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "namelstm", *argv])
     try:
         run(args)
