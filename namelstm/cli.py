@@ -190,8 +190,9 @@ def _read_names(names: tuple[str, ...]) -> Iterator[str]:
 @click.argument("names", nargs=-1, required=True)
 @click.option("--checkpoint", type=click.Path(path_type=Path), help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
-def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool) -> None:
+def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool, threads: int | None) -> None:
     """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line).
 
     \b
@@ -203,7 +204,9 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
     """
     from namelstm.predict import PRETRAINED, Predictor
     from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, find_latest_run
+    from namelstm.threads import apply_threads
 
+    apply_threads(threads)
     note = None
     if checkpoint is None:  # the latest run, else the model that ships with the package
         latest = find_latest_run()
@@ -246,7 +249,8 @@ def _describe(checkpoint: Any) -> str:
 @click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of tables.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def evaluate(checkpoint: Path | None, as_json: bool, device: str) -> None:
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def evaluate(checkpoint: Path | None, as_json: bool, device: str, threads: int | None) -> None:
     """Score a run on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1 and
     a per-language table. Writes metrics.json in the run.
 
@@ -257,8 +261,10 @@ def evaluate(checkpoint: Path | None, as_json: bool, device: str) -> None:
     """
     from namelstm.evaluate import evaluate_run
     from namelstm.runs import resolve_run
+    from namelstm.threads import apply_threads
     from namelstm.train import pick_device
 
+    apply_threads(threads)
     metrics = evaluate_run(resolve_run(checkpoint), pick_device(device))
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
@@ -510,7 +516,8 @@ def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int,
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
-def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def serve(checkpoint: Path, host: str, port: int, quiet: bool, threads: int | None) -> None:
     """Serve predictions over HTTP: a page with a text box at /, JSON at /predict and /health.
 
     \b
@@ -526,7 +533,9 @@ def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
     """
     from namelstm.predict import Predictor
     from namelstm.serve import make_server
+    from namelstm.threads import apply_threads
 
+    apply_threads(threads)
     server = make_server(Predictor.load(checkpoint), host, port, quiet)
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"serving {checkpoint} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
