@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from namelstm.config import TrainConfig, split_label
+from namelstm.config import BALANCES, OPTIMIZERS, TrainConfig, split_label
 from namelstm.errors import BadInput, NamelstmError
 
 DEFAULTS = TrainConfig()
@@ -74,7 +74,14 @@ def cli() -> None:
               help="Names per SGD step (1 = the tutorial's regime).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="SGD learning rate.  [default: the model's own: rnn 0.02, lstm and mylstm 0.1]")
-@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS),
+              help="[default: the model's own: sgd, except adam for bilstm]")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True,
+              help="SGD momentum.")
+@click.option("--balance", type=click.Choice(BALANCES),
+              help="Class weights of the loss, (n / (K n_c))^p with p = 0, 1/2 or 1.  [default: the model's own, "
+                   "chosen on validation]")
+@click.option("--forget-bias", type=float, help="Initial forget-gate bias of lstm, mylstm and bilstm.")
 @click.option("--hidden-size", type=click.IntRange(min=1),
               help="Hidden units.  [default: the report's: rnn 128, lstm and mylstm 64]")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
@@ -93,7 +100,8 @@ def cli() -> None:
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train in N processes on this machine (DistributedDataParallel through torchrun); "
                    "--batch-size stays the global batch.")
-def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: float, hidden_size: int | None,
+def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer: str | None, momentum: float,
+          balance: str | None, forget_bias: float | None, hidden_size: int | None,
           seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, resume: Path | None, device: str,
           plots: bool, transliterate: bool, quiet: bool, threads: int | None, nproc: int) -> None:
     """Train a model; keep the weights of the best validation epoch; score them on the test names.
@@ -135,8 +143,10 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
                 more = epochs if "epochs" in given else None
                 result = resume_training(resume, more, progress=not quiet, log=log, team=team)
             else:
-                config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
-                                     hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate)
+                config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                                     momentum=momentum, balance=balance, forget_bias=forget_bias,
+                                     hidden_size=hidden_size, seed=seed, device=device, threads=threads,
+                                     transliterate=transliterate)
                 result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet,
                                          log=log, overwrite=overwrite, team=team)
         except TrainingInterrupted as stop:
@@ -152,10 +162,14 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
         plot_run(result.run_dir)
     m = result.test_metrics
     click.echo(
-        f"{result.model}: test accuracy {m['accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, balanced "
-        f"{m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}) on {m['n']} held-out names, {m['split']}; "
+        f"{result.model}: test accuracy {m['accuracy']:.1%}, balanced accuracy {m['balanced_accuracy']:.1%} (top-3 "
+        f"{m['top3_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} held-out names, {m['split']}; "
         f"best epoch {result.best_epoch}/{len(result.history)}, {result.seconds:.1f}s; run in {result.run_dir}"
     )
+    if result.learned_nothing:
+        click.echo(f"warning: this run learned nothing: no epoch beat always answering the most common language "
+                   f"({result.majority_accuracy:.1%} of validation names); try a lower --lr "
+                   f"(now {result.config.lr:g})", err=True)
 
 
 def _without_option(args: list[str], option: str) -> list[str]:
@@ -192,7 +206,10 @@ def _read_names(names: tuple[str, ...]) -> Iterator[str]:
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
-def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool, threads: int | None) -> None:
+@click.option("--ignore-script", is_flag=True,
+              help="Let every language compete, whatever script the name is written in.")
+def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool, ignore_script: bool,
+            threads: int | None) -> None:
     """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line).
 
     \b
@@ -224,14 +241,13 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
     if as_json:
         click.echo("[")
     while chunk := list(itertools.islice(stream, PREDICT_CHUNK)):
-        results = predictor.predict(chunk, top_k=top_k, first_position=position)
+        results = predictor.predict(chunk, top_k=top_k, first_position=position, ignore_script=ignore_script)
         if as_json:
             separator = "," if position > 1 else ""
             click.echo(separator + ",\n".join(json.dumps(r.to_dict(), ensure_ascii=False) for r in results))
         else:
             for r in results:
-                seen = f"  (read as {r.seen_as!r})" if r.seen_as != r.name else ""
-                click.echo(f"{r.name}{seen}")
+                click.echo(f"{r.name}  {r.note()}".rstrip())
                 for language, probability in r.predictions:
                     click.echo(f"  {language:<12} {probability:6.1%}")
         position += len(chunk)
@@ -271,11 +287,14 @@ def evaluate(checkpoint: Path | None, as_json: bool, device: str, threads: int |
         return
     click.echo(f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
                f"{metrics['split']}")
-    for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1"):
+    for key in ("accuracy", "balanced_accuracy", "top3_accuracy", "macro_precision", "macro_recall", "macro_f1"):
         click.echo(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
+    click.echo(f"  {'NLL':<18} {metrics['nll']:6.3f}")
+    click.echo(f"  {'ECE':<18} {metrics['ece']:6.3f}  ({metrics['ece_uncalibrated']:.3f} before temperature scaling)")
     click.echo(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
     for language, row in metrics["per_language"].items():
-        click.echo(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
+        precision = "n/a" if row["precision"] is None else f"{row['precision']:.1%}"
+        click.echo(f"  {language:<12} {precision:>9} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
 
 
 @cli.command(short_help="Loss curves and confusion matrix of runs, as PNG.")

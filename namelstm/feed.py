@@ -27,6 +27,7 @@ class Step:
     targets: torch.Tensor  # [b]
     scale: float  # world size / global batch weight, or 0 for a rank left without names
     names: int  # names of this rank that count (0 or b)
+    batch: int  # names in the global batch
 
 
 class Feed:
@@ -73,6 +74,7 @@ class Feed:
                 targets=self.targets[index],
                 scale=self.world.size / norm if counts else 0.0,
                 names=len(index) if counts else 0,
+                batch=len(rows),
             )
 
     def _letters(self, index: torch.Tensor, host_index: torch.Tensor, width: int) -> torch.Tensor:
