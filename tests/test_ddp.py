@@ -24,8 +24,9 @@ from namelstm.distributed import World, joined
 from namelstm.predict import Predictor
 from namelstm.train import train
 
-# 15 names per global batch: the 2 ranks get 8 and 7, and a last batch of 1 leaves rank 1 nothing.
-CONFIG = replace(TINY_CONFIG, epochs=2, batch_size=15)
+# 15 names per global batch: the 2 ranks get 8 and 7, and a last batch of 1 leaves rank 1 nothing;
+# class weights, so each rank must divide by the global batch's weight, not its own.
+CONFIG = replace(TINY_CONFIG, epochs=2, batch_size=15, balance="inverse")
 QUIET = {"progress": False, "log": lambda _: None}
 
 
