@@ -48,7 +48,7 @@ from namelstm.train import train
 TUTORIAL_LR = 0.005  # the tutorial's learning rate; it does not change the speed
 # The GPU runs' recipe for "seconds to 80% test accuracy": plain SGD at batch 1024 is far from 80%
 # in 20 epochs (see README), Adam is not.
-GPU_RECIPE = {"optimizer": "adam", "lr": 0.01}
+GPU_RECIPE = {"optimizer": "adam", "lr": 0.01, "balance": "none"}  # plain accuracy is the target
 GPU_BATCHES = (64, 256, 1024)  # the issue asks for 64 and 1024; 256 is where Adam reaches 80% soonest on CPU
 
 
@@ -171,7 +171,7 @@ def gpu_training(split: Split, device: torch.device, batch_size: int, epochs: in
             to_80 = {"epoch": record["epoch"], "train_seconds": train_seconds, "wall_seconds": wall}
     return {
         "batch_size": batch_size,
-        "config": {k: v for k, v in config.__dict__.items() if k in ("lr", "optimizer", "epochs", *recipe)},
+        "recipe": result.config.describe(),
         "names_per_second": n * len(steady) / sum(r["train_seconds"] for r in steady),
         "first_epoch_seconds": history[0]["train_seconds"],
         "test_accuracy_per_epoch": accuracies,
@@ -197,23 +197,27 @@ def gpu_prediction(run_dir: Path, names: list[str], device: torch.device, batch:
         with torch.no_grad():
             for chunk_letters, chunk_lengths in chunks:
                 model.classify(chunk_letters, chunk_lengths).argmax(1)
-        torch.cuda.synchronize(device)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
 
     run()  # warm-up
     best = min(_timed(run) for _ in range(3))
     return {"names": len(names), "batch": batch, "names_per_second": len(names) / best}
 
 
-def gpu_report(data_dir: Path, device_name: str, epochs: int, recipe: dict[str, Any]) -> dict[str, Any]:
+def gpu_report(data_dir: Path, device_name: str, epochs: int, recipe: dict[str, Any],
+               predict_names: int = 1_000_000) -> dict[str, Any]:
+    """The GPU table's measurements (on another device too, to try this code without a GPU)."""
     device = torch.device(device_name)
     split = split_by_name(load_names(data_dir), seed=0)
-    results: dict[str, Any] = {"device": torch.cuda.get_device_name(device), "split": split.describe()}
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    results: dict[str, Any] = {"device": name, "split": split.describe()}
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
         gpu_training(split, device, 64, 1, recipe, runs / "warm-up")  # CUDA context, cuDNN plans
         results["training"] = [gpu_training(split, device, b, epochs, recipe, runs) for b in GPU_BATCHES]
         test_names = [n for n, _ in split.test]
-        names = (test_names * (1_000_000 // len(test_names) + 1))[:1_000_000]
+        names = (test_names * (predict_names // len(test_names) + 1))[:predict_names]
         results["prediction"] = gpu_prediction(runs / "gpu-1024", names, device)
     return results
 
@@ -233,7 +237,7 @@ def gpu_table(results: dict[str, Any]) -> str:
                  f"{to_80['train_seconds']:.2f} s training ({to_80['wall_seconds']:.2f} s with validation), "
                  f"epoch {to_80['epoch']}")
         met = to_80["epoch"] is not None and to_80["train_seconds"] <= 2
-        rows.append(f"| seconds to 80% test accuracy, batch {t['batch_size']} ({t['config']}) | {value} | ≤ 2 s "
+        rows.append(f"| seconds to 80% test accuracy ({t['recipe']}) | {value} | ≤ 2 s "
                     f"| {ok[met]} |")
     p = results["prediction"]
     rows.append(f"| prediction names/s ({p['names']:,} names, batches of {p['batch']:,}, encoded on the GPU) "
