@@ -20,6 +20,7 @@ class TrainConfig:
     device: str = "auto"
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     transliterate: bool = False  # write other scripts in Latin letters before folding the data
+    alphabet: str = "report"  # "report": the report's 57 letters; "auto": the letters of the data
 
 
 def split_label(fractions: tuple[float, ...] | list[float], seed: int) -> str:

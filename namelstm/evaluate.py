@@ -92,7 +92,7 @@ def test_metrics(
     model: NameClassifier, split: Split, languages: tuple[str, ...], device: torch.device | str = "cpu"
 ) -> dict[str, Any]:
     """`compute_metrics` on the test part of `split`, labelled with the split it came from."""
-    scores = score(model, Batches(split.test, languages, EVAL_BATCH_SIZE), device)
+    scores = score(model, Batches(split.test, languages, EVAL_BATCH_SIZE, split.alphabet), device)
     return {"split": split.describe(), "part": "test", **compute_metrics(scores, languages)}
 
 
@@ -102,6 +102,8 @@ def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str,
     split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
     if set(split.languages) != set(checkpoint.languages):
         raise NamelstmError(f"the checkpoint in {run_dir} knows other languages than the run's split.json")
+    if checkpoint.alphabet != split.alphabet.letters:
+        raise NamelstmError(f"the checkpoint in {run_dir} reads another alphabet than the run's split.json")
     metrics = {
         "run": str(run_dir),
         "model": checkpoint.model_name,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 
+from namelstm.alphabet import REPORT, Alphabet
 from namelstm.checkpoint import Checkpoint, load_checkpoint
-from namelstm.data import encode, fold
+from namelstm.data import encode
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
 from namelstm.runs import resolve_checkpoint
@@ -55,6 +56,10 @@ class Predictor:
         self.model = model.eval()
         self.languages = tuple(languages)
         self.checkpoint = checkpoint
+        # userdata: the checkpoint's alphabet; other scripts are transliterated only for the report's
+        # Latin letters or a run trained with --transliterate (an auto alphabet may hold them as they are).
+        self.alphabet = Alphabet(checkpoint.alphabet) if checkpoint else REPORT
+        self.transliterate = self.alphabet == REPORT or bool(checkpoint and checkpoint.config.get("transliterate"))
 
     @classmethod
     def load(cls, path: str | Path = PRETRAINED) -> Predictor:
@@ -69,14 +74,13 @@ class Predictor:
         checkpoint = load_checkpoint(resolve_checkpoint(Path(path)))
         return cls(checkpoint.build_model(), checkpoint.languages, checkpoint)
 
-    @staticmethod
-    def prepare(name: str) -> str:
+    def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then
         folded to the model's alphabet. Raises `BadInput` if nothing usable is left."""
         shown = name if len(name) <= 40 else name[:40] + "..."
         if len(name) > 4 * MAX_LETTERS:  # before transliterating, which can lengthen the text
             raise BadInput(f"{shown!r} is {len(name):,} characters long; a name has at most {MAX_LETTERS:,} letters")
-        folded = fold(name, transliterate=True)
+        folded = self.alphabet.fold(name, transliterate=self.transliterate)
         if not folded:
             raise BadInput(f"{shown!r} has no letters (a name needs at least one of a-z, A-Z, or any script's letters)")
         if len(folded) > MAX_LETTERS:
@@ -102,7 +106,7 @@ class Predictor:
         index = torch.empty(len(seen), top_k, dtype=torch.long)
         for start in range(0, len(order), CHUNK):
             rows = torch.tensor(order[start : start + CHUNK], dtype=torch.long)
-            letters, lengths = encode([seen[i] for i in rows.tolist()])
+            letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
             probs[rows], index[rows] = self.model.classify(letters, lengths).exp().topk(top_k, dim=1)
         languages = self.languages
         return [

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from namelstm.alphabet import pick_alphabet
 from namelstm.config import TrainConfig
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
-from namelstm.data import ALPHABET, Batches, Split, load_names, resolve_data_dir, split_by_name
+from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import score, test_metrics
 from namelstm.models import NameClassifier, build_model, family
@@ -33,6 +34,7 @@ from namelstm.runs import (
     remove_stale_temporaries,
     write_json,
 )
+from namelstm.sources import Columns
 
 
 
@@ -112,7 +114,7 @@ def train(
     config = resolve_config(config)
     run_dir = new_run_dir(run_dir, overwrite)
     (run_dir / METRICS).unlink(missing_ok=True)  # an overwritten run's scores must not outlive it
-    write_json(run_dir / SPLIT, split.to_dict())
+    split.write(run_dir / SPLIT)
     return _run(config, split, run_dir, None, progress, log)
 
 
@@ -150,10 +152,10 @@ def _run(
     torch.manual_seed(config.seed)
     shuffler = torch.Generator().manual_seed(config.seed)
     languages = split.languages
-    model = build_model(config.model, len(ALPHABET), len(languages), config.hidden_size).to(device)
+    model = build_model(config.model, len(split.alphabet), len(languages), config.hidden_size).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
-    train_batches = Batches(split.train, languages, config.batch_size)
-    val_batches = Batches(split.val, languages, max(config.batch_size, 256))
+    train_batches = Batches(split.train, languages, config.batch_size, split.alphabet)
+    val_batches = Batches(split.val, languages, max(config.batch_size, 256), split.alphabet)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"val_loss": math.inf, "val_accuracy": 0.0, "epoch": 0, "state": {}}
     if state is not None:
@@ -170,7 +172,8 @@ def _run(
             languages=tuple(languages),
             state_dict=model.state_dict(),
             epoch=epoch,
-            config={**asdict(config), "split": split.describe()},
+            alphabet=split.alphabet.letters,
+            config={**asdict(config), "split": split.describe(), "data": split.data.get("label", "")},
             metrics=metrics,
         )
 
@@ -288,14 +291,12 @@ def train_from_data(
     progress: bool = True,
     log: Callable[[str], None] = tqdm.write,
     overwrite: bool = False,
+    columns: Columns | None = None,
 ) -> TrainResult:
-    """Find (or download) the data, split it by name, and train."""
+    """Find (or download) the data (a directory or a CSV/TSV: see `load_names`), split it by name, and train."""
     new_run_dir(run_dir, overwrite, create=False)  # fail before any download or loading
-    dataset = load_names(resolve_data_dir(data_dir, progress=progress), config.transliterate)
+    dataset = load_names(resolve_data_dir(data_dir, progress=progress), config.transliterate,
+                         pick_alphabet(config.alphabet), columns, progress=progress)
     split = split_by_name(dataset, config.fractions, config.seed)
-    log(
-        f"data: {dataset.lines} lines, {len(dataset.pairs)} distinct (name, language) pairs in "
-        f"{len(dataset.languages)} languages ({dataset.duplicates} repeats dropped, "
-        f"{len(dataset.skipped)} lines with no letters skipped); {split.describe()}"
-    )
+    log(f"data: {dataset.describe()}; {split.describe()}")
     return train(config, split, run_dir, progress=progress, log=log, overwrite=overwrite)
