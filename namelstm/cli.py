@@ -3,10 +3,8 @@ so `--help` answers at once."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,6 @@ from namelstm.config import TrainConfig, split_label
 from namelstm.errors import BadInput, NamelstmError
 
 DEFAULTS = TrainConfig()
-PREDICT_CHUNK = 10_000
 CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
 PREDICT_CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
                            "[default: the latest run under outputs/, else the pretrained model]")
@@ -144,33 +141,51 @@ def _echo_progress(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
-def _read_names(names: tuple[str, ...]) -> Iterator[str]:
-    """The NAMES arguments, where '-' stands for every non-blank line of standard input, read lazily."""
-    for name in names:
-        if name == "-":
-            yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
-        else:
-            yield name
-
-
-@cli.command(short_help="Rank the likeliest languages of origin of names.")
-@click.argument("names", nargs=-1, required=True)
+@cli.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
+@click.argument("names", nargs=-1)
 @click.option("--checkpoint", type=click.Path(path_type=Path), help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
-def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool) -> None:
-    """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line).
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON list, written whole at the end (so bounded in size; --jsonl streams).")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per line, as names are answered.")
+@click.option("--input", "input_path", type=click.Path(path_type=Path),
+              help="A file of names: .csv/.tsv with a header (see --column), else one name per line.")
+@click.option("--column", default="name", show_default=True, help="The --input table's column of names.")
+@click.option("--output", type=click.Path(path_type=Path),
+              help="Where --input's predictions go: .csv, .tsv or .jsonl (by extension), all input columns kept.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@click.option("--strict", is_flag=True, help="Stop at the first name with no letters or too many, naming it.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool, as_jsonl: bool,
+            input_path: Path | None, column: str, output: Path | None, overwrite: bool, strict: bool,
+            quiet: bool) -> None:
+    """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line),
+    or of every name of an --input file into an --output file.
+
+    A bad name (no letters, too long) is reported on stderr with its line, and every other name is
+    still answered (in files: an error column); the exit code is then 2. --strict stops at the first.
 
     \b
     Examples:
       namelstm predict Dostoevsky                 # works right after install: a pretrained model ships
       namelstm predict Nakamura Schmidt --top-k 5 --checkpoint pretrained
       namelstm predict --json --checkpoint outputs/mylstm O'Neill
-      cut -f1 names.tsv | namelstm predict - --json > predictions.json
+      cut -f1 names.tsv | namelstm predict - --jsonl > predictions.jsonl
+      namelstm predict --input customers.csv --column name --output predictions.csv --top-k 3
     """
     from namelstm.predict import PRETRAINED, Predictor
+    from namelstm.predict_files import predict_file, predict_to_stream, records_from_args
     from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, find_latest_run
 
+    if bool(names) == bool(input_path):
+        raise click.UsageError("give NAMES (or '-' for stdin) or --input FILE, not both" if names else
+                               "give NAMES to predict, '-' to read them from stdin, or --input FILE")
+    if input_path is not None and (output is None or as_json or as_jsonl):
+        raise click.UsageError("--input needs --output FILE, whose extension (.csv, .tsv, .jsonl) chooses the format")
+    if input_path is None and output is not None:
+        raise click.UsageError("--output goes with --input; for stdin use --jsonl and redirect: ... > out.jsonl")
+    if as_json and as_jsonl:
+        raise click.UsageError("choose one of --json and --jsonl")
     note = None
     if checkpoint is None:  # the latest run, else the model that ships with the package
         latest = find_latest_run()
@@ -183,24 +198,14 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
                                  param_hint="'--top-k'")
     if note:
         click.echo(f"{note} ({_describe(predictor.checkpoint)})", err=True)
-    # Names go through in chunks and are printed as they come, so memory stays bounded for any input.
-    stream, position = _read_names(names), 1
-    if as_json:
-        click.echo("[")
-    while chunk := list(itertools.islice(stream, PREDICT_CHUNK)):
-        results = predictor.predict(chunk, top_k=top_k, first_position=position)
-        if as_json:
-            separator = "," if position > 1 else ""
-            click.echo(separator + ",\n".join(json.dumps(r.to_dict(), ensure_ascii=False) for r in results))
-        else:
-            for r in results:
-                seen = f"  (read as {r.seen_as!r})" if r.seen_as != r.name else ""
-                click.echo(f"{r.name}{seen}")
-                for language, probability in r.predictions:
-                    click.echo(f"  {language:<12} {probability:6.1%}")
-        position += len(chunk)
-    if as_json:
-        click.echo("]")
+    if input_path is not None:
+        tally = predict_file(predictor, input_path, output, column, top_k, strict, overwrite,  # type: ignore[arg-type]
+                             progress=not quiet)
+        click.echo(f"wrote {output}: {tally.names:,} names", err=True)
+        return
+    fmt = "json" if as_json else "jsonl" if as_jsonl else "text"
+    predict_to_stream(predictor, records_from_args(names, sys.stdin), sys.stdout, fmt, top_k, strict,
+                      report=lambda line: click.echo(line, err=True))
 
 
 def _describe(checkpoint: Any) -> str:

@@ -73,7 +73,7 @@ def open_source(path: Path, columns: Columns = Columns()) -> Source:
     return Source(path, path.suffix.lower().lstrip("."), columns)
 
 
-def _counted(lines: Iterable[str], bar: tqdm) -> Iterator[str]:
+def counted_lines(lines: Iterable[str], bar: tqdm) -> Iterator[str]:
     """The lines, moving the bar by their length (characters: close enough to bytes for a bar)."""
     done = 0
     for i, line in enumerate(lines, start=1):
@@ -93,7 +93,7 @@ def _text_rows(path: Path, bar: tqdm) -> Iterator[Row]:
         line_no = path.read_bytes()[: err.start].count(b"\n") + 1
         raise NamelstmError(f"{path} is not UTF-8 (line {line_no})") from None
     label, where = path.stem, path.name
-    for line_no, line in enumerate(_counted(text.splitlines(), bar), start=1):
+    for line_no, line in enumerate(counted_lines(text.splitlines(), bar), start=1):
         if line.strip():
             yield where, line_no, line, label, None
 
@@ -103,7 +103,7 @@ def _table_rows(path: Path, delimiter: str, columns: Columns, bar: tqdm) -> Iter
     where = path.name
     # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(_counted(f, bar), delimiter=delimiter)
+        reader = csv.reader(counted_lines(f, bar), delimiter=delimiter)
         try:
             header = next(reader, None)
             if header is None:
