@@ -94,17 +94,24 @@ class Alphabet:
 REPORT = Alphabet(string.ascii_letters + " .,;'")  # the report's 57 one-hot letters
 
 
+NAME_PUNCTUATION = " .,;'-"  # kept by `auto` besides letters: the report's punctuation and the hyphen
+
+
 def fold_keeping_all(text: str, transliterate: bool = False) -> str:
-    """Folding for `--alphabet auto`: every printable character is kept (NFC-composed, so 'é' is
-    one letter); control characters are dropped and other white space becomes a plain space."""
+    """Folding for `--alphabet auto`: every letter of any script is kept (NFC-composed, so 'é' is one
+    letter, with its combining marks), and NAME_PUNCTUATION; digits, symbols and control characters
+    are dropped, and other white space becomes a plain space."""
     if transliterate:
         from anyascii import anyascii
 
         text = anyascii(text)
-    text = unicodedata.normalize("NFC", text)
-    if not text.isprintable():
-        text = "".join(" " if c.isspace() else c for c in text if c.isspace() or unicodedata.category(c)[0] != "C")
-    return text.strip()
+    kept = []
+    for c in unicodedata.normalize("NFC", text):
+        if c in NAME_PUNCTUATION or unicodedata.category(c)[0] in "LM":
+            kept.append(c)
+        elif c.isspace():
+            kept.append(" ")
+    return "".join(kept).strip()
 
 
 def alphabet_of(names: Iterable[str]) -> Alphabet:

@@ -13,8 +13,10 @@ from click.core import ParameterSource
 
 from namelstm.config import TrainConfig, split_label
 from namelstm.errors import BadInput, NamelstmError
+from namelstm.sources import Columns
 
 DEFAULTS = TrainConfig()
+COLUMNS = Columns()
 CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
 PREDICT_CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
                            "[default: the latest run under outputs/, else the pretrained model]")
@@ -48,6 +50,17 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def DATA_OPTIONS(command: Any) -> Any:
+    """--data (alias --data-dir) and the CSV/TSV column names, shared by train and data."""
+    command = click.option("--label-column", default=COLUMNS.label, show_default=True,
+                           help="The --data table's column of labels (language, country, ...).")(command)
+    command = click.option("--name-column", default=COLUMNS.name, show_default=True,
+                           help="The --data table's column of names.")(command)
+    return click.option("--data", "--data-dir", "data_dir", type=click.Path(path_type=Path),
+                        help="A directory of <Label>.txt files, or a .csv/.tsv file with a header.  "
+                             "[default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")(command)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="namelstm")
 def cli() -> None:
@@ -74,8 +87,9 @@ def cli() -> None:
 @click.option("--hidden-size", type=click.IntRange(min=1),
               help="Hidden units.  [default: the report's: rnn 128, lstm and mylstm 64]")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
+@DATA_OPTIONS
+@click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
+              help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option("--resume", type=click.Path(path_type=Path),
@@ -86,8 +100,8 @@ def cli() -> None:
               help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: float, hidden_size: int | None,
-          seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, resume: Path | None, device: str,
-          plots: bool, transliterate: bool, quiet: bool) -> None:
+          seed: int, data_dir: Path | None, name_column: str, label_column: str, alphabet: str, out: Path | None,
+          overwrite: bool, resume: Path | None, device: str, plots: bool, transliterate: bool, quiet: bool) -> None:
     """Train a model; keep the weights of the best validation epoch; score them on the test names.
 
     The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
@@ -101,7 +115,9 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
       namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
       namelstm train --model lstm --batch-size 1 --epochs 3   # the tutorial's one-name-at-a-time SGD
       namelstm train --resume outputs/mylstm                   # after Ctrl-C or a crash
+      namelstm train --data customers.csv --name-column name --label-column country --alphabet auto
     """
+    from namelstm.sources import Columns
     from namelstm.train import TrainingInterrupted, resume_training, train_from_data
 
     log = (lambda _: None) if quiet else _echo_progress
@@ -109,7 +125,7 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
         if resume is not None:
             context = click.get_current_context()
             given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
-            clashing = sorted(given - {"resume", "epochs", "quiet", "plots"})
+            clashing = sorted(given - {"resume", "epochs", "quiet", "plots", "name_column", "label_column"})
             if clashing:
                 option = "--" + clashing[0].replace("_", "-")
                 raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
@@ -117,9 +133,10 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
             result = resume_training(resume, more, progress=not quiet, log=log)
         else:
             config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
-                                 hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate)
+                                 hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate,
+                                 alphabet=alphabet)
             result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet, log=log,
-                                     overwrite=overwrite)
+                                     overwrite=overwrite, columns=Columns(name_column, label_column))
     except TrainingInterrupted as stop:
         click.echo(f"\n{stop}", err=True)
         sys.exit(130)
@@ -511,33 +528,38 @@ def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
 
 
 @cli.command(short_help="Find or download the dataset and describe it.")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
-def data(data_dir: Path | None) -> None:
-    """Find (or download and check) the dataset and describe it: lines, distinct names, repeats.
+@DATA_OPTIONS
+@click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
+              help="Fold to the report's 57 letters, or keep every letter of the data.")
+def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: str) -> None:
+    """Find (or download and check) the dataset and describe it: rows, distinct names, repeats, and
+    every bad row (the first ones with their line numbers).
 
     \b
     Examples:
       namelstm data
       namelstm data --data-dir ~/datasets/names
+      namelstm data --data customers.csv --name-column name --label-column country --alphabet auto
     """
     from collections import Counter
 
-    from namelstm.data import load_names, resolve_data_dir, verify_names
+    from namelstm.alphabet import pick_alphabet
+    from namelstm.data import load_names, resolve_data_dir
 
-    directory = resolve_data_dir(data_dir)
-    dataset = load_names(directory)
-    try:
-        verify_names(directory)
-        official = "matches the official files' SHA-256 sums"
-    except NamelstmError as err:
-        official = f"is not the official dataset ({err})"
-    click.echo(f"{directory}: {len(dataset.languages)} languages; {official}")
+    path = resolve_data_dir(data_dir)
+    dataset = load_names(path, alphabet=pick_alphabet(alphabet), columns=Columns(name_column, label_column),
+                         progress=True)
+    official = "the official files (SHA-256 checked)" if dataset.official else "custom data (not the official files)"
+    click.echo(f"{path}: {len(dataset.languages)} labels; {official}")
     per_language = Counter(lang for _, lang in dataset.pairs)
     for language in dataset.languages:
-        click.echo(f"  {language:<12} {per_language[language]:6d} distinct names")
-    click.echo(f"  {'total':<12} {len(dataset.pairs):6d} distinct (name, language) pairs from {dataset.lines} lines; "
-               f"{dataset.duplicates} repeats, {len(dataset.skipped)} lines without letters")
+        click.echo(f"  {language:<12} {per_language[language]:9,d} distinct names")
+    click.echo(f"  {'total':<12} {len(dataset.pairs):9,d} distinct (name, label) pairs from {dataset.lines:,} rows; "
+               f"{dataset.duplicates:,} repeats, {dataset.n_skipped:,} bad rows; {len(dataset.alphabet)} letters")
+    for bad in dataset.skipped:
+        click.echo(f"  bad row: {bad}")
+    if dataset.n_skipped > len(dataset.skipped):
+        click.echo(f"  ... and {dataset.n_skipped - len(dataset.skipped):,} more bad rows")
 
 
 def main() -> None:

@@ -69,7 +69,7 @@ def test_2_a_100000_character_name(trained: Path, isolated: Path) -> None:
 
 
 def test_2_a_bad_line_on_stdin_is_named_by_position(trained: Path, isolated: Path) -> None:
-    fails_cleanly(["predict", "-"], 2, "name 3: '!!!' has no letters", isolated, input="Ann\nBob\n!!!\n")
+    fails_cleanly(["predict", "-"], 2, "line 3: '!!!' has no letters", isolated, input="Ann\nBob\n!!!\n")
 
 
 def test_2_100000_names_on_stdin_stream_through(trained: Path, isolated: Path) -> None:
