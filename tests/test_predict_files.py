@@ -36,7 +36,8 @@ def test_a_csv_comes_back_in_order_with_its_columns_top_k_and_errors(predictor: 
     source = _table(tmp_path / "in.csv", rows)
     with pytest.raises(BadInput, match="1 of 3 names got no answer .*line 3: '42' has no letters.*error column"):
         predict_file(predictor, source, tmp_path / "out.csv", top_k=2, progress=False, report=lambda _: None)
-    out = list(csv.DictReader(open(tmp_path / "out.csv", encoding="utf-8")))
+    with open(tmp_path / "out.csv", encoding="utf-8") as f:
+        out = list(csv.DictReader(f))
     assert list(out[0]) == ["id", "name", "city", "seen_as", "language_1", "probability_1", "language_2",
                             "probability_2", "error"]
     assert [r["id"] for r in out] == ["1", "2", "3"] and [r["city"] for r in out] == ["Oslo", "Rome", "Kyiv"]

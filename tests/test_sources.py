@@ -66,15 +66,15 @@ def test_auto_alphabet_keeps_other_scripts_and_encodes_them(tmp_path: Path) -> N
     assert auto.n_skipped == 0 and "Д" in auto.alphabet.letters and "中" in auto.alphabet.letters
     assert "\u200b" not in auto.alphabet.letters  # a zero-width space is no letter
     split = split_by_name(auto, (0.5, 0.25, 0.25))
-    assert Split_roundtrip(split) and split.alphabet == auto.alphabet
+    assert _round_trips(split) and split.alphabet == auto.alphabet
     letters, lengths = encode(["Толстой", "中村"], auto.alphabet)
     assert lengths.tolist() == [7, 2] and letters[1, 0] == auto.alphabet.index["中"]
 
 
-def Split_roundtrip(split) -> bool:  # noqa: N802, ANN001
+def _round_trips(split: object) -> bool:
     from namelstm.data import Split
 
-    return Split.from_dict(json.loads(json.dumps(split.to_dict()))) == split
+    return Split.from_dict(json.loads(json.dumps(split.to_dict()))) == split  # type: ignore[attr-defined]
 
 
 def test_folding_to_any_alphabet() -> None:
