@@ -87,7 +87,9 @@ class Alphabet:
         if (indices < 0).any():
             position = int(np.argmax(indices < 0))
             row = int(np.searchsorted(np.cumsum(lengths), position, side="right"))
-            raise NamelstmError(f"{names[row]!r} holds {chr(codes[position])!r}, which is not in the model's alphabet")
+            raise NamelstmError(
+                f"{names[row]!r} holds {chr(codes[position])!r}, which is not in the model's alphabet"
+            )
         return indices.astype(self.dtype), lengths
 
 

@@ -65,7 +65,9 @@ def read_input(f: IO[str], suffix: str, column: str, bar: tqdm) -> tuple[list[st
     header = next(reader, None)
     if header is None or column not in header:
         columns = ", ".join(map(repr, header or []))
-        raise BadInput(f"the input has no column {column!r} (its columns: {columns or 'none'}); choose it with --column")
+        raise BadInput(
+            f"the input has no column {column!r} (its columns: {columns or 'none'}); choose it with --column"
+        )
     return header, _table_records(reader, header, header.index(column))
 
 
@@ -73,7 +75,6 @@ def _line_records(lines: Iterable[str]) -> Iterator[Record]:
     for line_no, line in enumerate(lines, start=1):
         if line.strip():
             yield Record(f"line {line_no}", line.rstrip("\r\n"))
-    
 
 
 def _table_records(reader: Any, header: list[str], at: int) -> Iterator[Record]:
@@ -83,8 +84,8 @@ def _table_records(reader: Any, header: list[str], at: int) -> Iterator[Record]:
             start, line = line + 1, reader.line_num
             if not row:
                 continue
-            row = row + [""] * (len(header) - len(row))
-            yield Record(f"line {start}", row[at], dict(zip(header, row)))
+            row = row + [""] * (len(header) - len(row))  # short rows padded; extra fields dropped
+            yield Record(f"line {start}", row[at], dict(zip(header, row, strict=False)))
     except csv.Error as err:
         raise NamelstmError(f"line {reader.line_num}: not a valid table row ({err})") from None
     except UnicodeDecodeError:
@@ -198,22 +199,33 @@ class TableWriter:
 
     def __init__(self, out: IO[str], header: list[str] | None, top_k: int, delimiter: str = ",") -> None:
         self.header = header or ["name"]
-        added = ["seen_as"] + [f"{c}_{i}" for i in range(1, top_k + 1) for c in ("language", "probability")] + ["error"]
+        added = (
+            ["seen_as"]
+            + [f"{c}_{i}" for i in range(1, top_k + 1) for c in ("language", "probability")]
+            + ["error"]
+        )
         clash = sorted(set(self.header) & set(added))
         if clash:
-            raise BadInput(f"the input already has a column {clash[0]!r}; rename it, it is one of the output's")
+            raise BadInput(
+                f"the input already has a column {clash[0]!r}; rename it, it is one of the output's"
+            )
         self.top_k = top_k
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
         self.writer.writerow(self.header + added)
 
     def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
         for record, result in rows:
-            cells = [record.fields.get(c, "") for c in self.header] if record.fields is not None else [record.name]
+            cells = (
+                [record.fields.get(c, "") for c in self.header]
+                if record.fields is not None
+                else [record.name]
+            )
             self.writer.writerow(cells + _prediction_fields(result, self.top_k))
 
 
 class JsonlWriter:
-    """One JSON object per line: {where, input?, name, seen_as, predictions} or {where, input?, name, error}."""
+    """One JSON object per line, {where, input?, name, seen_as, predictions} or {where, input?, name, error},
+    flushed per chunk so a reader downstream gets answers as they come."""
 
     def __init__(self, out: IO[str]) -> None:
         self.out = out
@@ -251,8 +263,10 @@ class JsonListWriter:
 
     def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
         if len(self.items) + len(rows) > JSON_MAX_NAMES:
-            raise BadInput(f"--json holds the whole list until the end, so at most {JSON_MAX_NAMES:,} names; "
-                           f"use --jsonl (one object per line, streamed) for more")
+            raise BadInput(
+                f"--json holds the whole list until the end, so at most {JSON_MAX_NAMES:,} names; "
+                f"use --jsonl (one object per line, streamed) for more"
+            )
         for record, result in rows:
             self.items.append(json.dumps(_json_object(record, result), ensure_ascii=False))
 
@@ -307,22 +321,33 @@ def predict_file(
         raise NamelstmError(f"--input {input_path} is not a file")
     suffix = output.suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
-        raise BadInput(f"--output {output}: the extension chooses the format, one of {', '.join(OUTPUT_SUFFIXES)}")
+        raise BadInput(
+            f"--output {output}: the extension chooses the format, one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
     if output.exists() and not overwrite:
         raise NamelstmError(f"{output} already exists; choose another --output, or --overwrite to replace it")
     if output.exists() and input_path.exists() and output.resolve() == input_path.resolve():
         raise BadInput("--output must not be the --input file")
     tally = Tally()
-    bar = tqdm(total=input_path.stat().st_size, unit="B", unit_scale=True, desc=f"predicting {input_path.name}",
-               disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        total=input_path.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        desc=f"predicting {input_path.name}",
+        disable=not progress,
+        file=sys.stderr,
+    )
     # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
     with bar, open(input_path, encoding="utf-8-sig", newline="") as f:
         header, records = read_input(f, input_path.suffix.lower(), column, bar)
         fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                writer: Any = (JsonlWriter(out) if suffix == ".jsonl" else
-                               TableWriter(out, header, top_k, TABLE_SUFFIXES[suffix]))
+                writer: Any = (
+                    JsonlWriter(out)
+                    if suffix == ".jsonl"
+                    else TableWriter(out, header, top_k, TABLE_SUFFIXES[suffix])
+                )
                 for rows in predict_chunks(predictor, fixed_chunks(records), top_k, strict, report, tally):
                     writer.write(rows)
             os.chmod(tmp, 0o644)  # mkstemp makes files private; an output is an ordinary file
@@ -331,6 +356,6 @@ def predict_file(
             Path(tmp).unlink(missing_ok=True)
             raise
     if tally.bad:
-        raise BadInput(f"{tally.summary()}; {output} has them with an error {'field' if suffix == '.jsonl' else 'column'}")
+        where = "field" if suffix == ".jsonl" else "column"
+        raise BadInput(f"{tally.summary()}; {output} has them with an error {where}")
     return tally
-

@@ -17,7 +17,9 @@ from tqdm import tqdm
 from namelstm.errors import NamelstmError
 
 TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t"}
-PROGRESS_EVERY = 50_000  # lines between progress-bar updates: a bar call per line would cost more than the line
+PROGRESS_EVERY = (
+    50_000  # lines between progress-bar updates: a bar call per line would cost more than the line
+)
 
 Row = tuple[str, int, str, str, "str | None"]  # (file name, line number, raw name, label, problem or None)
 
@@ -47,8 +49,15 @@ class Source:
 
     def rows(self, progress: bool = False) -> Iterator[Row]:
         total = sum(p.stat().st_size for p in self.files())
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"reading {self.path.name}", disable=not progress,
-                  file=sys.stderr, leave=False) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc=f"reading {self.path.name}",
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+        ) as bar:
             if self.kind == "directory":
                 for path in self.files():
                     yield from _text_rows(path, bar)

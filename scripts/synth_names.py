@@ -65,17 +65,24 @@ def synthesize(source: Path, per_language: int, order: int, seed: int) -> dict[s
     rng = random.Random(seed)
     names: dict[str, list[str]] = {}
     for path in tqdm(sorted(Path(source).glob("*.txt")), desc="sampling", unit="language"):
-        model = MarkovNames.fit([line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()],
-                                order)
+        model = MarkovNames.fit(
+            [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()], order
+        )
         names[path.stem] = [model.sample(rng) for _ in range(per_language)]
     return names
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--per-language", type=int, required=True, help="names per language")
-    parser.add_argument("--out", type=Path, required=True, help="a directory (one <Language>.txt each) or a .csv file")
-    parser.add_argument("--data-dir", type=Path, help="the tutorial files to fit on [default: as namelstm train]")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="a directory (one <Language>.txt each) or a .csv file"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="the tutorial files to fit on [default: as namelstm train]"
+    )
     parser.add_argument("--order", type=int, choices=(2, 3), default=2, help="letters of context")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -92,7 +99,8 @@ def main() -> None:
         for language, group in names.items():
             atomic_write_bytes(args.out / f"{language}.txt", ("\n".join(group) + "\n").encode())
     total = sum(map(len, names.values()))
-    print(f"wrote {total:,} synthetic names ({args.per_language:,} per language, order {args.order}) to {args.out}")
+    about = f"{args.per_language:,} per language, order {args.order}"
+    print(f"wrote {total:,} synthetic names ({about}) to {args.out}")
 
 
 if __name__ == "__main__":

@@ -31,15 +31,28 @@ def _table(path: Path, rows: list[list[str]]) -> Path:
     return path
 
 
-def test_a_csv_comes_back_in_order_with_its_columns_top_k_and_errors(predictor: Predictor, tmp_path: Path) -> None:
+def test_a_csv_comes_back_in_order_with_its_columns_top_k_and_errors(
+    predictor: Predictor, tmp_path: Path
+) -> None:
     rows = [["id", "name", "city"], ["1", "McDurin", "Oslo"], ["2", "42", "Rome"], ["3", "Bakiaki", "Kyiv"]]
     source = _table(tmp_path / "in.csv", rows)
-    with pytest.raises(BadInput, match="1 of 3 names got no answer .*line 3: '42' has no letters.*error column"):
+    with pytest.raises(
+        BadInput, match="1 of 3 names got no answer .*line 3: '42' has no letters.*error column"
+    ):
         predict_file(predictor, source, tmp_path / "out.csv", top_k=2, progress=False, report=lambda _: None)
     with open(tmp_path / "out.csv", encoding="utf-8") as f:
         out = list(csv.DictReader(f))
-    assert list(out[0]) == ["id", "name", "city", "seen_as", "language_1", "probability_1", "language_2",
-                            "probability_2", "error"]
+    assert list(out[0]) == [
+        "id",
+        "name",
+        "city",
+        "seen_as",
+        "language_1",
+        "probability_1",
+        "language_2",
+        "probability_2",
+        "error",
+    ]
     assert [r["id"] for r in out] == ["1", "2", "3"] and [r["city"] for r in out] == ["Oslo", "Rome", "Kyiv"]
     assert out[0]["language_1"] == "Gamman" and out[2]["language_1"] == "Betan" and not out[0]["error"]
     assert "has no letters" in out[1]["error"] and out[1]["language_1"] == ""
@@ -67,8 +80,9 @@ def test_an_existing_output_is_kept_unless_overwrite(predictor: Predictor, tmp_p
 
 
 def test_stdin_answers_the_good_lines_and_reports_the_bad_one(tiny_run: Path) -> None:
-    result = CliRunner().invoke(cli, ["predict", "--checkpoint", str(tiny_run), "-", "-k", "1"],
-                                input="Bakiaki\n42\nMcDurin\n")
+    result = CliRunner().invoke(
+        cli, ["predict", "--checkpoint", str(tiny_run), "-", "-k", "1"], input="Bakiaki\n42\nMcDurin\n"
+    )
     assert result.exit_code == 2
     assert [line for line in result.stdout.splitlines() if not line.startswith(" ")] == ["Bakiaki", "McDurin"]
     assert "line 2: '42' has no letters" in result.stderr
@@ -78,7 +92,10 @@ def test_stdin_answers_the_good_lines_and_reports_the_bad_one(tiny_run: Path) ->
 def test_json_is_whole_or_nothing(tiny_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = ["predict", "--checkpoint", str(tiny_run), "-", "--json", "-k", "1"]
     partial = CliRunner().invoke(cli, args, input="Bakiaki\n42\n")
-    assert partial.exit_code == 2 and [o.get("error", "") != "" for o in json.loads(partial.stdout)] == [False, True]
+    assert partial.exit_code == 2 and [o.get("error", "") != "" for o in json.loads(partial.stdout)] == [
+        False,
+        True,
+    ]
     strict = CliRunner().invoke(cli, [*args, "--strict"], input="Bakiaki\n42\n")
     assert strict.exit_code == 2 and strict.stdout == ""
     monkeypatch.setattr("namelstm.predict_files.JSON_MAX_NAMES", 3)
@@ -89,8 +106,23 @@ def test_json_is_whole_or_nothing(tiny_run: Path, monkeypatch: pytest.MonkeyPatc
 
 def test_the_cli_streams_answers_before_the_input_ends(tiny_run: Path) -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "namelstm", "predict", "--checkpoint", str(tiny_run), "-", "--jsonl", "-k", "1"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "namelstm",
+            "predict",
+            "--checkpoint",
+            str(tiny_run),
+            "-",
+            "--jsonl",
+            "-k",
+            "1",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
     )
     try:
         process.stdin.write("McDurin\n")  # type: ignore[union-attr]

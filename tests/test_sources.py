@@ -38,7 +38,10 @@ def test_a_table_loads_with_every_bad_row_counted_and_located(
     assert table.languages == directory.languages and set(table.pairs) == set(directory.pairs)
     lines = len(path.read_text().splitlines())  # the last is blank: not a row
     assert [(b.file, b.line) for b in table.skipped] == [
-        (path.name, 83), (path.name, lines - 3), (path.name, lines - 2), (path.name, lines - 1)
+        (path.name, 83),
+        (path.name, lines - 3),
+        (path.name, lines - 2),
+        (path.name, lines - 1),
     ]  # the tiny data's own '12345', then ours: no letters, too few fields, no label
     assert "no letters" in table.skipped[1].reason and "2 field(s)" in table.skipped[2].reason
     assert "no 'country'" in table.skipped[3].reason and table.n_skipped == 4
@@ -96,17 +99,33 @@ def test_compact_encoding_pads_like_the_old_one() -> None:
     assert letters[1, :2].tolist() == [REPORT.index[c] for c in "Li"] and lengths.tolist() == [8, 2]
 
 
-def test_a_three_label_csv_trains_predicts_evaluates_and_plots(
-    tiny_data: Path, isolated: Path
-) -> None:
+def test_a_three_label_csv_trains_predicts_evaluates_and_plots(tiny_data: Path, isolated: Path) -> None:
     path = _csv_from(tiny_data, isolated / "people.csv")
     runner = CliRunner()
-    trained = runner.invoke(cli, ["train", "--data", str(path), "--name-column", "name", "--label-column", "country",
-                                  "--alphabet", "auto", "--out", "run", *TINY_TRAIN])
+    trained = runner.invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            str(path),
+            "--name-column",
+            "name",
+            "--label-column",
+            "country",
+            "--alphabet",
+            "auto",
+            "--out",
+            "run",
+            *TINY_TRAIN,
+        ],
+    )
     assert trained.exit_code == 0, trained.output
     split = json.loads((isolated / "run" / "split.json").read_text())
     assert split["data"]["official"] is False and split["data"]["bad_rows"] == 4
-    assert split["alphabet"] == load_names(path, columns=Columns("name", "country"), alphabet=None).alphabet.letters
+    assert (
+        split["alphabet"]
+        == load_names(path, columns=Columns("name", "country"), alphabet=None).alphabet.letters
+    )
     predicted = runner.invoke(cli, ["predict", "--checkpoint", "run", "McDurin", "-k", "1"])
     assert predicted.exit_code == 0 and predicted.stdout.splitlines()[1].split()[0] == "Gamman"
     assert runner.invoke(cli, ["evaluate", "--checkpoint", "run"]).exit_code == 0
