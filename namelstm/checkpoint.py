@@ -95,7 +95,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
     languages = raw.get("languages")
     _check(isinstance(languages, list) and len(languages) >= 2 and all(isinstance(x, str) for x in languages),
            path, "bad language list")
-    _check(raw.get("alphabet") == ALPHABET, path, "it was trained on another alphabet")
+    alphabet = raw.get("alphabet")  # any alphabet of distinct letters (--alphabet auto), not only the report's
+    _check(isinstance(alphabet, str) and 0 < len(set(alphabet)) == len(alphabet), path, "bad alphabet")
     _check(isinstance(raw.get("members", 1), int) and raw.get("members", 1) >= 1, path, "bad member count")
     state = raw.get("state_dict")
     _check(isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()), path, "bad weights")
