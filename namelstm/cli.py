@@ -3,10 +3,8 @@ so `--help` answers at once."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +13,10 @@ from click.core import ParameterSource
 
 from namelstm.config import BALANCES, OPTIMIZERS, TrainConfig, split_label
 from namelstm.errors import BadInput, NamelstmError
+from namelstm.sources import Columns
 
 DEFAULTS = TrainConfig()
-PREDICT_CHUNK = 10_000
+COLUMNS = Columns()
 THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see the README on threads]"
 CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
 PREDICT_CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
@@ -50,6 +49,17 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if value not in MODELS:
         raise click.BadParameter(f"{value!r} is not one of {', '.join(MODELS)}")
     return value
+
+
+def DATA_OPTIONS(command: Any) -> Any:
+    """--data (alias --data-dir) and the CSV/TSV column names, shared by train and data."""
+    command = click.option("--label-column", default=COLUMNS.label, show_default=True,
+                           help="The --data table's column of labels (language, country, ...).")(command)
+    command = click.option("--name-column", default=COLUMNS.name, show_default=True,
+                           help="The --data table's column of names.")(command)
+    return click.option("--data", "--data-dir", "data_dir", type=click.Path(path_type=Path),
+                        help="A directory of <Label>.txt files, or a .csv/.tsv file with a header.  "
+                             "[default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")(command)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -85,8 +95,9 @@ def cli() -> None:
 @click.option("--hidden-size", type=click.IntRange(min=1),
               help="Hidden units.  [default: the report's: rnn 128, lstm and mylstm 64]")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
+@DATA_OPTIONS
+@click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
+              help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option("--resume", type=click.Path(path_type=Path),
@@ -101,9 +112,9 @@ def cli() -> None:
               help="Train in N processes on this machine (DistributedDataParallel through torchrun); "
                    "--batch-size stays the global batch.")
 def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer: str | None, momentum: float,
-          balance: str | None, forget_bias: float | None, hidden_size: int | None,
-          seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, resume: Path | None, device: str,
-          plots: bool, transliterate: bool, quiet: bool, threads: int | None, nproc: int) -> None:
+          balance: str | None, forget_bias: float | None, hidden_size: int | None, seed: int, data_dir: Path | None,
+          name_column: str, label_column: str, alphabet: str, out: Path | None, overwrite: bool, resume: Path | None,
+          device: str, plots: bool, transliterate: bool, quiet: bool, threads: int | None, nproc: int) -> None:
     """Train a model; keep the weights of the best validation epoch; score them on the test names.
 
     The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
@@ -117,6 +128,7 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer:
       namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
       namelstm train --model lstm --batch-size 1 --epochs 3   # the tutorial's one-name-at-a-time SGD
       namelstm train --resume outputs/mylstm                   # after Ctrl-C or a crash
+      namelstm train --data customers.csv --name-column name --label-column country --alphabet auto
       namelstm train --nproc 2 --batch-size 256                # 2 processes, 128 names each per step
       torchrun --nproc-per-node 2 -m namelstm train            # the same, started by torchrun
     """
@@ -125,6 +137,7 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer:
 
         sys.exit(launch(nproc, _without_option(sys.argv[1:], "--nproc"), threads))
     from namelstm.distributed import World, joined
+    from namelstm.sources import Columns
     from namelstm.threads import apply_threads
     from namelstm.train import TrainingInterrupted, resume_training, train_from_data
 
@@ -136,7 +149,8 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer:
             if resume is not None:
                 context = click.get_current_context()
                 given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
-                clashing = sorted(given - {"resume", "epochs", "quiet", "plots", "threads", "nproc"})
+                clashing = sorted(given - {"resume", "epochs", "quiet", "plots", "name_column", "label_column",
+                                                       "threads", "nproc"})
                 if clashing:
                     option = "--" + clashing[0].replace("_", "-")
                     raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
@@ -146,9 +160,10 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer:
                 config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                                      momentum=momentum, balance=balance, forget_bias=forget_bias,
                                      hidden_size=hidden_size, seed=seed, device=device, threads=threads,
-                                     transliterate=transliterate)
+                                     transliterate=transliterate, alphabet=alphabet)
                 result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet,
-                                         log=log, overwrite=overwrite, team=team)
+                                         log=log, overwrite=overwrite, columns=Columns(name_column, label_column),
+                                         team=team)
         except TrainingInterrupted as stop:
             if team.is_main:
                 click.echo(f"\n{stop}", err=True)
@@ -191,38 +206,55 @@ def _echo_progress(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
-def _read_names(names: tuple[str, ...]) -> Iterator[str]:
-    """The NAMES arguments, where '-' stands for every non-blank line of standard input, read lazily."""
-    for name in names:
-        if name == "-":
-            yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
-        else:
-            yield name
-
-
-@cli.command(short_help="Rank the likeliest languages of origin of names.")
-@click.argument("names", nargs=-1, required=True)
+@cli.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
+@click.argument("names", nargs=-1)
 @click.option("--checkpoint", type=click.Path(path_type=Path), help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
-@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON list, written whole at the end (so bounded in size; --jsonl streams).")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per line, as names are answered.")
+@click.option("--input", "input_path", type=click.Path(path_type=Path),
+              help="A file of names: .csv/.tsv with a header (see --column), else one name per line.")
+@click.option("--column", default="name", show_default=True, help="The --input table's column of names.")
+@click.option("--output", type=click.Path(path_type=Path),
+              help="Where --input's predictions go: .csv, .tsv or .jsonl (by extension), all input columns kept.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@click.option("--strict", is_flag=True, help="Stop at the first name with no letters or too many, naming it.")
 @click.option("--ignore-script", is_flag=True,
               help="Let every language compete, whatever script the name is written in.")
-def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool, ignore_script: bool,
-            threads: int | None) -> None:
-    """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line).
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool, as_jsonl: bool,
+            input_path: Path | None, column: str, output: Path | None, overwrite: bool, strict: bool,
+            ignore_script: bool, quiet: bool, threads: int | None) -> None:
+    """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line),
+    or of every name of an --input file into an --output file.
+
+    A bad name (no letters, too long) is reported on stderr with its line, and every other name is
+    still answered (in files: an error column); the exit code is then 2. --strict stops at the first.
 
     \b
     Examples:
       namelstm predict Dostoevsky                 # works right after install: a pretrained model ships
       namelstm predict Nakamura Schmidt --top-k 5 --checkpoint pretrained
       namelstm predict --json --checkpoint outputs/mylstm O'Neill
-      cut -f1 names.tsv | namelstm predict - --json > predictions.json
+      cut -f1 names.tsv | namelstm predict - --jsonl > predictions.jsonl
+      namelstm predict --input customers.csv --column name --output predictions.csv --top-k 3
     """
     from namelstm.predict import PRETRAINED, Predictor
+    from namelstm.predict_files import predict_file, predict_to_stream, records_from_args
     from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, find_latest_run
     from namelstm.threads import apply_threads
 
+    if bool(names) == bool(input_path):
+        raise click.UsageError("give NAMES (or '-' for stdin) or --input FILE, not both" if names else
+                               "give NAMES to predict, '-' to read them from stdin, or --input FILE")
+    if input_path is not None and (output is None or as_json or as_jsonl):
+        raise click.UsageError("--input needs --output FILE, whose extension (.csv, .tsv, .jsonl) chooses the format")
+    if input_path is None and output is not None:
+        raise click.UsageError("--output goes with --input; for stdin use --jsonl and redirect: ... > out.jsonl")
+    if as_json and as_jsonl:
+        raise click.UsageError("choose one of --json and --jsonl")
     apply_threads(threads)
     note = None
     if checkpoint is None:  # the latest run, else the model that ships with the package
@@ -236,23 +268,14 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
                                  param_hint="'--top-k'")
     if note:
         click.echo(f"{note} ({_describe(predictor.checkpoint)})", err=True)
-    # Names go through in chunks and are printed as they come, so memory stays bounded for any input.
-    stream, position = _read_names(names), 1
-    if as_json:
-        click.echo("[")
-    while chunk := list(itertools.islice(stream, PREDICT_CHUNK)):
-        results = predictor.predict(chunk, top_k=top_k, first_position=position, ignore_script=ignore_script)
-        if as_json:
-            separator = "," if position > 1 else ""
-            click.echo(separator + ",\n".join(json.dumps(r.to_dict(), ensure_ascii=False) for r in results))
-        else:
-            for r in results:
-                click.echo(f"{r.name}  {r.note()}".rstrip())
-                for language, probability in r.predictions:
-                    click.echo(f"  {language:<12} {probability:6.1%}")
-        position += len(chunk)
-    if as_json:
-        click.echo("]")
+    if input_path is not None:
+        tally = predict_file(predictor, input_path, output, column, top_k, strict, overwrite,  # type: ignore[arg-type]
+                             progress=not quiet, ignore_script=ignore_script)
+        click.echo(f"wrote {output}: {tally.names:,} names", err=True)
+        return
+    fmt = "json" if as_json else "jsonl" if as_jsonl else "text"
+    predict_to_stream(predictor, records_from_args(names, sys.stdin), sys.stdout, fmt, top_k, strict,
+                      report=lambda line: click.echo(line, err=True), ignore_script=ignore_script)
 
 
 def _describe(checkpoint: Any) -> str:
@@ -567,33 +590,38 @@ def serve(checkpoint: Path, host: str, port: int, quiet: bool, threads: int | No
 
 
 @cli.command(short_help="Find or download the dataset and describe it.")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
-def data(data_dir: Path | None) -> None:
-    """Find (or download and check) the dataset and describe it: lines, distinct names, repeats.
+@DATA_OPTIONS
+@click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
+              help="Fold to the report's 57 letters, or keep every letter of the data.")
+def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: str) -> None:
+    """Find (or download and check) the dataset and describe it: rows, distinct names, repeats, and
+    every bad row (the first ones with their line numbers).
 
     \b
     Examples:
       namelstm data
       namelstm data --data-dir ~/datasets/names
+      namelstm data --data customers.csv --name-column name --label-column country --alphabet auto
     """
     from collections import Counter
 
-    from namelstm.data import load_names, resolve_data_dir, verify_names
+    from namelstm.alphabet import pick_alphabet
+    from namelstm.data import load_names, resolve_data_dir
 
-    directory = resolve_data_dir(data_dir)
-    dataset = load_names(directory)
-    try:
-        verify_names(directory)
-        official = "matches the official files' SHA-256 sums"
-    except NamelstmError as err:
-        official = f"is not the official dataset ({err})"
-    click.echo(f"{directory}: {len(dataset.languages)} languages; {official}")
+    path = resolve_data_dir(data_dir)
+    dataset = load_names(path, alphabet=pick_alphabet(alphabet), columns=Columns(name_column, label_column),
+                         progress=True)
+    official = "the official files (SHA-256 checked)" if dataset.official else "custom data (not the official files)"
+    click.echo(f"{path}: {len(dataset.languages)} labels; {official}")
     per_language = Counter(lang for _, lang in dataset.pairs)
     for language in dataset.languages:
-        click.echo(f"  {language:<12} {per_language[language]:6d} distinct names")
-    click.echo(f"  {'total':<12} {len(dataset.pairs):6d} distinct (name, language) pairs from {dataset.lines} lines; "
-               f"{dataset.duplicates} repeats, {len(dataset.skipped)} lines without letters")
+        click.echo(f"  {language:<12} {per_language[language]:9,d} distinct names")
+    click.echo(f"  {'total':<12} {len(dataset.pairs):9,d} distinct (name, label) pairs from {dataset.lines:,} rows; "
+               f"{dataset.duplicates:,} repeats, {dataset.n_skipped:,} bad rows; {len(dataset.alphabet)} letters")
+    for bad in dataset.skipped:
+        click.echo(f"  bad row: {bad}")
+    if dataset.n_skipped > len(dataset.skipped):
+        click.echo(f"  ... and {dataset.n_skipped - len(dataset.skipped):,} more bad rows")
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ class TrainConfig:
     threads: int | None = None  # PyTorch CPU threads; None = the tool's default (see cli.py --threads)
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     transliterate: bool = False  # write other scripts in Latin letters before folding the data
+    alphabet: str = "report"  # "report": the report's 57 letters; "auto": the letters of the data
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data; `from_dict` gives the same config back."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -155,6 +156,14 @@ def joined(world: World) -> Iterator[Team]:
     dist.init_process_group(backend, rank=world.rank, world_size=world.size)
     try:
         yield Team(world)
+        dist.barrier()  # leave together: a rank that tore down early could fail one still at work
+    except RuntimeError as err:
+        if world.is_main:
+            raise
+        # A collective broke because another rank stopped; that rank (rank 0 if it was) says why.
+        print(f"rank {world.rank}: stopped, as another rank did ({str(err).splitlines()[0][:120]})",
+              file=sys.stderr)
+        raise SystemExit(1) from None
     finally:
         dist.destroy_process_group()
 

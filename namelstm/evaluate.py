@@ -113,7 +113,7 @@ def test_metrics(
     """`compute_metrics` on the test part of `split` for the calibrated outputs, labelled with the
     split it came from; `ece_uncalibrated` and the reliability bins show the temperature's effect."""
     calibration = calibration or Calibration()
-    raw = score(model, Batches(split.test, languages, EVAL_BATCH_SIZE), device)
+    raw = score(model, Batches(split.test, languages, EVAL_BATCH_SIZE, split.alphabet), device)
     before = calibration.apply(raw.log_probs, temperature=False)
     after = Scores(calibration.apply(raw.log_probs), raw.targets)
     return {
@@ -133,6 +133,8 @@ def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str,
     split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
     if set(split.languages) != set(checkpoint.languages):
         raise NamelstmError(f"the checkpoint in {run_dir} knows other languages than the run's split.json")
+    if checkpoint.alphabet != split.alphabet.letters:
+        raise NamelstmError(f"the checkpoint in {run_dir} reads another alphabet than the run's split.json")
     metrics = {
         "run": str(run_dir),
         "model": checkpoint.model_name,

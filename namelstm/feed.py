@@ -33,8 +33,9 @@ class Step:
 class Feed:
     """Serves this rank's share of each length-bucketed global batch, ready on `device`.
 
-    On a GPU the encoded split is copied there once when it fits, so a step copies nothing and
-    waits for nothing; otherwise each share goes through pinned memory with a non-blocking copy.
+    On a GPU the encoded split (letters end to end, a byte or two each) is copied there once when it
+    fits, so a step copies nothing and waits for nothing; otherwise each share goes through pinned
+    memory with a non-blocking copy.
     """
 
     def __init__(self, batches: Batches, device: torch.device, world: World,
@@ -42,12 +43,10 @@ class Feed:
         self.batches, self.device, self.world = batches, device, world
         self.weights = (torch.ones(int(batches.targets.max()) + 1) if class_weights is None
                         else class_weights.detach().float().cpu())
-        self.resident = device.type != "cuda" or _fits(batches.letters, device)
-        letters = batches.letters
-        if device.type == "cuda":
-            letters = letters.to(torch.uint8)  # 57 letters fit a byte: an eighth of the memory
-            letters = letters.to(device) if self.resident else letters.pin_memory()
-        self.letters = letters
+        encoded = batches.encoded
+        self.resident = device.type == "cuda" and _fits(encoded.flat, device)
+        if self.resident:
+            self.flat, self.starts = encoded.flat.to(device), encoded.starts.to(device)
         self.lengths = batches.lengths.to(device)
         self.targets = batches.targets.to(device)
 
@@ -65,11 +64,10 @@ class Feed:
             share, counts = rank_share(torch.arange(start, start + len(rows)), self.world.rank, self.world.size)
             first, end = int(share[0]), int(share[-1]) + 1
             start += len(rows)
-            width = int(self.batches.lengths[order[first:end]].max())  # from host memory: no sync
-            norm = float(self.weights[self.batches.targets[rows]].sum())
-            index = on_device[first:end]
+            host_rows, index = order[first:end], on_device[first:end]
+            norm = float(self.weights[self.batches.targets[rows]].sum())  # the global batch's, from host memory
             yield Step(
-                letters=self._letters(index, order[first:end], width),
+                letters=self._letters(index, host_rows),
                 lengths=self.lengths[index],
                 targets=self.targets[index],
                 scale=self.world.size / norm if counts else 0.0,
@@ -77,17 +75,23 @@ class Feed:
                 batch=len(rows),
             )
 
-    def _letters(self, index: torch.Tensor, host_index: torch.Tensor, width: int) -> torch.Tensor:
+    def _letters(self, index: torch.Tensor, host_rows: torch.Tensor) -> torch.Tensor:
+        """`[b, T]` letter indices of the share, padded to its own longest name."""
         if self.device.type != "cuda":
-            return self.letters[index, :width]
-        if self.resident:
-            return self.letters[index, :width].long()
-        return _to(self.letters[host_index, :width], self.device).long()
+            return self.batches.encoded.padded(host_rows)[0]
+        if not self.resident:
+            return _to(self.batches.encoded.padded(host_rows)[0], self.device)
+        # encoded.padded, on the device; the width comes from host memory, so nothing waits.
+        width = int(self.batches.lengths[host_rows].max())
+        offsets = torch.arange(width, device=self.device)
+        inside = offsets < self.lengths[index][:, None]
+        positions = torch.where(inside, self.starts[index][:, None] + offsets, 0)
+        return self.flat[positions].long().masked_fill_(~inside, 0)
 
 
-def _fits(letters: torch.Tensor, device: torch.device) -> bool:
+def _fits(flat: torch.Tensor, device: torch.device) -> bool:
     free, _ = torch.cuda.mem_get_info(device)
-    return letters.numel() <= RESIDENT_SHARE * free  # one byte per letter on the device
+    return flat.numel() * flat.element_size() <= RESIDENT_SHARE * free
 
 
 def _to(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import torch
 
+from namelstm.alphabet import REPORT, Alphabet
 from namelstm.calibrate import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint
-from namelstm.data import encode, fold
+from namelstm.data import encode
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
 from namelstm.runs import resolve_checkpoint
@@ -76,6 +77,10 @@ class Predictor:
         self.checkpoint = checkpoint
         self.calibration = calibration or Calibration()
         self.scripts = dict(scripts or {})
+        # The checkpoint's alphabet; other scripts are transliterated only for the report's Latin
+        # letters or a run trained with --transliterate (an auto alphabet may hold them as they are).
+        self.alphabet = Alphabet(checkpoint.alphabet) if checkpoint else REPORT
+        self.transliterate = self.alphabet == REPORT or bool(checkpoint and checkpoint.config.get("transliterate"))
 
     @classmethod
     def load(cls, path: str | Path = PRETRAINED) -> Predictor:
@@ -91,14 +96,13 @@ class Predictor:
         return cls(checkpoint.build_model(), checkpoint.languages, checkpoint,
                    Calibration.from_dict(checkpoint.calibration), checkpoint.scripts)
 
-    @staticmethod
-    def prepare(name: str) -> str:
+    def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then
         folded to the model's alphabet. Raises `BadInput` if nothing usable is left."""
         shown = name if len(name) <= 40 else name[:40] + "..."
         if len(name) > 4 * MAX_LETTERS:  # before transliterating, which can lengthen the text
             raise BadInput(f"{shown!r} is {len(name):,} characters long; a name has at most {MAX_LETTERS:,} letters")
-        folded = fold(name, transliterate=True)
+        folded = self.alphabet.fold(name, transliterate=self.transliterate)
         if not folded:
             raise BadInput(f"{shown!r} has no letters (a name needs at least one of a-z, A-Z, or any script's letters)")
         if len(folded) > MAX_LETTERS:
@@ -139,7 +143,7 @@ class Predictor:
         index = torch.empty(len(seen), top_k, dtype=torch.long)
         for start in range(0, len(order), CHUNK):
             rows = torch.tensor(order[start : start + CHUNK], dtype=torch.long)
-            letters, lengths = encode([seen[i] for i in rows.tolist()])
+            letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
             log_probs = self.calibration.apply(self.model.classify(letters, lengths))
             log_probs = log_probs.masked_fill(~allowed[rows], -math.inf).log_softmax(dim=1)
             probs[rows], index[rows] = log_probs.exp().topk(top_k, dim=1)

@@ -15,10 +15,11 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from namelstm.alphabet import pick_alphabet
 from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of, selection_score
 from namelstm.config import OPTIMIZERS, TrainConfig
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
-from namelstm.data import ALPHABET, Batches, Split, load_names, resolve_data_dir, split_by_name
+from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import EVAL_BATCH_SIZE, Scores, score, test_metrics
@@ -36,6 +37,7 @@ from namelstm.runs import (
     remove_stale_temporaries,
     write_json,
 )
+from namelstm.sources import Columns
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -121,7 +123,7 @@ def train(
     if team.is_main:
         run_dir = new_run_dir(run_dir, overwrite)
         (run_dir / METRICS).unlink(missing_ok=True)  # an overwritten run's scores must not outlive it
-        write_json(run_dir / SPLIT, split.to_dict())
+        split.write(run_dir / SPLIT)
     try:
         try:
             return _run(config, split, run_dir, None, progress, log, device, team, on_epoch)
@@ -207,12 +209,12 @@ def _fit(
 ) -> TrainResult:
     shuffler = torch.Generator().manual_seed(config.seed)
     languages = split.languages
-    model = build_model(config.model, len(ALPHABET), len(languages), config.hidden_size).to(device)
+    model = build_model(config.model, len(split.alphabet), len(languages), config.hidden_size).to(device)
     if config.forget_bias is not None:
         model.init_forget_bias(config.forget_bias)
     optimizer = _build_optimizer(model, config)
-    train_batches = Batches(split.train, languages, config.batch_size)
-    val_batches = Batches(split.val, languages, EVAL_BATCH_SIZE)
+    train_batches = Batches(split.train, languages, config.batch_size, split.alphabet)
+    val_batches = Batches(split.val, languages, EVAL_BATCH_SIZE, split.alphabet)
     prior = prior_of(train_batches.targets, len(languages))
     host_weights = class_weights(train_batches.targets, len(languages), config.balance or "none")
     weights = host_weights.to(device)
@@ -234,7 +236,8 @@ def _fit(
             languages=tuple(languages),
             state_dict=model.state_dict(),
             epoch=epoch,
-            config={**config.to_dict(), "split": split.describe()},
+            alphabet=split.alphabet.letters,
+            config={**config.to_dict(), "split": split.describe(), "data": split.data.get("label", "")},
             metrics=metrics,
             calibration=(calibration or Calibration(prior)).to_dict(),
             scripts=default_scripts(languages),
@@ -388,24 +391,23 @@ def train_from_data(
     progress: bool = True,
     log: Callable[[str], None] = tqdm.write,
     overwrite: bool = False,
+    columns: Columns | None = None,
     team: Team | None = None,
 ) -> TrainResult:
-    """Find (or download) the data, split it by name, and train. Among several ranks, rank 0 reads
-    the data and hands the split to the others, so only its machine needs the files."""
+    """Find (or download) the data (a directory or a CSV/TSV: see `load_names`), split it by name, and
+    train. Among several ranks, rank 0 reads the data and hands the split to the others, so only its
+    machine needs the files."""
     team = team or Team()
     team.world.device(config.device)  # fail before any download, loading or writing
     split = None
     if team.is_main:
         new_run_dir(run_dir, overwrite, create=False)
         try:
-            dataset = load_names(resolve_data_dir(data_dir, progress=progress), config.transliterate)
+            dataset = load_names(resolve_data_dir(data_dir, progress=progress), config.transliterate,
+                                 pick_alphabet(config.alphabet), columns, progress=progress)
             split = split_by_name(dataset, config.fractions, config.seed)
         except KeyboardInterrupt:
             raise TrainingInterrupted(None, 0) from None
-        log(
-            f"data: {dataset.lines} lines, {len(dataset.pairs)} distinct (name, language) pairs in "
-            f"{len(dataset.languages)} languages ({dataset.duplicates} repeats dropped, "
-            f"{len(dataset.skipped)} lines with no letters skipped); {split.describe()}"
-        )
+        log(f"data: {dataset.describe()}; {split.describe()}")
     split = team.broadcast(split)
     return train(config, split, run_dir, progress=progress, log=log, overwrite=overwrite, team=team)
