@@ -124,14 +124,14 @@ def threads_report(data_dir: Path, runs: Path, repeats: int, epochs: int = 5) ->
         busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if load == "load" else None
         try:
             for threads in (1, 2):
-                seconds = []
+                seconds, loadavg_before = [], os.getloadavg()[0]
                 for i in range(repeats):
                     run_dir = runs / f"threads-{load}-{threads}-{i}"
                     seconds.append(run_cli(["train", "--model", "lstm", "--epochs", str(epochs), "--threads",
                                             str(threads), "--data-dir", str(data_dir), "--out", str(run_dir),
                                             "-q", "--no-plots", "--device", "cpu"])[0])
                 rows.append({"load": load, "threads": threads, "epochs": epochs, "seconds": seconds,
-                             "loadavg_after": os.getloadavg()[0]})
+                             "loadavg_before": loadavg_before, "loadavg_after": os.getloadavg()[0]})
                 print(f"threads {threads}, {load}: {', '.join(f'{s:.1f}' for s in seconds)} s", file=sys.stderr)
         finally:
             if busy is not None:
@@ -141,12 +141,13 @@ def threads_report(data_dir: Path, runs: Path, repeats: int, epochs: int = 5) ->
 
 
 def threads_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| machine load | threads | `train --model lstm --epochs 5`, wall seconds (each run) | median |",
-             "| --- | ---: | --- | ---: |"]
+    lines = [("| machine | load average before → after | threads | `train --model lstm --epochs 5`, "
+              "wall seconds (each run) | median |"), "| --- | --- | ---: | --- | ---: |"]
     for r in rows:
-        load = "quiet" if r["load"] == "quiet" else "one busy-looping process beside it"
-        lines.append(f"| {load} | {r['threads']} | {', '.join(f'{s:.1f}' for s in r['seconds'])} "
-                     f"| {statistics.median(r['seconds']):.1f} s |")
+        # "quiet" means the machine as found, which the load average tells; "load" adds one busy loop.
+        load = "as found" if r["load"] == "quiet" else "as found + one busy-looping process"
+        lines.append(f"| {load} | {r['loadavg_before']:.1f} → {r['loadavg_after']:.1f} | {r['threads']} "
+                     f"| {', '.join(f'{s:.1f}' for s in r['seconds'])} | {statistics.median(r['seconds']):.1f} s |")
     return "\n".join(lines)
 
 
