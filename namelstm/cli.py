@@ -18,9 +18,14 @@ from namelstm.errors import BadInput, NamelstmError
 
 DEFAULTS = TrainConfig()
 PREDICT_CHUNK = 10_000
-CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
-PREDICT_CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
-                           "[default: the latest run under outputs/, else the pretrained model]")
+# click.Path(path_type=str) keeps what was typed, so "pretrained" (the shipped model) and
+# "./pretrained" (a folder) stay apart.
+CHECKPOINT = click.Path(path_type=str)
+CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
+                   "[default: the latest run directly under outputs/, else the pretrained model]")
+PREDICT_CHECKPOINT_HELP = CHECKPOINT_HELP
+DEVICE_OPTION = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device,
+                             show_default=True, help="Where the model runs; auto is a CUDA GPU when there is one.")
 
 
 class _BadInput(click.ClickException):
@@ -44,11 +49,35 @@ class _Group(click.Group):
 
 
 def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from namelstm.models import MODELS  # imports torch: only when a command really runs
+    from namelstm.models import family  # imports torch: only when a command really runs
 
-    if value not in MODELS:
-        raise click.BadParameter(f"{value!r} is not one of {', '.join(MODELS)}")
+    try:
+        family(value)
+    except NamelstmError as err:
+        raise click.BadParameter(str(err)) from None
     return value
+
+
+class _ModelHelp(click.Option):
+    """An option whose help is written from the model classes when it is shown, so it lists every
+    registered family and its own default, and `namelstm --help` does not wait for torch."""
+
+    def __init__(self, *args: Any, describe: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.describe = describe
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from namelstm.models import MODELS
+
+        self.help = self.describe(MODELS)
+        return super().get_help_record(ctx)
+
+
+def _per_family(attribute: str) -> Any:
+    def describe(models: Any) -> str:
+        return ", ".join(f"{name} {getattr(cls, attribute):g}" for name, cls in models.items())
+
+    return describe
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -65,17 +94,18 @@ def cli() -> None:
     """
 
 
-@cli.command(short_help="Train rnn, lstm or mylstm; score it on held-out names.")
-@click.option("--model", default=DEFAULTS.model, show_default=True, callback=_model_name,
-              help="Model family: rnn, lstm or mylstm.")
+@cli.command(short_help="Train a model family; score it on held-out names.")
+@click.option("--model", cls=_ModelHelp, default=DEFAULTS.model, show_default=True, callback=_model_name,
+              describe=lambda models: f"Model family: {', '.join(models)}.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True,
               help="Names per SGD step (1 = the tutorial's regime).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
-              help="SGD learning rate.  [default: the model's own: rnn 0.02, lstm and mylstm 0.1]")
+@click.option("--lr", cls=_ModelHelp, type=click.FloatRange(min=0, min_open=True),
+              describe=lambda models: f"Learning rate.  [default: the model's own: {_per_family('default_lr')(models)}]")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True)
-@click.option("--hidden-size", type=click.IntRange(min=1),
-              help="Hidden units.  [default: the report's: rnn 128, lstm and mylstm 64]")
+@click.option("--hidden-size", cls=_ModelHelp, type=click.IntRange(min=1),
+              describe=lambda models: f"Hidden units.  [default: the model's own: "
+                                      f"{_per_family('default_hidden_size')(models)}]")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
@@ -83,7 +113,7 @@ def cli() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option("--resume", type=click.Path(path_type=Path),
               help="Continue the run in this directory with its own settings (--epochs may raise its total).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
+@DEVICE_OPTION
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end.")
 @click.option("--transliterate", is_flag=True,
               help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.")
@@ -155,29 +185,24 @@ def _read_names(names: tuple[str, ...]) -> Iterator[str]:
 
 @cli.command(short_help="Rank the likeliest languages of origin of names.")
 @click.argument("names", nargs=-1, required=True)
-@click.option("--checkpoint", type=click.Path(path_type=Path), help=PREDICT_CHECKPOINT_HELP)
+@click.option("--checkpoint", type=CHECKPOINT, help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
-def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool) -> None:
+def predict(names: tuple[str, ...], checkpoint: str | None, top_k: int, as_json: bool) -> None:
     """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line).
 
     \b
     Examples:
       namelstm predict Dostoevsky                 # works right after install: a pretrained model ships
       namelstm predict Nakamura Schmidt --top-k 5 --checkpoint pretrained
-      namelstm predict --json --checkpoint outputs/mylstm O'Neill
+      namelstm predict --json --checkpoint outputs/mylstm "O'Neill"
       cut -f1 names.tsv | namelstm predict - --json > predictions.json
     """
-    from namelstm.predict import PRETRAINED, Predictor
-    from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, find_latest_run
+    from namelstm.predict import Predictor
+    from namelstm.runs import default_model
 
-    note = None
-    if checkpoint is None:  # the latest run, else the model that ships with the package
-        latest = find_latest_run()
-        checkpoint = latest or Path(PRETRAINED)
-        note = (f"using the latest run, {latest}" if latest else
-                f"no trained run under {OUTPUTS}/ ({HOW_TO_TRAIN}); using the pretrained model")
-    predictor = Predictor.load(checkpoint)
+    source, note = (checkpoint, None) if checkpoint is not None else default_model()
+    predictor = Predictor.load(source)
     if top_k > len(predictor.languages):
         raise click.BadParameter(f"at most {len(predictor.languages)} (the model knows that many languages)",
                                  param_hint="'--top-k'")
@@ -210,23 +235,30 @@ def _describe(checkpoint: Any) -> str:
 
 
 @cli.command(short_help="Test-split metrics of a run, per language too.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_HELP)
+@click.option("--checkpoint", type=CHECKPOINT, help=CHECKPOINT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of tables.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def evaluate(checkpoint: Path | None, as_json: bool, device: str) -> None:
-    """Score a run on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1 and
-    a per-language table. Writes metrics.json in the run.
+@DEVICE_OPTION
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Where the names are, for the pretrained model (a run keeps its own split).")
+def evaluate(checkpoint: str | None, as_json: bool, device: str, data_dir: Path | None) -> None:
+    """Score a model on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1
+    and a per-language table. Writes metrics.json in the run (the pretrained model is re-scored
+    on its model card's split of the data).
 
     \b
     Examples:
       namelstm evaluate
       namelstm evaluate --checkpoint outputs/rnn --json | jq .per_language.Korean
+      namelstm evaluate --checkpoint pretrained --data-dir ~/datasets/names
     """
-    from namelstm.evaluate import evaluate_run
-    from namelstm.runs import resolve_run
+    from namelstm.evaluate import evaluate_model
+    from namelstm.runs import default_model
     from namelstm.train import pick_device
 
-    metrics = evaluate_run(resolve_run(checkpoint), pick_device(device))
+    source, note = (checkpoint, None) if checkpoint is not None else default_model()
+    if note:
+        click.echo(note, err=True)
+    metrics = evaluate_model(source, pick_device(device), data_dir)
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return
@@ -246,26 +278,19 @@ def evaluate(checkpoint: Path | None, as_json: bool, device: str) -> None:
 def plot(runs: tuple[Path, ...], overlay: Path) -> None:
     """Draw each RUN's loss curves (loss.png) and test confusion matrix (confusion.png), inside the run.
 
-    With no RUN, the latest run; with several, also one figure overlaying their validation losses.
+    With no RUN, the latest run directly under outputs/; with several, also one figure overlaying
+    their validation losses.
 
     \b
     Examples:
       namelstm plot
       namelstm plot outputs/rnn outputs/lstm outputs/mylstm
     """
-    from namelstm.plots import describe_split, plot_run, plot_validation_overlay
-    from namelstm.runs import HISTORY, read_json, resolve_run
+    from namelstm.plots import plot_runs
+    from namelstm.runs import resolve_run
 
-    run_dirs = [resolve_run(r) for r in runs] if runs else [resolve_run(None)]
-    for run_dir in run_dirs:
-        for path in plot_run(run_dir):
-            click.echo(f"wrote {path}")
-    if len(run_dirs) > 1:
-        histories = [(str(r), read_json(r / HISTORY)) for r in run_dirs]
-        curves = [(f"{r}: {h['config']['model']}", h["epochs"]) for r, h in histories]
-        overlay.parent.mkdir(parents=True, exist_ok=True)
-        about = "; ".join(sorted({describe_split(h["config"]) for _, h in histories}))
-        click.echo(f"wrote {plot_validation_overlay(curves, overlay, f'validation loss per epoch, {about}')}")
+    for path in plot_runs([resolve_run(r) for r in runs] if runs else [resolve_run(None)], overlay):
+        click.echo(f"wrote {path}")
 
 
 def _model_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -472,13 +497,13 @@ def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int,
 
 
 @cli.command(short_help="Serve predictions over HTTP, with a small page.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=Path("pretrained"), show_default=True,
-              help="Run directory, checkpoint file, or 'pretrained'.")
+@click.option("--checkpoint", type=CHECKPOINT, help=CHECKPOINT_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
-def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
-    """Serve predictions over HTTP: a page with a text box at /, JSON at /predict and /health.
+def serve(checkpoint: str | None, host: str, port: int, quiet: bool) -> None:
+    """Serve predictions over HTTP: a page with a text box at / (/?name=Rossi fills it in), JSON at
+    /predict and /health (which names the model served).
 
     \b
     GET  /predict?name=Dostoevsky&top_k=3     -> [{"name": ..., "seen_as": ..., "predictions": [...]}]
@@ -492,11 +517,15 @@ def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
       curl 'http://127.0.0.1:8000/predict?name=Nakamura'
     """
     from namelstm.predict import Predictor
+    from namelstm.runs import default_model
     from namelstm.serve import make_server
 
-    server = make_server(Predictor.load(checkpoint), host, port, quiet)
+    source, note = (checkpoint, None) if checkpoint is not None else default_model()
+    if note:
+        click.echo(note, err=True)
+    server = make_server(Predictor.load(source), host, port, quiet)
     bound_host, bound_port = server.server_address[:2]
-    click.echo(f"serving {checkpoint} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
+    click.echo(f"serving {source} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -516,23 +545,10 @@ def data(data_dir: Path | None) -> None:
       namelstm data
       namelstm data --data-dir ~/datasets/names
     """
-    from collections import Counter
+    from namelstm.data import summarize_data
 
-    from namelstm.data import load_names, resolve_data_dir, verify_names
-
-    directory = resolve_data_dir(data_dir)
-    dataset = load_names(directory)
-    try:
-        verify_names(directory)
-        official = "matches the official files' SHA-256 sums"
-    except NamelstmError as err:
-        official = f"is not the official dataset ({err})"
-    click.echo(f"{directory}: {len(dataset.languages)} languages; {official}")
-    per_language = Counter(lang for _, lang in dataset.pairs)
-    for language in dataset.languages:
-        click.echo(f"  {language:<12} {per_language[language]:6d} distinct names")
-    click.echo(f"  {'total':<12} {len(dataset.pairs):6d} distinct (name, language) pairs from {dataset.lines} lines; "
-               f"{dataset.duplicates} repeats, {len(dataset.skipped)} lines without letters")
+    for line in summarize_data(data_dir).lines():
+        click.echo(line)
 
 
 def main() -> None:

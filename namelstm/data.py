@@ -14,7 +14,7 @@ import string
 import tempfile
 import unicodedata
 import zipfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +160,43 @@ def verify_names(directory: Path, sums: Mapping[str, str] | None = None, where: 
             raise NamelstmError(f"{filename} is missing from {where or directory}")
         if sha256_of(path) != expected:
             raise NamelstmError(f"{filename} fails its SHA-256 check; the file is corrupt or not the official one")
+
+
+def official_mismatch(directory: Path) -> str | None:
+    """None when `directory` holds the official files (by SHA-256), else the reason it does not."""
+    try:
+        verify_names(directory)
+    except NamelstmError as err:
+        return str(err)
+    return None
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What `namelstm data` reports about a directory of name files: per-language counts, and
+    whether the files are the official ones."""
+
+    directory: Path
+    dataset: NamesDataset
+    mismatch: str | None  # None: the official files
+
+    def lines(self) -> list[str]:
+        official = ("matches the official files' SHA-256 sums" if self.mismatch is None
+                    else f"is not the official dataset ({self.mismatch})")
+        d = self.dataset
+        per_language = Counter(language for _, language in d.pairs)
+        return [
+            f"{self.directory}: {len(d.languages)} languages; {official}",
+            *(f"  {language:<12} {per_language[language]:6d} distinct names" for language in d.languages),
+            f"  {'total':<12} {len(d.pairs):6d} distinct (name, language) pairs from {d.lines} lines; "
+            f"{d.duplicates} repeats, {len(d.skipped)} lines without letters",
+        ]
+
+
+def summarize_data(data_dir: Path | None = None) -> DataSummary:
+    """Find (or download) the data as training would, read it, and check it against the official sums."""
+    directory = resolve_data_dir(data_dir)
+    return DataSummary(directory, load_names(directory), official_mismatch(directory))
 
 
 def download_names(

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -13,10 +14,9 @@ from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.data import encode, fold
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
-from namelstm.runs import resolve_checkpoint
+from namelstm.config import INFERENCE_BATCH_SIZE
+from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
 
-PRETRAINED = "pretrained"  # the name that stands for the model shipped inside the package
-CHUNK = 4096  # names per forward pass: bounds memory for any number of names
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
 
 
@@ -41,6 +41,11 @@ def pretrained_path() -> Path:
     return Path(str(resources.files("namelstm"))) / "pretrained" / "model.pt"
 
 
+def pretrained_card() -> dict[str, Any]:
+    """The shipped model's card: data, split, settings and test metrics."""
+    return read_json(pretrained_path().parent / "card.json")
+
+
 class Predictor:
     """A trained model and its language list, ready to rank languages for any list of names.
 
@@ -51,23 +56,26 @@ class Predictor:
     'Dostoevskiy'
     """
 
-    def __init__(self, model: NameClassifier, languages: Sequence[str], checkpoint: Checkpoint | None = None) -> None:
+    def __init__(
+        self, model: NameClassifier, languages: Sequence[str], checkpoint: Checkpoint | None = None,
+        source: str | None = None,
+    ) -> None:
         self.model = model.eval()
         self.languages = tuple(languages)
         self.checkpoint = checkpoint
+        self.source = source  # what it was loaded from: a path, or "pretrained"
 
     @classmethod
     def load(cls, path: str | Path = PRETRAINED) -> Predictor:
-        """From a checkpoint file, a run directory holding `checkpoint.pt`, or "pretrained" for the
-        model shipped with the package.
+        """From a checkpoint file, a run directory holding `checkpoint.pt`, or the string
+        "pretrained" for the model shipped with the package (a folder of that name is `./pretrained`).
 
         >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
         'Japanese'
         """
-        if str(path) == PRETRAINED and not Path(path).exists():
-            path = pretrained_path()
-        checkpoint = load_checkpoint(resolve_checkpoint(Path(path)))
-        return cls(checkpoint.build_model(), checkpoint.languages, checkpoint)
+        shipped = isinstance(path, str) and path == PRETRAINED
+        checkpoint = load_checkpoint(pretrained_path() if shipped else resolve_checkpoint(Path(path)))
+        return cls(checkpoint.build_model(), checkpoint.languages, checkpoint, PRETRAINED if shipped else str(path))
 
     @staticmethod
     def prepare(name: str) -> str:
@@ -100,8 +108,8 @@ class Predictor:
         order = sorted(range(len(seen)), key=lambda i: len(seen[i]))
         probs = torch.empty(len(seen), top_k)
         index = torch.empty(len(seen), top_k, dtype=torch.long)
-        for start in range(0, len(order), CHUNK):
-            rows = torch.tensor(order[start : start + CHUNK], dtype=torch.long)
+        for start in range(0, len(order), INFERENCE_BATCH_SIZE):
+            rows = torch.tensor(order[start : start + INFERENCE_BATCH_SIZE], dtype=torch.long)
             letters, lengths = encode([seen[i] for i in rows.tolist()])
             probs[rows], index[rows] = self.model.classify(letters, lengths).exp().topk(top_k, dim=1)
         languages = self.languages

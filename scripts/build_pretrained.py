@@ -15,8 +15,7 @@ from typing import Any
 
 from namelstm.compare import train_or_reuse
 from namelstm.config import TrainConfig
-from namelstm.data import DATA_URL, NAMES_SHA256, load_names, resolve_data_dir, verify_names
-from namelstm.errors import NamelstmError
+from namelstm.data import DATA_URL, NAMES_SHA256, load_names, official_mismatch, resolve_data_dir
 from namelstm.models import MODELS
 from namelstm.predict import Predictor, pretrained_path
 from namelstm.runs import CHECKPOINT, HISTORY, METRICS, atomic_write_bytes, read_json, write_json
@@ -71,11 +70,7 @@ def main() -> None:
     args = parser.parse_args()
 
     data_dir = resolve_data_dir(args.data_dir)
-    try:
-        verify_names(data_dir)
-        official = True
-    except NamelstmError:
-        official = False
+    official = official_mismatch(data_dir) is None
     defaults = TrainConfig()
     run_dirs = train_or_reuse(list(MODELS), defaults.epochs, defaults.seed, args.work, data_dir)
     candidates = []
