@@ -24,6 +24,8 @@ CHECKPOINT = click.Path(path_type=str)
 CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
                    "[default: the latest run directly under outputs/, else the pretrained model]")
 PREDICT_CHECKPOINT_HELP = CHECKPOINT_HELP
+DATA_DIR_HELP = ("Directory of <Language>.txt files.  "
+                 "[default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
 DEVICE_OPTION = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device,
                              show_default=True, help="Where the model runs; auto is a CUDA GPU when there is one.")
 
@@ -108,7 +110,7 @@ def cli() -> None:
                                       f"{_per_family('default_hidden_size')(models)}]")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
 @click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
+              help=DATA_DIR_HELP)
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option("--resume", type=click.Path(path_type=Path),
@@ -163,8 +165,9 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
     m = result.test_metrics
     click.echo(
         f"{result.model}: test accuracy {m['accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, balanced "
-        f"{m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}) on {m['n']} held-out names, {m['split']}; "
-        f"best epoch {result.best_epoch}/{len(result.history)}, {result.seconds:.1f}s; run in {result.run_dir}"
+        f"{m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}) on {m['n']} held-out names, "
+        f"{m['split']}; best epoch {result.best_epoch}/{len(result.history)}, {result.seconds:.1f}s; "
+        f"run in {result.run_dir}"
     )
 
 
@@ -268,7 +271,8 @@ def evaluate(checkpoint: str | None, as_json: bool, device: str, data_dir: Path 
         click.echo(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
     click.echo(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
     for language, row in metrics["per_language"].items():
-        click.echo(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
+        click.echo(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} "
+                   f"{row['support']:6d}")
 
 
 @cli.command(short_help="Loss curves and confusion matrix of runs, as PNG.")
@@ -536,7 +540,7 @@ def serve(checkpoint: str | None, host: str, port: int, quiet: bool) -> None:
 
 @cli.command(short_help="Find or download the dataset and describe it.")
 @click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
+              help=DATA_DIR_HELP)
 def data(data_dir: Path | None) -> None:
     """Find (or download and check) the dataset and describe it: lines, distinct names, repeats.
 

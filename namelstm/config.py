@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 # Names per forward pass wherever a trained model only reads (evaluate, predict, serve, analyze):
 # large enough to be fast, small enough to bound memory for any number of names.
 INFERENCE_BATCH_SIZE = 4096

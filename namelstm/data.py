@@ -105,7 +105,8 @@ def load_names(directory: Path, transliterate: bool = False) -> NamesDataset:
     files = sorted(directory.glob("*.txt"))
     if len(files) < 2:
         raise NamelstmError(
-            f"{directory} holds {len(files)} .txt file(s); it needs one <Language>.txt per language, at least 2"
+            f"{directory} holds {len(files)} .txt file(s); "
+            "it needs one <Language>.txt per language, at least 2"
         )
     seen: set[Pair] = set()
     lines = duplicates = 0
@@ -223,7 +224,8 @@ def download_names(
                 download_url_to_file(url, str(archive), progress=progress)
             except OSError as err:  # URLError is an OSError
                 raise NamelstmError(
-                    f"could not download {url} ({getattr(err, 'reason', err)}); without internet access, put the 18 "
+                    f"could not download {url} ({getattr(err, 'reason', err)}); "
+                    "without internet access, put the 18 "
                     f"<Language>.txt files in {dest} or pass --data-dir DIR (or set {DATA_ENV})"
                 ) from None
             extracted = Path(tmp) / "names"

@@ -58,7 +58,7 @@ def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str) -> P
     best = min(history, key=lambda r: r["val_loss"])["epoch"]
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
-    for ax, key, label in zip(axes, ("loss", "accuracy"), ("NLL loss", "accuracy")):
+    for ax, key, label in zip(axes, ("loss", "accuracy"), ("NLL loss", "accuracy"), strict=True):
         ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
         ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="validation")
         ax.axvline(best, color="grey", ls=":", label=f"best (epoch {best})")
@@ -168,7 +168,7 @@ def plot_runs_overlay(run_dirs: Sequence[Path], path: Path) -> Path:
     described = [run_phrases(h["config"], len(h["epochs"])) for h in histories]
     shared = [p for p in described[0] if all(p in d for d in described)]
     curves = []
-    for run_dir, phrases, history in zip(run_dirs, described, histories):
+    for run_dir, phrases, history in zip(run_dirs, described, histories, strict=True):
         own = [p for p in phrases if p not in shared]
         curves.append((f"{run_dir} ({', '.join(own)})" if own else str(run_dir), history["epochs"]))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -207,12 +207,13 @@ def plot_run(run_dir: Path) -> list[Path]:
 
         metrics = evaluate_run(run_dir)
     about = run_phrases(history_file["config"], len(history_file["epochs"]))
-    scores = [f"test accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names (epoch {metrics['epoch']})",
+    scores = [f"test accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names "
+              f"(epoch {metrics['epoch']})",
               f"balanced accuracy {metrics['balanced_accuracy']:.1%}"]
     return [
         plot_history(history_file["epochs"], run_dir / LOSS_FIGURE, _title(about)),
         plot_confusion(metrics["confusion"], metrics["languages"], run_dir / CONFUSION_FIGURE,
-                       _title(about, scores, width=70)),
+                       _title(about, scores, width=max(50, 5 * len(metrics["languages"])))),
     ]
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import torch
 
 from namelstm.checkpoint import Checkpoint, load_checkpoint
+from namelstm.config import INFERENCE_BATCH_SIZE
 from namelstm.data import encode, fold
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
-from namelstm.config import INFERENCE_BATCH_SIZE
 from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
 
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
@@ -114,6 +114,6 @@ class Predictor:
             probs[rows], index[rows] = self.model.classify(letters, lengths).exp().topk(top_k, dim=1)
         languages = self.languages
         return [
-            Prediction(name, read, tuple(zip((languages[j] for j in i_row), p_row)))
-            for name, read, p_row, i_row in zip(names, seen, probs.tolist(), index.tolist())
+            Prediction(name, read, tuple(zip((languages[j] for j in i_row), p_row, strict=True)))
+            for name, read, p_row, i_row in zip(names, seen, probs.tolist(), index.tolist(), strict=True)
         ]

@@ -70,8 +70,8 @@ def new_run_dir(path: Path, overwrite: bool = False, create: bool = True) -> Pat
         raise NamelstmError(f"cannot use {path} as a run directory: a file is in the way")
     if (path / CHECKPOINT).exists() and not overwrite:
         raise NamelstmError(
-            f"{path} already holds a trained run; continue it with --resume {path}, choose another --out DIR, "
-            "or --overwrite to replace it"
+            f"{path} already holds a trained run; continue it with --resume {path}, "
+            "choose another --out DIR, or --overwrite to replace it"
         )
     existing = next(p for p in (path, *path.absolute().parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):

@@ -23,6 +23,7 @@ from namelstm.runs import CHECKPOINT, HISTORY, METRICS, atomic_write_bytes, read
 
 def card_markdown(card: dict[str, Any]) -> str:
     m = card["test_metrics"]
+    checked = "checked against the official SHA-256 sums" if card["data"]["official"] else "NOT the official files"
     lines = [
         "# namelstm pretrained model",
         "",
@@ -30,7 +31,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"{card['parameters']:,} parameters, epoch {card['epoch']} of {card['settings']['epochs']}.",
         "",
         "**Data:** the 18 files `names/<Language>.txt` of the PyTorch tutorial archive "
-        f"({card['data']['url']}), {'checked against the official SHA-256 sums' if card['data']['official'] else 'NOT the official files'}; "
+        f"({card['data']['url']}), {checked}; "
         f"{card['data']['pairs']:,} distinct (name, language) pairs after removing repeated lines.",
         "",
         f"**Split:** {card['split']} (no name in two parts, each language divided alike).",
@@ -102,7 +103,8 @@ def main() -> None:
     write_json(target.parent / "card.json", card)
     atomic_write_bytes(target.parent / "MODEL_CARD.md", card_markdown(card).encode())
     print(f"chose {chosen['model']} (validation loss {chosen['val_loss']:.4f}); test accuracy "
-          f"{test['accuracy']:.1%}; wrote {target} ({target.stat().st_size / 1024:.0f} KB), card.json, MODEL_CARD.md")
+          f"{test['accuracy']:.1%}; wrote {target} ({target.stat().st_size / 1024:.0f} KB), "
+          "card.json, MODEL_CARD.md")
 
 
 if __name__ == "__main__":
