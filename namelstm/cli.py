@@ -254,7 +254,7 @@ def evaluate(checkpoint: str | None, as_json: bool, device: str, data_dir: Path 
       namelstm evaluate --checkpoint outputs/rnn --json | jq .per_language.Korean
       namelstm evaluate --checkpoint pretrained --data-dir ~/datasets/names
     """
-    from namelstm.evaluate import evaluate_model
+    from namelstm.evaluate import evaluate_model, metrics_table
     from namelstm.runs import default_model
     from namelstm.train import pick_device
 
@@ -262,17 +262,7 @@ def evaluate(checkpoint: str | None, as_json: bool, device: str, data_dir: Path 
     if note:
         click.echo(note, err=True)
     metrics = evaluate_model(source, pick_device(device), data_dir)
-    if as_json:
-        click.echo(json.dumps(metrics, indent=2))
-        return
-    click.echo(f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
-               f"{metrics['split']}")
-    for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1"):
-        click.echo(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
-    click.echo(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
-    for language, row in metrics["per_language"].items():
-        click.echo(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} "
-                   f"{row['support']:6d}")
+    click.echo(json.dumps(metrics, indent=2) if as_json else "\n".join(metrics_table(metrics)))
 
 
 @cli.command(short_help="Loss curves and confusion matrix of runs, as PNG.")

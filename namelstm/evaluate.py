@@ -143,3 +143,16 @@ def evaluate_model(
     if isinstance(source, str) and source == PRETRAINED:
         return evaluate_pretrained(data_dir, device)
     return evaluate_run(resolve_run(source), device)
+
+
+def metrics_table(metrics: dict[str, Any]) -> list[str]:
+    """The lines `namelstm evaluate` prints: the overall scores, then one row per language."""
+    lines = [f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
+             f"{metrics['split']}"]
+    for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1"):
+        lines.append(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
+    lines.append(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
+    for language, row in metrics["per_language"].items():
+        lines.append(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} "
+                     f"{row['support']:6d}")
+    return lines
