@@ -14,6 +14,7 @@ from namelstm.data import ALPHABET
 from namelstm.errors import NamelstmError
 from namelstm.models import MODELS, NameClassifier, build_model
 from namelstm.runs import atomic_write_bytes
+from namelstm.script import default_scripts
 
 FORMAT = "namelstm-checkpoint"
 VERSION = 1
@@ -54,6 +55,8 @@ class Checkpoint:
     alphabet: str = ALPHABET
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)  # see calibrate.Calibration.to_dict
+    scripts: dict[str, list[str]] = field(default_factory=dict)  # language -> scripts it is written in
 
     def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
         model = build_model(self.model_name, len(self.alphabet), len(self.languages), self.hidden_size)
@@ -99,6 +102,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
         alphabet=raw["alphabet"],
         config=dict(raw.get("config") or {}),
         metrics=dict(raw.get("metrics") or {}),
+        calibration=dict(raw.get("calibration") or {}),
+        # Checkpoints from before the script table get the shipped one when their languages match.
+        scripts=dict(raw["scripts"]) if isinstance(raw.get("scripts"), dict) else default_scripts(languages),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from namelstm.config import TrainConfig, split_label
+from namelstm.config import BALANCES, OPTIMIZERS, TrainConfig, split_label
 from namelstm.errors import BadInput, NamelstmError
 
 DEFAULTS = TrainConfig()
@@ -77,7 +77,8 @@ class _ModelHelp(click.Option):
 
 def _per_family(attribute: str) -> Any:
     def describe(models: Any) -> str:
-        return ", ".join(f"{name} {getattr(cls, attribute):g}" for name, cls in models.items())
+        values = {name: getattr(cls, attribute) for name, cls in models.items()}
+        return ", ".join(f"{name} {format(v, 'g') if isinstance(v, float) else v}" for name, v in values.items())
 
     return describe
 
@@ -104,7 +105,14 @@ def cli() -> None:
               help="Names per SGD step (1 = the tutorial's regime).")
 @click.option("--lr", cls=_ModelHelp, type=click.FloatRange(min=0, min_open=True),
               describe=lambda models: f"Learning rate.  [default: the model's own: {_per_family('default_lr')(models)}]")
-@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True)
+@click.option("--optimizer", cls=_ModelHelp, type=click.Choice(OPTIMIZERS),
+              describe=lambda models: f"[default: the model's own: {_per_family('default_optimizer')(models)}]")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True,
+              help="SGD momentum.")
+@click.option("--balance", type=click.Choice(BALANCES),
+              help="Class weights of the loss, (n / (K n_c))^p with p = 0, 1/2 or 1.  [default: the model's own, "
+                   "chosen on validation]")
+@click.option("--forget-bias", type=float, help="Initial forget-gate bias of lstm, mylstm and bilstm.")
 @click.option("--hidden-size", cls=_ModelHelp, type=click.IntRange(min=1),
               describe=lambda models: f"Hidden units.  [default: the model's own: "
                                       f"{_per_family('default_hidden_size')(models)}]")
@@ -120,7 +128,8 @@ def cli() -> None:
 @click.option("--transliterate", is_flag=True,
               help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
-def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: float, hidden_size: int | None,
+def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer: str | None, momentum: float,
+          balance: str | None, forget_bias: float | None, hidden_size: int | None,
           seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, resume: Path | None, device: str,
           plots: bool, transliterate: bool, quiet: bool) -> None:
     """Train a model; keep the weights of the best validation epoch; score them on the test names.
@@ -151,8 +160,8 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
             more = epochs if "epochs" in given else None
             result = resume_training(resume, more, progress=not quiet, log=log)
         else:
-            config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
-                                 hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate)
+            config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                                 momentum=momentum, balance=balance, forget_bias=forget_bias, hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate)
             result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet, log=log,
                                      overwrite=overwrite)
     except TrainingInterrupted as stop:
@@ -164,11 +173,15 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
         plot_run(result.run_dir)
     m = result.test_metrics
     click.echo(
-        f"{result.model}: test accuracy {m['accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, balanced "
-        f"{m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}) on {m['n']} held-out names, "
-        f"{m['split']}; best epoch {result.best_epoch}/{len(result.history)}, {result.seconds:.1f}s; "
-        f"run in {result.run_dir}"
+        f"{result.model}: test accuracy {m['accuracy']:.1%}, balanced accuracy {m['balanced_accuracy']:.1%} "
+        f"(top-3 {m['top3_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} "
+        f"held-out names, {m['split']}; best epoch {result.best_epoch}/{len(result.history)}, "
+        f"{result.seconds:.1f}s; run in {result.run_dir}"
     )
+    if result.learned_nothing:
+        click.echo(f"warning: this run learned nothing: no epoch beat always answering the most common language "
+                   f"({result.majority_accuracy:.1%} of validation names); try a lower --lr "
+                   f"(now {result.config.lr:g})", err=True)
 
 
 def _echo_progress(line: str) -> None:
@@ -191,7 +204,9 @@ def _read_names(names: tuple[str, ...]) -> Iterator[str]:
 @click.option("--checkpoint", type=CHECKPOINT, help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
-def predict(names: tuple[str, ...], checkpoint: str | None, top_k: int, as_json: bool) -> None:
+@click.option("--ignore-script", is_flag=True,
+              help="Let every language compete, whatever script the name is written in.")
+def predict(names: tuple[str, ...], checkpoint: str | None, top_k: int, as_json: bool, ignore_script: bool) -> None:
     """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line).
 
     \b
@@ -216,14 +231,13 @@ def predict(names: tuple[str, ...], checkpoint: str | None, top_k: int, as_json:
     if as_json:
         click.echo("[")
     while chunk := list(itertools.islice(stream, PREDICT_CHUNK)):
-        results = predictor.predict(chunk, top_k=top_k, first_position=position)
+        results = predictor.predict(chunk, top_k=top_k, first_position=position, ignore_script=ignore_script)
         if as_json:
             separator = "," if position > 1 else ""
             click.echo(separator + ",\n".join(json.dumps(r.to_dict(), ensure_ascii=False) for r in results))
         else:
             for r in results:
-                seen = f"  (read as {r.seen_as!r})" if r.seen_as != r.name else ""
-                click.echo(f"{r.name}{seen}")
+                click.echo(f"{r.name}  {r.note()}".rstrip())
                 for language, probability in r.predictions:
                     click.echo(f"  {language:<12} {probability:6.1%}")
         position += len(chunk)

@@ -285,6 +285,11 @@ class Split:
             f"{len(self.train)} train, {len(self.val)} val, {len(self.test)} test pairs"
         )
 
+    def detail(self) -> dict[str, Any]:
+        """`describe` as fields: seed, fractions and the number of pairs in each part."""
+        return {"by": "name", "seed": self.seed, "fractions": list(self.fractions),
+                "counts": {part: len(getattr(self, part)) for part in ("train", "val", "test")}}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "seed": self.seed,

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from namelstm.calibrate import Calibration, balanced_accuracy, expected_calibration_error, reliability
 from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
@@ -33,6 +34,10 @@ class Scores:
     def accuracy(self) -> float:
         return (self.log_probs.argmax(1) == self.targets).float().mean().item()
 
+    @property
+    def balanced_accuracy(self) -> float:
+        return balanced_accuracy(self.log_probs.argmax(1), self.targets, self.log_probs.shape[1])
+
 
 @torch.no_grad()
 def score(model: NameClassifier, batches: Batches, device: torch.device | str = "cpu") -> Scores:
@@ -50,9 +55,16 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
 
 
+def _or_none(value: float, defined: bool) -> float | None:
+    return float(value) if defined else None
+
+
 def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """Accuracy, top-3 accuracy, balanced accuracy (mean per-language recall), macro P/R/F1,
-    a per-language table and the confusion matrix (rows: true language, columns: predicted)."""
+    a per-language table and the confusion matrix (rows: true language, columns: predicted).
+
+    A language the model never predicts has no precision: it is None (shown "n/a"), and counts
+    as 0 in the macro averages, as scikit-learn's `zero_division=0` does."""
     n_lang = len(languages)
     targets = scores.targets.numpy()
     predicted = scores.log_probs.argmax(1).numpy()
@@ -64,6 +76,7 @@ def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> d
     recall = _safe_divide(correct, support)
     f1 = _safe_divide(2 * precision * recall, precision + recall)
     present = support > 0  # a language absent from the split has no recall to average
+    predicted_ever = confusion.sum(0) > 0
     return {
         "n": int(len(targets)),
         "accuracy": float((predicted == targets).mean()),
@@ -73,9 +86,11 @@ def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> d
         "macro_recall": float(recall[present].mean()),
         "macro_f1": float(f1[present].mean()),
         "loss": scores.loss,
+        "nll": scores.loss,
+        "ece": expected_calibration_error(scores.log_probs, scores.targets),
         "per_language": {
             lang: {
-                "precision": float(precision[i]),
+                "precision": _or_none(precision[i], predicted_ever[i]),
                 "recall": float(recall[i]),
                 "f1": float(f1[i]),
                 "support": int(support[i]),
@@ -88,11 +103,27 @@ def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> d
 
 
 def test_metrics(
-    model: NameClassifier, split: Split, languages: tuple[str, ...], device: torch.device | str = "cpu"
+    model: NameClassifier,
+    split: Split,
+    languages: tuple[str, ...],
+    device: torch.device | str = "cpu",
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
-    """`compute_metrics` on the test part of `split`, labelled with the split it came from."""
-    scores = score(model, Batches(split.test, languages, INFERENCE_BATCH_SIZE), device)
-    return {"split": split.describe(), "part": "test", **compute_metrics(scores, languages)}
+    """`compute_metrics` on the test part of `split` for the calibrated outputs, labelled with the
+    split it came from; `ece_uncalibrated` and the reliability bins show the temperature's effect."""
+    calibration = calibration or Calibration()
+    raw = score(model, Batches(split.test, languages, INFERENCE_BATCH_SIZE), device)
+    before = calibration.apply(raw.log_probs, temperature=False)
+    after = Scores(calibration.apply(raw.log_probs), raw.targets)
+    return {
+        "split": split.describe(),
+        "split_detail": split.detail(),
+        "part": "test",
+        **compute_metrics(after, languages),
+        "ece_uncalibrated": expected_calibration_error(before, raw.targets),
+        "calibration": calibration.to_dict(),
+        "reliability": {"before": reliability(before, raw.targets), "after": reliability(after.log_probs, raw.targets)},
+    }
 
 
 def _checkpoint_metrics(
@@ -104,7 +135,8 @@ def _checkpoint_metrics(
         "run": where,
         "model": checkpoint.model_name,
         "epoch": checkpoint.epoch,
-        **test_metrics(checkpoint.build_model(device), split, checkpoint.languages, device),
+        **test_metrics(checkpoint.build_model(device), split, checkpoint.languages, device,
+                       Calibration.from_dict(checkpoint.calibration)),
     }
 
 
@@ -149,10 +181,13 @@ def metrics_table(metrics: dict[str, Any]) -> list[str]:
     """The lines `namelstm evaluate` prints: the overall scores, then one row per language."""
     lines = [f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
              f"{metrics['split']}"]
-    for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1"):
+    for key in ("accuracy", "balanced_accuracy", "top3_accuracy", "macro_precision", "macro_recall", "macro_f1"):
         lines.append(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
+    lines.append(f"  {'NLL':<18} {metrics['nll']:6.3f}")
+    lines.append(f"  {'ECE':<18} {metrics['ece']:6.3f}  "
+                 f"({metrics['ece_uncalibrated']:.3f} before temperature scaling)")
     lines.append(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
     for language, row in metrics["per_language"].items():
-        lines.append(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} "
-                     f"{row['support']:6d}")
+        precision = "n/a" if row["precision"] is None else f"{row['precision']:.1%}"
+        lines.append(f"  {language:<12} {precision:>9} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
     return lines

@@ -51,7 +51,7 @@ def test_1_a_name_without_letters(isolated: Path, name: str) -> None:
 def test_1_other_scripts_are_transliterated_not_dropped(isolated: Path) -> None:
     result = CliRunner().invoke(cli, ["predict", "Достоевский", "Strauß"])
     assert result.exit_code == 0, result.output
-    assert "Достоевский  (read as 'Dostoevskiy')" in result.stdout
+    assert "Достоевский  (read as 'Dostoevskiy'; Cyrillic script" in result.stdout
     assert "Strauß  (read as 'Strauss')" in result.stdout
 
 
