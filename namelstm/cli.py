@@ -18,9 +18,14 @@ from namelstm.sources import Columns
 DEFAULTS = TrainConfig()
 COLUMNS = Columns()
 THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see the README on threads]"
-CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
-PREDICT_CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
-                           "[default: the latest run under outputs/, else the pretrained model]")
+# click.Path(path_type=str) keeps what was typed, so "pretrained" (the shipped model) and
+# "./pretrained" (a folder) stay apart.
+CHECKPOINT = click.Path(path_type=str)
+CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
+                   "[default: the latest run directly under outputs/, else the pretrained model]")
+PREDICT_CHECKPOINT_HELP = CHECKPOINT_HELP
+DEVICE_OPTION = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device,
+                             show_default=True, help="Where the model runs; auto is a CUDA GPU when there is one.")
 
 
 class _BadInput(click.ClickException):
@@ -44,10 +49,12 @@ class _Group(click.Group):
 
 
 def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from namelstm.models import MODELS  # imports torch: only when a command really runs
+    from namelstm.models import family  # imports torch: only when a command really runs
 
-    if value not in MODELS:
-        raise click.BadParameter(f"{value!r} is not one of {', '.join(MODELS)}")
+    try:
+        family(value)
+    except NamelstmError as err:
+        raise click.BadParameter(str(err)) from None
     return value
 
 
@@ -60,6 +67,27 @@ def DATA_OPTIONS(command: Any) -> Any:
     return click.option("--data", "--data-dir", "data_dir", type=click.Path(path_type=Path),
                         help="A directory of <Label>.txt files, or a .csv/.tsv file with a header.  "
                              "[default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")(command)
+class _ModelHelp(click.Option):
+    """An option whose help is written from the model classes when it is shown, so it lists every
+    registered family and its own default, and `namelstm --help` does not wait for torch."""
+
+    def __init__(self, *args: Any, describe: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.describe = describe
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from namelstm.models import MODELS
+
+        self.help = self.describe(MODELS)
+        return super().get_help_record(ctx)
+
+
+def _per_family(attribute: str) -> Any:
+    def describe(models: Any) -> str:
+        values = {name: getattr(cls, attribute) for name, cls in models.items()}
+        return ", ".join(f"{name} {format(v, 'g') if isinstance(v, float) else v}" for name, v in values.items())
+
+    return describe
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -76,24 +104,25 @@ def cli() -> None:
     """
 
 
-@cli.command(short_help="Train rnn, lstm or mylstm; score it on held-out names.")
-@click.option("--model", default=DEFAULTS.model, show_default=True, callback=_model_name,
-              help="Model family: rnn, lstm or mylstm.")
+@cli.command(short_help="Train a model family; score it on held-out names.")
+@click.option("--model", cls=_ModelHelp, default=DEFAULTS.model, show_default=True, callback=_model_name,
+              describe=lambda models: f"Model family: {', '.join(models)}.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True,
               help="Names per SGD step (1 = the tutorial's regime).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
-              help="SGD learning rate.  [default: the model's own: rnn 0.02, lstm and mylstm 0.1]")
-@click.option("--optimizer", type=click.Choice(OPTIMIZERS),
-              help="[default: the model's own: sgd, except adam for bilstm]")
+@click.option("--lr", cls=_ModelHelp, type=click.FloatRange(min=0, min_open=True),
+              describe=lambda models: f"Learning rate.  [default: the model's own: {_per_family('default_lr')(models)}]")
+@click.option("--optimizer", cls=_ModelHelp, type=click.Choice(OPTIMIZERS),
+              describe=lambda models: f"[default: the model's own: {_per_family('default_optimizer')(models)}]")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True,
               help="SGD momentum.")
 @click.option("--balance", type=click.Choice(BALANCES),
               help="Class weights of the loss, (n / (K n_c))^p with p = 0, 1/2 or 1.  [default: the model's own, "
                    "chosen on validation]")
 @click.option("--forget-bias", type=float, help="Initial forget-gate bias of lstm, mylstm and bilstm.")
-@click.option("--hidden-size", type=click.IntRange(min=1),
-              help="Hidden units.  [default: the report's: rnn 128, lstm and mylstm 64]")
+@click.option("--hidden-size", cls=_ModelHelp, type=click.IntRange(min=1),
+              describe=lambda models: f"Hidden units.  [default: the model's own: "
+                                      f"{_per_family('default_hidden_size')(models)}]")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
 @DATA_OPTIONS
 @click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
@@ -102,7 +131,7 @@ def cli() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option("--resume", type=click.Path(path_type=Path),
               help="Continue the run in this directory with its own settings (--epochs may raise its total).")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device, show_default=True)
+@DEVICE_OPTION
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end.")
 @click.option("--transliterate", is_flag=True,
               help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.")
@@ -177,9 +206,10 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer:
         plot_run(result.run_dir)
     m = result.test_metrics
     click.echo(
-        f"{result.model}: test accuracy {m['accuracy']:.1%}, balanced accuracy {m['balanced_accuracy']:.1%} (top-3 "
-        f"{m['top3_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} held-out names, {m['split']}; "
-        f"best epoch {result.best_epoch}/{len(result.history)}, {result.seconds:.1f}s; run in {result.run_dir}"
+        f"{result.model}: test accuracy {m['accuracy']:.1%}, balanced accuracy {m['balanced_accuracy']:.1%} "
+        f"(top-3 {m['top3_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} "
+        f"held-out names, {m['split']}; best epoch {result.best_epoch}/{len(result.history)}, "
+        f"{result.seconds:.1f}s; run in {result.run_dir}"
     )
     if result.learned_nothing:
         click.echo(f"warning: this run learned nothing: no epoch beat always answering the most common language "
@@ -208,7 +238,7 @@ def _echo_progress(line: str) -> None:
 
 @cli.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
 @click.argument("names", nargs=-1)
-@click.option("--checkpoint", type=click.Path(path_type=Path), help=PREDICT_CHECKPOINT_HELP)
+@click.option("--checkpoint", type=CHECKPOINT, help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON list, written whole at the end (so bounded in size; --jsonl streams).")
@@ -224,7 +254,7 @@ def _echo_progress(line: str) -> None:
               help="Let every language compete, whatever script the name is written in.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
-def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool, as_jsonl: bool,
+def predict(names: tuple[str, ...], checkpoint: str | None, top_k: int, as_json: bool, as_jsonl: bool,
             input_path: Path | None, column: str, output: Path | None, overwrite: bool, strict: bool,
             ignore_script: bool, quiet: bool, threads: int | None) -> None:
     """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line),
@@ -237,13 +267,13 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
     Examples:
       namelstm predict Dostoevsky                 # works right after install: a pretrained model ships
       namelstm predict Nakamura Schmidt --top-k 5 --checkpoint pretrained
-      namelstm predict --json --checkpoint outputs/mylstm O'Neill
+      namelstm predict --json --checkpoint outputs/mylstm "O'Neill"
       cut -f1 names.tsv | namelstm predict - --jsonl > predictions.jsonl
       namelstm predict --input customers.csv --column name --output predictions.csv --top-k 3
     """
-    from namelstm.predict import PRETRAINED, Predictor
+    from namelstm.predict import Predictor
     from namelstm.predict_files import predict_file, predict_to_stream, records_from_args
-    from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, find_latest_run
+    from namelstm.runs import default_model
     from namelstm.threads import apply_threads
 
     if bool(names) == bool(input_path):
@@ -256,13 +286,8 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
     if as_json and as_jsonl:
         raise click.UsageError("choose one of --json and --jsonl")
     apply_threads(threads)
-    note = None
-    if checkpoint is None:  # the latest run, else the model that ships with the package
-        latest = find_latest_run()
-        checkpoint = latest or Path(PRETRAINED)
-        note = (f"using the latest run, {latest}" if latest else
-                f"no trained run under {OUTPUTS}/ ({HOW_TO_TRAIN}); using the pretrained model")
-    predictor = Predictor.load(checkpoint)
+    source, note = (checkpoint, None) if checkpoint is not None else default_model()
+    predictor = Predictor.load(source)
     if top_k > len(predictor.languages):
         raise click.BadParameter(f"at most {len(predictor.languages)} (the model knows that many languages)",
                                  param_hint="'--top-k'")
@@ -285,39 +310,34 @@ def _describe(checkpoint: Any) -> str:
 
 
 @cli.command(short_help="Test-split metrics of a run, per language too.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_HELP)
+@click.option("--checkpoint", type=CHECKPOINT, help=CHECKPOINT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of tables.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
+@DEVICE_OPTION
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Where the names are, for the pretrained model (a run keeps its own split).")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
-def evaluate(checkpoint: Path | None, as_json: bool, device: str, threads: int | None) -> None:
-    """Score a run on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1 and
-    a per-language table. Writes metrics.json in the run.
+def evaluate(checkpoint: str | None, as_json: bool, device: str, data_dir: Path | None, threads: int | None) -> None:
+    """Score a model on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1,
+    NLL, ECE and a per-language table. Writes metrics.json in the run (the pretrained model is
+    re-scored on its model card's split of the data).
 
     \b
     Examples:
       namelstm evaluate
       namelstm evaluate --checkpoint outputs/rnn --json | jq .per_language.Korean
+      namelstm evaluate --checkpoint pretrained --data-dir ~/datasets/names
     """
-    from namelstm.evaluate import evaluate_run
-    from namelstm.runs import resolve_run
+    from namelstm.evaluate import evaluate_model, metrics_table
+    from namelstm.runs import default_model
     from namelstm.threads import apply_threads
     from namelstm.train import pick_device
 
     apply_threads(threads)
-    metrics = evaluate_run(resolve_run(checkpoint), pick_device(device))
-    if as_json:
-        click.echo(json.dumps(metrics, indent=2))
-        return
-    click.echo(f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
-               f"{metrics['split']}")
-    for key in ("accuracy", "balanced_accuracy", "top3_accuracy", "macro_precision", "macro_recall", "macro_f1"):
-        click.echo(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
-    click.echo(f"  {'NLL':<18} {metrics['nll']:6.3f}")
-    click.echo(f"  {'ECE':<18} {metrics['ece']:6.3f}  ({metrics['ece_uncalibrated']:.3f} before temperature scaling)")
-    click.echo(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
-    for language, row in metrics["per_language"].items():
-        precision = "n/a" if row["precision"] is None else f"{row['precision']:.1%}"
-        click.echo(f"  {language:<12} {precision:>9} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
+    source, note = (checkpoint, None) if checkpoint is not None else default_model()
+    if note:
+        click.echo(note, err=True)
+    metrics = evaluate_model(source, pick_device(device), data_dir)
+    click.echo(json.dumps(metrics, indent=2) if as_json else "\n".join(metrics_table(metrics)))
 
 
 @cli.command(short_help="Loss curves and confusion matrix of runs, as PNG.")
@@ -327,26 +347,19 @@ def evaluate(checkpoint: Path | None, as_json: bool, device: str, threads: int |
 def plot(runs: tuple[Path, ...], overlay: Path) -> None:
     """Draw each RUN's loss curves (loss.png) and test confusion matrix (confusion.png), inside the run.
 
-    With no RUN, the latest run; with several, also one figure overlaying their validation losses.
+    With no RUN, the latest run directly under outputs/; with several, also one figure overlaying
+    their validation losses.
 
     \b
     Examples:
       namelstm plot
       namelstm plot outputs/rnn outputs/lstm outputs/mylstm
     """
-    from namelstm.plots import describe_split, plot_run, plot_validation_overlay
-    from namelstm.runs import HISTORY, read_json, resolve_run
+    from namelstm.plots import plot_runs
+    from namelstm.runs import resolve_run
 
-    run_dirs = [resolve_run(r) for r in runs] if runs else [resolve_run(None)]
-    for run_dir in run_dirs:
-        for path in plot_run(run_dir):
-            click.echo(f"wrote {path}")
-    if len(run_dirs) > 1:
-        histories = [(str(r), read_json(r / HISTORY)) for r in run_dirs]
-        curves = [(f"{r}: {h['config']['model']}", h["epochs"]) for r, h in histories]
-        overlay.parent.mkdir(parents=True, exist_ok=True)
-        about = "; ".join(sorted({describe_split(h["config"]) for _, h in histories}))
-        click.echo(f"wrote {plot_validation_overlay(curves, overlay, f'validation loss per epoch, {about}')}")
+    for path in plot_runs([resolve_run(r) for r in runs] if runs else [resolve_run(None)], overlay):
+        click.echo(f"wrote {path}")
 
 
 def _model_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
@@ -553,14 +566,14 @@ def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int,
 
 
 @cli.command(short_help="Serve predictions over HTTP, with a small page.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=Path("pretrained"), show_default=True,
-              help="Run directory, checkpoint file, or 'pretrained'.")
+@click.option("--checkpoint", type=CHECKPOINT, help=CHECKPOINT_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
-def serve(checkpoint: Path, host: str, port: int, quiet: bool, threads: int | None) -> None:
-    """Serve predictions over HTTP: a page with a text box at /, JSON at /predict and /health.
+def serve(checkpoint: str | None, host: str, port: int, quiet: bool, threads: int | None) -> None:
+    """Serve predictions over HTTP: a page with a text box at / (/?name=Rossi fills it in), JSON at
+    /predict and /health (which names the model served).
 
     \b
     GET  /predict?name=Dostoevsky&top_k=3     -> [{"name": ..., "seen_as": ..., "predictions": [...]}]
@@ -574,13 +587,17 @@ def serve(checkpoint: Path, host: str, port: int, quiet: bool, threads: int | No
       curl 'http://127.0.0.1:8000/predict?name=Nakamura'
     """
     from namelstm.predict import Predictor
+    from namelstm.runs import default_model
     from namelstm.serve import make_server
     from namelstm.threads import apply_threads
 
     apply_threads(threads)
-    server = make_server(Predictor.load(checkpoint), host, port, quiet)
+    source, note = (checkpoint, None) if checkpoint is not None else default_model()
+    if note:
+        click.echo(note, err=True)
+    server = make_server(Predictor.load(source), host, port, quiet)
     bound_host, bound_port = server.server_address[:2]
-    click.echo(f"serving {checkpoint} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
+    click.echo(f"serving {source} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -603,25 +620,12 @@ def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: s
       namelstm data --data-dir ~/datasets/names
       namelstm data --data customers.csv --name-column name --label-column country --alphabet auto
     """
-    from collections import Counter
+    from namelstm.data import summarize_data
 
     from namelstm.alphabet import pick_alphabet
-    from namelstm.data import load_names, resolve_data_dir
 
-    path = resolve_data_dir(data_dir)
-    dataset = load_names(path, alphabet=pick_alphabet(alphabet), columns=Columns(name_column, label_column),
-                         progress=True)
-    official = "the official files (SHA-256 checked)" if dataset.official else "custom data (not the official files)"
-    click.echo(f"{path}: {len(dataset.languages)} labels; {official}")
-    per_language = Counter(lang for _, lang in dataset.pairs)
-    for language in dataset.languages:
-        click.echo(f"  {language:<12} {per_language[language]:9,d} distinct names")
-    click.echo(f"  {'total':<12} {len(dataset.pairs):9,d} distinct (name, label) pairs from {dataset.lines:,} rows; "
-               f"{dataset.duplicates:,} repeats, {dataset.n_skipped:,} bad rows; {len(dataset.alphabet)} letters")
-    for bad in dataset.skipped:
-        click.echo(f"  bad row: {bad}")
-    if dataset.n_skipped > len(dataset.skipped):
-        click.echo(f"  ... and {dataset.n_skipped - len(dataset.skipped):,} more bad rows")
+    for line in summarize_data(data_dir, Columns(name_column, label_column), pick_alphabet(alphabet)).lines():
+        click.echo(line)
 
 
 def main() -> None:

@@ -8,6 +8,10 @@ from typing import Any
 BALANCES = ("none", "sqrt", "inverse")  # class weights (n / (K n_c)) ** p for p = 0, 1/2, 1
 OPTIMIZERS = ("sgd", "adam")
 
+# Names per forward pass wherever a trained model only reads (evaluate, predict, serve, analyze):
+# large enough to be fast, small enough to bound memory for any number of names.
+INFERENCE_BATCH_SIZE = 4096
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -13,7 +13,7 @@ import os
 import random
 import tempfile
 import zipfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,6 +205,47 @@ def verify_names(directory: Path, sums: Mapping[str, str] | None = None, where: 
             raise NamelstmError(f"{filename} fails its SHA-256 check; the file is corrupt or not the official one")
 
 
+def official_mismatch(directory: Path) -> str | None:
+    """None when `directory` holds the official files (by SHA-256), else the reason it does not."""
+    try:
+        verify_names(directory)
+    except NamelstmError as err:
+        return str(err)
+    return None
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What `namelstm data` reports about a dataset: per-label counts, whether the files are the
+    official ones, and its bad rows with their line numbers."""
+
+    path: Path
+    dataset: NamesDataset
+
+    def lines(self) -> list[str]:
+        d = self.dataset
+        official = "the official files (SHA-256 checked)" if d.official else "custom data (not the official files)"
+        per_language = Counter(language for _, language in d.pairs)
+        lines = [
+            f"{self.path}: {len(d.languages)} labels; {official}",
+            *(f"  {language:<12} {per_language[language]:9,d} distinct names" for language in d.languages),
+            f"  {'total':<12} {len(d.pairs):9,d} distinct (name, label) pairs from {d.lines:,} rows; "
+            f"{d.duplicates:,} repeats, {d.n_skipped:,} bad rows; {len(d.alphabet)} letters",
+            *(f"  bad row: {bad}" for bad in d.skipped),
+        ]
+        if d.n_skipped > len(d.skipped):
+            lines.append(f"  ... and {d.n_skipped - len(d.skipped):,} more bad rows")
+        return lines
+
+
+def summarize_data(
+    data_dir: Path | None = None, columns: Columns | None = None, alphabet: Alphabet | None = REPORT
+) -> DataSummary:
+    """Find (or download) the data as training would and read it, with a progress bar."""
+    path = resolve_data_dir(data_dir)
+    return DataSummary(path, load_names(path, alphabet=alphabet, columns=columns, progress=True))
+
+
 def download_names(
     dest: Path,
     url: str | None = None,
@@ -229,7 +270,8 @@ def download_names(
                 download_url_to_file(url, str(archive), progress=progress)
             except OSError as err:  # URLError is an OSError
                 raise NamelstmError(
-                    f"could not download {url} ({getattr(err, 'reason', err)}); without internet access, put the 18 "
+                    f"could not download {url} ({getattr(err, 'reason', err)}); "
+                    "without internet access, put the 18 "
                     f"<Language>.txt files in {dest} or pass --data-dir DIR (or set {DATA_ENV})"
                 ) from None
             extracted = Path(tmp) / "names"

@@ -11,13 +11,12 @@ import torch
 from torch.nn import functional as F
 
 from namelstm.calibrate import Calibration, balanced_accuracy, expected_calibration_error, reliability
-from namelstm.checkpoint import load_checkpoint
-from namelstm.data import Batches, Split
+from namelstm.checkpoint import Checkpoint, load_checkpoint
+from namelstm.config import INFERENCE_BATCH_SIZE
+from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.models import NameClassifier
-from namelstm.runs import CHECKPOINT, METRICS, SPLIT, read_json, write_json
-
-EVAL_BATCH_SIZE = 1024
+from namelstm.runs import CHECKPOINT, METRICS, PRETRAINED, SPLIT, read_json, resolve_run, write_json
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def test_metrics(
     """`compute_metrics` on the test part of `split` for the calibrated outputs, labelled with the
     split it came from; `ece_uncalibrated` and the reliability bins show the temperature's effect."""
     calibration = calibration or Calibration()
-    raw = score(model, Batches(split.test, languages, EVAL_BATCH_SIZE, split.alphabet), device)
+    raw = score(model, Batches(split.test, languages, INFERENCE_BATCH_SIZE, split.alphabet), device)
     before = calibration.apply(raw.log_probs, temperature=False)
     after = Scores(calibration.apply(raw.log_probs), raw.targets)
     return {
@@ -127,20 +126,70 @@ def test_metrics(
     }
 
 
-def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Score a run's checkpoint on the test part of the split saved with it; write metrics.json."""
-    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
-    split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
+def _checkpoint_metrics(
+    checkpoint: Checkpoint, split: Split, where: str, device: torch.device | str
+) -> dict[str, Any]:
     if set(split.languages) != set(checkpoint.languages):
-        raise NamelstmError(f"the checkpoint in {run_dir} knows other languages than the run's split.json")
+        raise NamelstmError(f"the checkpoint in {where} knows other languages than the run's split.json")
     if checkpoint.alphabet != split.alphabet.letters:
-        raise NamelstmError(f"the checkpoint in {run_dir} reads another alphabet than the run's split.json")
-    metrics = {
-        "run": str(run_dir),
+        raise NamelstmError(f"the checkpoint in {where} reads another alphabet than the run's split.json")
+    return {
+        "run": where,
         "model": checkpoint.model_name,
         "epoch": checkpoint.epoch,
         **test_metrics(checkpoint.build_model(device), split, checkpoint.languages, device,
                        Calibration.from_dict(checkpoint.calibration)),
     }
+
+
+def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Score a run's checkpoint on the test part of the split saved with it; write metrics.json."""
+    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
+    metrics = _checkpoint_metrics(checkpoint, split, str(run_dir), device)
     write_json(Path(run_dir) / METRICS, metrics)
     return metrics
+
+
+def evaluate_pretrained(data_dir: Path | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """Score the shipped model on the test part of the split its model card names, remade from
+    the data (found or downloaded as for training). Writes nothing: the package is not a run."""
+    from namelstm.predict import pretrained_card, pretrained_path
+
+    card = pretrained_card()
+    settings = card["settings"]
+    directory = resolve_data_dir(data_dir)
+    dataset = load_names(directory, transliterate=settings.get("transliterate", False))
+    split = split_by_name(dataset, tuple(settings["fractions"]), settings["seed"])
+    if split.describe() != card["split"]:
+        raise NamelstmError(
+            f"the names in {directory} do not give the pretrained model's split ({card['split']}); "
+            "it was scored on the official dataset"
+        )
+    return _checkpoint_metrics(load_checkpoint(pretrained_path()), split, PRETRAINED, device)
+
+
+def evaluate_model(
+    source: Path | str | None, device: torch.device | str = "cpu", data_dir: Path | None = None
+) -> dict[str, Any]:
+    """`evaluate_pretrained` for "pretrained", else `evaluate_run` on the run `source` names
+    (None: the latest run)."""
+    if isinstance(source, str) and source == PRETRAINED:
+        return evaluate_pretrained(data_dir, device)
+    return evaluate_run(resolve_run(source), device)
+
+
+def metrics_table(metrics: dict[str, Any]) -> list[str]:
+    """The lines `namelstm evaluate` prints: the overall scores, then one row per language."""
+    lines = [f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
+             f"{metrics['split']}"]
+    for key in ("accuracy", "balanced_accuracy", "top3_accuracy", "macro_precision", "macro_recall", "macro_f1"):
+        lines.append(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
+    lines.append(f"  {'NLL':<18} {metrics['nll']:6.3f}")
+    lines.append(f"  {'ECE':<18} {metrics['ece']:6.3f}  "
+                 f"({metrics['ece_uncalibrated']:.3f} before temperature scaling)")
+    lines.append(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
+    for language, row in metrics["per_language"].items():
+        precision = "n/a" if row["precision"] is None else f"{row['precision']:.1%}"
+        lines.append(f"  {language:<12} {precision:>9} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
+    return lines

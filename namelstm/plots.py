@@ -24,6 +24,27 @@ def _wrap(title: str, width: int = 100) -> str:
     return "\n".join(textwrap.fill(line, width) for line in title.splitlines())
 
 
+def _title(*lines: Sequence[str], width: int = 90) -> str:
+    """A title of one or more lines, each given as phrases; a long line breaks only between its
+    phrases (joined by ', '), never inside one, so 'batch 64' or 'seed 0' stays whole."""
+    out: list[str] = []
+    for phrases in lines:
+        current = ""
+        for phrase in phrases:
+            joined = f"{current}, {phrase}" if current else phrase
+            if current and len(joined) > width:
+                out.append(current + ",")
+                current = phrase
+            else:
+                current = joined
+        out.append(current)
+    return "\n".join(out)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _save(fig: Figure, path: Path, dpi: int = 120) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -35,19 +56,28 @@ def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str) -> P
     """Train and validation loss (left) and accuracy (right) per epoch; the best epoch marked."""
     epochs = [r["epoch"] for r in history]
     best = min(history, key=lambda r: r["val_loss"])["epoch"]
-    fig = Figure(figsize=(11, 4.2))
-    for ax, key, label in zip(fig.subplots(1, 2), ("loss", "accuracy"), ("NLL loss", "accuracy")):
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, key, label in zip(axes, ("loss", "accuracy"), ("NLL loss", "accuracy"), strict=True):
         ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
         ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="validation")
         ax.axvline(best, color="grey", ls=":", label=f"best (epoch {best})")
         ax.set(xlabel="epoch", ylabel=label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _integer_epochs(ax, epochs)
         if key == "accuracy":
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(_wrap(title))
+    axes[0].legend()  # both panels share it: once is enough
+    fig.suptitle(title)
     return _save(fig, path)
+
+
+def _integer_epochs(ax: Any, epochs: Sequence[int]) -> None:
+    """Epoch axis ticks on whole epochs only, also when there is one epoch (no 0.96, 0.98, ...)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if len(set(epochs)) == 1:
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+        ax.set_xticks([epochs[0]])
 
 
 def _row_rates(confusion: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -56,7 +86,8 @@ def _row_rates(confusion: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarr
 
 
 def _draw_confusion(ax: Any, confusion: Sequence[Sequence[int]], languages: Sequence[str], fontsize: int = 7) -> Any:
-    """Row-normalised matrix on `ax`, every language labelled, shares of 1% or more written in."""
+    """Row-normalised matrix on `ax`, every language labelled, shares of 1% or more written in
+    as percentages."""
     counts, rates = _row_rates(confusion)
     image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     ticks = np.arange(len(languages))
@@ -66,7 +97,7 @@ def _draw_confusion(ax: Any, confusion: Sequence[Sequence[int]], languages: Sequ
     for i in range(len(languages)):
         for j in range(len(languages)):
             if rates[i, j] >= 0.005:
-                ax.text(j, i, f"{rates[i, j] * 100:.0f}", ha="center", va="center", fontsize=fontsize,
+                ax.text(j, i, f"{rates[i, j]:.0%}", ha="center", va="center", fontsize=fontsize,
                         color="white" if rates[i, j] > 0.5 else "black")
     return image
 
@@ -74,11 +105,12 @@ def _draw_confusion(ax: Any, confusion: Sequence[Sequence[int]], languages: Sequ
 def plot_confusion(confusion: Sequence[Sequence[int]], languages: Sequence[str], path: Path, title: str) -> Path:
     """Row-normalised confusion matrix: row = true language, so the diagonal is each recall."""
     n = len(languages)
-    fig = Figure(figsize=(0.5 * n + 3, 0.5 * n + 2))
+    fig = Figure(figsize=(0.55 * n + 3, 0.5 * n + 2.5), layout="constrained")
     ax = fig.subplots()
     image = _draw_confusion(ax, confusion, languages)
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true language's names")
-    ax.set_title(_wrap(title))
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="share of the true language's names")
+    bar.formatter = PercentFormatter(1.0)
+    ax.set_title(title)
     return _save(fig, path)
 
 
@@ -96,42 +128,70 @@ def plot_confusions(runs: Sequence[tuple[str, dict[str, Any]]], path: Path, titl
 
 
 def plot_loss_overlay(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: Path, title: str) -> Path:
-    """Training (solid) and validation (dashed) loss of several runs, one colour per run."""
+    """Training (solid) and validation (dashed) loss of several runs, one colour per run; the
+    legend names each run once and each line style once."""
+    from matplotlib.lines import Line2D
+
     fig = Figure(figsize=(9, 5))
     ax = fig.subplots()
     for k, (label, history) in enumerate(runs):
         epochs = [r["epoch"] for r in history]
-        ax.plot(epochs, [r["train_loss"] for r in history], color=f"C{k}", label=f"{label} train")
-        ax.plot(epochs, [r["val_loss"] for r in history], color=f"C{k}", ls="--", label=f"{label} validation")
+        ax.plot(epochs, [r["train_loss"] for r in history], color=f"C{k}", label=label)
+        ax.plot(epochs, [r["val_loss"] for r in history], color=f"C{k}", ls="--")
     ax.set(xlabel="epoch", ylabel="NLL loss", title=_wrap(title))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(ncols=2)
+    styles = [Line2D([], [], color="grey", label="train"), Line2D([], [], color="grey", ls="--", label="validation")]
+    ax.legend(handles=[*ax.get_lines()[::2], *styles])
     return _save(fig, path)
 
 
 def plot_validation_overlay(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: Path, title: str) -> Path:
     """Validation loss per epoch of several runs on one axis, one line per run."""
-    fig = Figure(figsize=(8, 4.5))
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
     for label, history in runs:
         ax.plot([r["epoch"] for r in history], [r["val_loss"] for r in history], marker="o", ms=3, label=label)
-    ax.set(xlabel="epoch", ylabel="validation NLL loss", title=_wrap(title))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="epoch", ylabel="validation NLL loss", title=title)
+    _integer_epochs(ax, [r["epoch"] for _, history in runs for r in history])
     ax.grid(alpha=0.3)
     ax.legend()
     return _save(fig, path)
+
+
+def plot_runs_overlay(run_dirs: Sequence[Path], path: Path) -> Path:
+    """The validation curves of several runs in one figure at `path`. Each run is labelled by its
+    directory, plus what in its settings sets it apart from the others; the title says the rest."""
+    from namelstm.runs import HISTORY, read_json
+
+    histories = [read_json(Path(r) / HISTORY) for r in run_dirs]
+    described = [run_phrases(h["config"], len(h["epochs"])) for h in histories]
+    shared = [p for p in described[0] if all(p in d for d in described)]
+    curves = []
+    for run_dir, phrases, history in zip(run_dirs, described, histories, strict=True):
+        own = [p for p in phrases if p not in shared]
+        curves.append((f"{run_dir} ({', '.join(own)})" if own else str(run_dir), history["epochs"]))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return plot_validation_overlay(curves, Path(path), _title(["validation loss per epoch", *shared]))
 
 
 def describe_split(config: dict[str, Any]) -> str:
     return split_label(config["fractions"], config["seed"])
 
 
+def run_phrases(config: dict[str, Any], epochs: int) -> list[str]:
+    """What a run was made from, as short phrases, from its saved settings: model and size,
+    optimiser, batch, epochs, split."""
+    optimizer = config.get("optimizer") or "sgd"
+    steps = (f"SGD lr {config['lr']:g} momentum {config['momentum']:g}" if optimizer == "sgd"
+             else f"{optimizer.capitalize()} lr {config['lr']:g}")
+    return [f"{config['model']} hidden {config['hidden_size']}", f"batch {config['batch_size']}", steps,
+            _plural(epochs, "epoch"), describe_split(config)]
+
+
 def describe_run(history_file: dict[str, Any]) -> str:
     """One line naming what a run was made from: model, size, epochs, split and seed."""
-    c = history_file["config"]
-    return (f"{c['model']} (hidden {c['hidden_size']}, batch {c['batch_size']}, lr {c['lr']:g}), "
-            f"{len(history_file['epochs'])} epochs, {describe_split(c)}")
+    return ", ".join(run_phrases(history_file["config"], len(history_file["epochs"])))
 
 
 def plot_run(run_dir: Path) -> list[Path]:
@@ -146,17 +206,23 @@ def plot_run(run_dir: Path) -> list[Path]:
         from namelstm.evaluate import evaluate_run
 
         metrics = evaluate_run(run_dir)
-    about = describe_run(history_file)
+    about = run_phrases(history_file["config"], len(history_file["epochs"]))
+    scores = [f"test accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names "
+              f"(epoch {metrics['epoch']})",
+              f"balanced accuracy {metrics['balanced_accuracy']:.1%}"]
     return [
-        plot_history(history_file["epochs"], run_dir / LOSS_FIGURE, about),
-        plot_confusion(
-            metrics["confusion"],
-            metrics["languages"],
-            run_dir / CONFUSION_FIGURE,
-            f"{about}\ntest accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names "
-            f"(epoch {metrics['epoch']}), balanced accuracy {metrics['balanced_accuracy']:.1%}",
-        ),
-    ] + ([plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, about)] if "reliability" in metrics else [])
+        plot_history(history_file["epochs"], run_dir / LOSS_FIGURE, _title(about)),
+        plot_confusion(metrics["confusion"], metrics["languages"], run_dir / CONFUSION_FIGURE,
+                       _title(about, scores, width=max(50, 5 * len(metrics["languages"])))),
+    ] + ([plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, _title(about))] if "reliability" in metrics else [])
+
+
+def plot_runs(run_dirs: Sequence[Path], overlay: Path) -> list[Path]:
+    """`plot_run` for each run; with several, also their validation curves overlaid at `overlay`."""
+    written = [path for run_dir in run_dirs for path in plot_run(run_dir)]
+    if len(run_dirs) > 1:
+        written.append(plot_runs_overlay(run_dirs, overlay))
+    return written
 
 
 def plot_gradient_norms(curves: Sequence[tuple[str, Sequence[float]]], path: Path, title: str) -> Path:
@@ -206,7 +272,7 @@ def plot_stability(runs: Sequence[dict[str, Any]], path: Path, title: str) -> Pa
         if diverged:
             ax.scatter(diverged, [top] * len(diverged), marker="x", s=80, color=f"C{k}",
                        label=f"{model} diverged (NaN)")
-    ax.set(xlabel="learning rate (SGD, momentum 0.9)", ylabel="final validation NLL loss", title=_wrap(title))
+    ax.set(xlabel="learning rate", ylabel="final validation NLL loss", title=_wrap(title))
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return _save(fig, path)
@@ -222,7 +288,7 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
         "before": f"before temperature scaling: ECE {metrics['ece_uncalibrated']:.3f}",
         "after": f"after (T = {calibration.get('temperature', 1):.2f}): ECE {metrics['ece']:.3f}",
     }
-    for ax, key in zip(axes, ("before", "after")):
+    for ax, key in zip(axes, ("before", "after"), strict=True):
         rows = [r for r in metrics["reliability"][key] if r["count"]]
         centres = [(r["low"] + r["high"]) / 2 for r in rows]
         width = rows[0]["high"] - rows[0]["low"] if rows else 1 / 15
@@ -231,7 +297,7 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
         ax.plot(centres, [r["confidence"] for r in rows], "D", color="C1", ms=4,
                 label="mean confidence in the bin")
         ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
-        for x, r in zip(centres, rows):
+        for x, r in zip(centres, rows, strict=True):
             ax.text(x, 0.02, f"{r['count']}", ha="center", va="bottom", fontsize=7, rotation=90, color="white")
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top language", title=labels[key])
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
@@ -240,6 +306,7 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
     axes[0].set_ylabel("accuracy (test names; bar labels: names per bin)")
     axes[0].legend(loc="upper left", fontsize=8)
     tau = calibration.get("tau", 0)
-    fig.suptitle(_wrap(f"{title}\nreliability on {metrics['n']} test names; logit adjustment tau = {tau:g} "
-                       f"in both panels; tau and T fitted on the validation split"))
+    fig.suptitle(title + "\n" + _title([f"reliability on {metrics['n']} test names",
+                                         f"logit adjustment tau = {tau:g} in both panels",
+                                         "tau and T fitted on the validation split"], width=110))
     return _save(fig, path)

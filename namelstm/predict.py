@@ -7,20 +7,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from namelstm.alphabet import REPORT, Alphabet
 from namelstm.calibrate import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint
+from namelstm.config import INFERENCE_BATCH_SIZE
 from namelstm.data import encode
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
-from namelstm.runs import resolve_checkpoint
+from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
 from namelstm.script import ScriptEvidence, evidence
 
-PRETRAINED = "pretrained"  # the name that stands for the model shipped inside the package
-CHUNK = 4096  # names per forward pass: bounds memory for any number of names
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
 
 
@@ -54,6 +54,11 @@ def pretrained_path() -> Path:
     return Path(str(resources.files("namelstm"))) / "pretrained" / "model.pt"
 
 
+def pretrained_card() -> dict[str, Any]:
+    """The shipped model's card: data, split, settings and test metrics."""
+    return read_json(pretrained_path().parent / "card.json")
+
+
 class Predictor:
     """A trained model and its language list, ready to rank languages for any list of names.
 
@@ -71,6 +76,7 @@ class Predictor:
         checkpoint: Checkpoint | None = None,
         calibration: Calibration | None = None,
         scripts: Mapping[str, Sequence[str]] | None = None,
+        source: str | None = None,
     ) -> None:
         self.model = model.eval()
         self.languages = tuple(languages)
@@ -81,20 +87,21 @@ class Predictor:
         # letters or a run trained with --transliterate (an auto alphabet may hold them as they are).
         self.alphabet = Alphabet(checkpoint.alphabet) if checkpoint else REPORT
         self.transliterate = self.alphabet == REPORT or bool(checkpoint and checkpoint.config.get("transliterate"))
+        self.source = source  # what it was loaded from: a path, or "pretrained"
 
     @classmethod
     def load(cls, path: str | Path = PRETRAINED) -> Predictor:
-        """From a checkpoint file, a run directory holding `checkpoint.pt`, or "pretrained" for the
-        model shipped with the package.
+        """From a checkpoint file, a run directory holding `checkpoint.pt`, or the string
+        "pretrained" for the model shipped with the package (a folder of that name is `./pretrained`).
 
         >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
         'Japanese'
         """
-        if str(path) == PRETRAINED and not Path(path).exists():
-            path = pretrained_path()
-        checkpoint = load_checkpoint(resolve_checkpoint(Path(path)))
+        shipped = isinstance(path, str) and path == PRETRAINED
+        checkpoint = load_checkpoint(pretrained_path() if shipped else resolve_checkpoint(Path(path)))
         return cls(checkpoint.build_model(), checkpoint.languages, checkpoint,
-                   Calibration.from_dict(checkpoint.calibration), checkpoint.scripts)
+                   Calibration.from_dict(checkpoint.calibration), checkpoint.scripts,
+                   PRETRAINED if shipped else str(path))
 
     def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then
@@ -141,8 +148,8 @@ class Predictor:
         order = sorted(range(len(seen)), key=lambda i: len(seen[i]))
         probs = torch.empty(len(seen), top_k)
         index = torch.empty(len(seen), top_k, dtype=torch.long)
-        for start in range(0, len(order), CHUNK):
-            rows = torch.tensor(order[start : start + CHUNK], dtype=torch.long)
+        for start in range(0, len(order), INFERENCE_BATCH_SIZE):
+            rows = torch.tensor(order[start : start + INFERENCE_BATCH_SIZE], dtype=torch.long)
             letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
             log_probs = self.calibration.apply(self.model.classify(letters, lengths))
             log_probs = log_probs.masked_fill(~allowed[rows], -math.inf).log_softmax(dim=1)
@@ -150,6 +157,7 @@ class Predictor:
         languages = self.languages
         return [
             # A language outside the name's script has probability 0 and is left out.
-            Prediction(name, read, tuple((languages[j], p) for j, p in zip(i_row, p_row) if p > 0), ev.describe())
-            for name, read, p_row, i_row, ev in zip(names, seen, probs.tolist(), index.tolist(), found)
+            Prediction(name, read, tuple((languages[j], p) for j, p in zip(i_row, p_row, strict=True) if p > 0),
+                       ev.describe())
+            for name, read, p_row, i_row, ev in zip(names, seen, probs.tolist(), index.tolist(), found, strict=True)
         ]

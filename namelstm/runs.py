@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +20,28 @@ LOSS_FIGURE = "loss.png"
 CONFUSION_FIGURE = "confusion.png"
 RELIABILITY_FIGURE = "reliability.png"
 HOW_TO_TRAIN = "train one first: namelstm train --model lstm"
+# The word that stands for the model shipped inside the package. Only this exact string means it:
+# a folder of that name is reached as a path (./pretrained), so it can never shadow the model.
+PRETRAINED = "pretrained"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename over it: readers (and a crash at
     any moment) see the old file or the new one, never a mix."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # os.open with mode 0o666 lets the kernel apply the umask, as for any ordinary file (mkstemp
+    # would make it private); O_EXCL refuses to follow or reuse anything already there.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; ours are ordinary files
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)  # the only way to read it is to set it; put it straight back
-    os.umask(mask)
-    return mask
 
 
 def remove_stale_temporaries(directory: Path) -> None:
@@ -71,7 +70,10 @@ def new_run_dir(path: Path, overwrite: bool = False, create: bool = True) -> Pat
     if path.exists() and not path.is_dir():
         raise NamelstmError(f"cannot use {path} as a run directory: a file is in the way")
     if (path / CHECKPOINT).exists() and not overwrite:
-        raise NamelstmError(f"{path} already holds a trained run; choose another --out DIR, or --overwrite to replace it")
+        raise NamelstmError(
+            f"{path} already holds a trained run; continue it with --resume {path}, "
+            "choose another --out DIR, or --overwrite to replace it"
+        )
     existing = next(p for p in (path, *path.absolute().parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise NamelstmError(f"cannot write the run directory {path}: {existing} is not a writable directory")
@@ -84,8 +86,9 @@ def new_run_dir(path: Path, overwrite: bool = False, create: bool = True) -> Pat
 
 
 def find_latest_run(root: Path = OUTPUTS) -> Path | None:
-    """The run directory under `root` whose checkpoint was written last, if there is one."""
-    checkpoints = list(Path(root).glob(f"**/{CHECKPOINT}"))
+    """The run directly under `root` (`outputs/<run>/`) whose checkpoint was written last, if any.
+    Runs nested deeper (such as `compare`'s in `outputs/compare/`) are helpers, never the default."""
+    checkpoints = [p for p in Path(root).glob(f"*/{CHECKPOINT}") if p.is_file()]
     return max(checkpoints, key=lambda p: p.stat().st_mtime).parent if checkpoints else None
 
 
@@ -96,14 +99,23 @@ def latest_run(root: Path = OUTPUTS) -> Path:
     return latest
 
 
-def resolve_checkpoint(path: Path | None, root: Path = OUTPUTS) -> Path:
+def default_model(root: Path = OUTPUTS) -> tuple[Path | str, str]:
+    """The model `predict`, `evaluate` and `serve` use when none is named: the latest run directly
+    under `root`, else the pretrained one (`PRETRAINED`). Also returns a line saying which."""
+    latest = find_latest_run(root)
+    if latest is not None:
+        return latest, f"using the latest run, {latest}"
+    return PRETRAINED, f"no trained run under {root}/ ({HOW_TO_TRAIN}); using the pretrained model"
+
+
+def resolve_checkpoint(path: Path | str | None, root: Path = OUTPUTS) -> Path:
     """A checkpoint file from a file, a run directory, or None for the latest run's."""
     if path is not None and Path(path).is_file():
         return Path(path)
     return resolve_run(path, root) / CHECKPOINT
 
 
-def resolve_run(path: Path | None, root: Path = OUTPUTS) -> Path:
+def resolve_run(path: Path | str | None, root: Path = OUTPUTS) -> Path:
     """A run directory from a run directory, a checkpoint file inside one, or None for the latest."""
     if path is None:
         return latest_run(root)

@@ -42,6 +42,16 @@ class PredictionServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.page = (resources.files("namelstm") / "page.html").read_bytes()
 
+    def health(self) -> dict[str, Any]:
+        """What /health answers: which checkpoint (a path, or "pretrained") of which family is served."""
+        checkpoint = self.predictor.checkpoint
+        return {
+            "status": "ok",
+            "checkpoint": self.predictor.source,
+            "model": checkpoint.model_name if checkpoint else None,
+            "languages": list(self.predictor.languages),
+        }
+
     def predict(self, names: list[str], top_k: int) -> list[dict[str, Any]]:
         if not names:
             raise RequestError(HTTPStatus.BAD_REQUEST, "give at least one name")
@@ -89,12 +99,7 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path == "/":
             return HTTPStatus.OK, "text/html; charset=utf-8", self.server.page
         if url.path == "/health":
-            checkpoint = self.server.predictor.checkpoint
-            return HTTPStatus.OK, "application/json", _json({
-                "status": "ok",
-                "model": checkpoint.model_name if checkpoint else None,
-                "languages": list(self.server.predictor.languages),
-            })
+            return HTTPStatus.OK, "application/json", _json(self.server.health())
         if url.path == "/predict":
             query = parse_qs(url.query)
             if not query.get("name"):

@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 from namelstm.alphabet import pick_alphabet
 from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of, selection_score
-from namelstm.config import OPTIMIZERS, TrainConfig
+from namelstm.config import INFERENCE_BATCH_SIZE, OPTIMIZERS, TrainConfig
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import EVAL_BATCH_SIZE, Scores, score, test_metrics
+from namelstm.evaluate import Scores, score, test_metrics
 from namelstm.feed import Feed
 from namelstm.models import NameClassifier, build_model, family
 from namelstm.script import default_scripts
@@ -214,7 +214,7 @@ def _fit(
         model.init_forget_bias(config.forget_bias)
     optimizer = _build_optimizer(model, config)
     train_batches = Batches(split.train, languages, config.batch_size, split.alphabet)
-    val_batches = Batches(split.val, languages, EVAL_BATCH_SIZE, split.alphabet)
+    val_batches = Batches(split.val, languages, INFERENCE_BATCH_SIZE, split.alphabet)
     prior = prior_of(train_batches.targets, len(languages))
     host_weights = class_weights(train_batches.targets, len(languages), config.balance or "none")
     weights = host_weights.to(device)

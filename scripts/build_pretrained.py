@@ -21,9 +21,9 @@ import torch
 from namelstm.calibrate import Calibration, fit_calibration, prior_of, selection_score
 from namelstm.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from namelstm.config import TrainConfig
-from namelstm.data import DATA_URL, Batches, Split, load_names, resolve_data_dir, split_by_name, verify_names
-from namelstm.errors import NamelstmError
-from namelstm.evaluate import EVAL_BATCH_SIZE, Scores, score, test_metrics
+from namelstm.config import INFERENCE_BATCH_SIZE
+from namelstm.data import DATA_URL, Batches, Split, load_names, resolve_data_dir, split_by_name
+from namelstm.evaluate import Scores, score, test_metrics
 from namelstm.models import NameClassifier
 from namelstm.models.ensemble import Ensemble
 from namelstm.predict import pretrained_path
@@ -73,8 +73,8 @@ def evaluate_recipe(recipe: Recipe, split: Split, work: Path) -> dict[str, Any]:
     run_dirs = [member_run(dataclasses.replace(recipe.config, seed=s), split, work) for s in recipe.seeds]
     model, first = assemble(run_dirs)
     languages = split.languages
-    val = score(model, Batches(split.val, languages, EVAL_BATCH_SIZE))
-    prior = prior_of(Batches(split.train, languages, EVAL_BATCH_SIZE).targets, len(languages))
+    val = score(model, Batches(split.val, languages, INFERENCE_BATCH_SIZE))
+    prior = prior_of(Batches(split.train, languages, INFERENCE_BATCH_SIZE).targets, len(languages))
     calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split")
     calibrated = Scores(calibration.apply(val.log_probs), val.targets)
     buffer = io.BytesIO()
@@ -154,12 +154,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     data_dir = resolve_data_dir(args.data_dir)
-    try:
-        verify_names(data_dir)
-        official = True
-    except NamelstmError:
-        official = False
     dataset = load_names(data_dir)
+    official = dataset.official
     split = split_by_name(dataset, seed=0)
     results = [evaluate_recipe(recipe, split, args.work) for recipe in RECIPES]
     for r in results:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,13 @@ def tiny_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "lstm"
     train_from_data(TINY_CONFIG, tiny_data, run_dir, progress=False, log=lambda _: None)
     return run_dir
+
+
+@pytest.fixture
+def trained(isolated: Path, tiny_run: Path) -> Path:
+    """A working directory whose outputs/ holds one tiny lstm run, as after a user's first train.
+    It is a copy of the session's `tiny_run` (trained once), so a test may change or break it."""
+    return Path(shutil.copytree(tiny_run, isolated / "outputs" / "lstm"))
 
 
 @pytest.fixture

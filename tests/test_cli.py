@@ -18,14 +18,6 @@ def run(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), input=input)
 
 
-@pytest.fixture
-def trained(isolated: Path, tiny_data: Path) -> Path:
-    """A working directory whose outputs/ holds one tiny lstm run, as after a user's first train."""
-    result = run("train", "--data-dir", str(tiny_data), *TINY_TRAIN, "--no-plots")
-    assert result.exit_code == 0, result.output
-    return isolated / "outputs" / "lstm"
-
-
 @pytest.mark.parametrize("command", ["train", "predict", "evaluate", "plot", "data"])
 def test_every_command_help_has_an_example(command: str) -> None:
     result = run(command, "--help")
@@ -44,8 +36,9 @@ def test_train_prints_a_one_line_summary_with_test_accuracy(trained: Path, tiny_
 def test_predict_text_json_and_stdin(trained: Path) -> None:
     text = run("predict", "Bakiaki", "McDurin")
     assert text.exit_code == 0, text.output
-    assert text.stdout.splitlines()[:2] == ["Bakiaki", text.stdout.splitlines()[1]]
-    assert text.stdout.splitlines()[1].split()[0] == "Betan"
+    lines = text.stdout.splitlines()
+    assert lines[0] == "Bakiaki" and lines[1].split()[0] == "Betan" and lines[1].strip().endswith("%")
+    assert lines[4] == "McDurin" and lines[5].split()[0] == "Gamman"
     assert "using the latest run" in text.stderr
     as_json = run("predict", "--json", "-k", "2", "-", input="Bakiaki\n\nMcDurin\nZàrov\n")
     assert as_json.exit_code == 0, as_json.output
@@ -86,15 +79,19 @@ def test_python_dash_m_runs_the_same_cli() -> None:
     assert "namelstm train --model lstm" in result.stdout
 
 
-def test_data_describes_a_directory_and_says_if_it_is_the_official_one(tiny_data: Path, real_data: Path) -> None:
-    tiny = run("data", "--data-dir", str(tiny_data))
-    assert tiny.exit_code == 0 and "custom data (not the official files)" in tiny.stdout
+def test_data_describes_a_directory_and_says_it_is_not_the_official_one(tiny_data: Path) -> None:
     from namelstm.data import load_names
 
+    tiny = run("data", "--data-dir", str(tiny_data))
+    assert tiny.exit_code == 0 and "custom data (not the official files)" in tiny.stdout
     dataset = load_names(tiny_data)
     assert (f"{len(dataset.pairs)} distinct (name, label) pairs from 243 rows; {dataset.duplicates} repeats, "
             "1 bad rows; 57 letters") in tiny.stdout
     assert "bad row: Alphan.txt line 82: '12345' has no letters" in tiny.stdout
+
+
+@pytest.mark.realdata
+def test_data_recognises_the_official_files(real_data: Path) -> None:
     real = run("data", "--data-dir", str(real_data))
     assert "the official files (SHA-256 checked)" in real.stdout and "Arabic             108" in real.stdout
 
@@ -107,10 +104,32 @@ def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "namelstm", "serve", "--port", "0", "-q"],
                                stderr=subprocess.PIPE, text=True)
     try:
-        line = process.stderr.readline()
+        note, line = process.stderr.readline(), process.stderr.readline()
+        assert "using the pretrained model" in note
         port = re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as response:
-            assert json.loads(response.read())["status"] == "ok"
+            health = json.loads(response.read())
+        assert health["status"] == "ok" and health["checkpoint"] == "pretrained"  # nothing trained here
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+
+
+def test_lr_and_hidden_size_help_comes_from_the_model_classes() -> None:
+    from namelstm.models import MODELS
+
+    result = run("train", "--help")
+    text = " ".join(result.output.split())  # click wraps help lines
+    for name, cls in MODELS.items():
+        assert f"{name} {cls.default_lr:g}" in text and f"{name} {cls.default_hidden_size}" in text
+    assert f"Model family: {', '.join(MODELS)}." in text
+
+
+def test_predict_evaluate_and_serve_share_one_default_model(trained: Path) -> None:
+    nested = trained.parent / "compare" / "lstm-e2-s0"  # a helper run, written after the user's run
+    shutil.copytree(trained, nested)
+    (nested / "checkpoint.pt").touch()
+    evaluated = run("evaluate", "--json")
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(evaluated.stdout)["run"] == str(Path("outputs") / "lstm")
+    assert f"using the latest run, {Path('outputs') / 'lstm'}" in evaluated.stderr

@@ -11,8 +11,6 @@ from click.testing import CliRunner
 
 from namelstm import Predictor
 from namelstm.cli import cli
-from namelstm.data import Batches, Split, load_names, split_by_name
-from namelstm.evaluate import compute_metrics, score
 from namelstm.predict import pretrained_path
 
 CARD = json.loads((pretrained_path().parent / "card.json").read_text())
@@ -34,6 +32,7 @@ def test_clear_cases(name: str, language: str) -> None:
     assert Predictor.load("pretrained").predict([name], top_k=1)[0].predictions[0][0] == language
 
 
+@pytest.mark.realdata
 def test_schmidt_is_german_or_english_because_the_data_lists_it_under_both(real_data: Path) -> None:
     listed = {p.stem for p in real_data.glob("*.txt") if "Schmidt" in p.read_text(encoding="utf-8").split()}
     assert listed == {"English", "German"}
@@ -42,15 +41,22 @@ def test_schmidt_is_german_or_english_because_the_data_lists_it_under_both(real_
 
 
 @pytest.mark.realdata
-def test_the_card_metrics_are_what_the_model_scores_on_the_test_split(real_data: Path) -> None:
-    split = split_by_name(load_names(real_data), seed=CARD["settings"]["seed"])
-    assert split.describe() == CARD["split"]
-    predictor = Predictor.load("pretrained")
-    metrics = compute_metrics(score(predictor.model, Batches(split.test, predictor.languages, 512)),
-                              predictor.languages)
+def test_evaluate_pretrained_rescores_the_card_metrics_on_the_test_split(real_data: Path) -> None:
+    result = CliRunner().invoke(cli, ["evaluate", "--checkpoint", "pretrained", "--json", "--data-dir", str(real_data)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["run"] == "pretrained" and metrics["split"] == CARD["split"]
+    assert metrics["n"] == CARD["test_metrics"]["n"]
     for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1"):
         assert metrics[key] == pytest.approx(CARD["test_metrics"][key], abs=1e-6), key
-    assert isinstance(split, Split)
+
+
+def test_a_folder_named_pretrained_does_not_shadow_the_shipped_model(isolated: Path, trained: Path) -> None:
+    trained.rename(isolated / "pretrained")  # a 3-language run, in a folder called pretrained
+    shipped = CliRunner().invoke(cli, ["predict", "--checkpoint", "pretrained", "--json", "Nakamura"])
+    assert json.loads(shipped.stdout)[0]["predictions"][0]["language"] == "Japanese"
+    folder = CliRunner().invoke(cli, ["predict", "--checkpoint", "./pretrained", "--json", "McDurin"])
+    assert json.loads(folder.stdout)[0]["predictions"][0]["language"] == "Gamman"
 
 
 def test_predict_falls_back_to_the_pretrained_model_and_says_so(isolated: Path) -> None:

@@ -44,6 +44,7 @@ def request(server: tuple[str, int], method: str, path: str, body: bytes | None 
 def test_health(server: tuple[str, int]) -> None:
     status, body, _ = request(server, "GET", "/health")
     assert status == 200 and body["status"] == "ok" and len(body["languages"]) == 18
+    assert body["checkpoint"] == "pretrained" and body["model"] == "lstm"
 
 
 def test_get_predict(server: tuple[str, int]) -> None:
@@ -137,5 +138,9 @@ def test_the_page_in_headless_chromium(server: tuple[str, int], tmp_path: Path) 
         assert rows[0].find_element(By.CLASS_NAME, "lang").text == "Japanese"
         assert rows[0].find_element(By.CLASS_NAME, "pct").text.endswith("%")
         assert len(rows) == 5
+        driver.get(f"http://{server[0]}:{server[1]}/?name=Rossi")  # a link that names a name
+        WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .lang"))
+        assert driver.find_element(By.ID, "name").get_attribute("value") == "Rossi"
+        assert driver.find_element(By.CSS_SELECTOR, "#results .lang").text == "Italian"
     finally:
         driver.quit()
