@@ -4,13 +4,13 @@ import pytest
 import torch
 from torch import nn
 
-from namelstm.data import encode, line_to_tensor
+from namelstm.data import N_LETTERS, encode, line_to_tensor
 from namelstm.errors import NamelstmError
 from namelstm.models import MODELS, MyLSTM, build_model
 
 NAMES = ["Dostoevsky", "Li", "O'Neill", "Nakamura", "A"]
 
-REPORT_STRUCTURE = {
+STRUCTURE = {
     "rnn": """RNN(
   (i2h): Linear(in_features=185, out_features=128, bias=True)
   (i2o): Linear(in_features=185, out_features=18, bias=True)
@@ -29,18 +29,39 @@ REPORT_STRUCTURE = {
   (out): Linear(in_features=64, out_features=18, bias=True)
   (softmax): LogSoftmax(dim=-1)
 )""",
+    "tanhrnn": """TanhRNN(
+  (rnn): RNN(57, 146)
+  (out): Linear(in_features=146, out_features=18, bias=True)
+  (softmax): LogSoftmax(dim=-1)
+)""",
+    "bilstm": """BiLSTM(
+  (embedding): Embedding(57, 48)
+  (rnn): LSTM(48, 128, batch_first=True, bidirectional=True)
+  (dropout): Dropout(p=0.3, inplace=False)
+  (out): Linear(in_features=256, out_features=18, bias=True)
+  (softmax): LogSoftmax(dim=-1)
+)""",
 }
+LSTM_LIKE = ["lstm", "mylstm", "bilstm"]
+
+
+def n_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_default_models_print_the_reports_structure(name: str) -> None:
-    assert str(build_model(name, 57, 18)) == REPORT_STRUCTURE[name]
+def test_default_models_print_their_structure(name: str) -> None:
+    assert str(build_model(name, 57, 18)) == STRUCTURE[name]
+
+
+def test_report_families_come_first_in_the_registry() -> None:
+    assert list(MODELS)[:3] == ["rnn", "lstm", "mylstm"]
 
 
 @pytest.mark.parametrize("name", list(MODELS))
 def test_batched_path_equals_the_reports_letter_by_letter_loop(name: str) -> None:
     torch.manual_seed(0)
-    model = build_model(name, 57, 18)
+    model = build_model(name, 57, 18).eval()
     letters, lengths = encode(NAMES)  # mixed lengths: padding must not leak into any output
     batched = model.classify(letters, lengths)
     one_by_one = torch.cat([model.classify_one_hot(line_to_tensor(n)) for n in NAMES])
@@ -58,8 +79,85 @@ def test_hidden_size_overrides_the_default(name: str) -> None:
 
 
 def test_unknown_model_is_a_clear_error() -> None:
-    with pytest.raises(NamelstmError, match="unknown model 'gru'; choose one of rnn, lstm, mylstm"):
+    with pytest.raises(NamelstmError, match="unknown model 'gru'; choose one of rnn, lstm, mylstm, tanhrnn, bilstm"):
         build_model("gru", 57, 18)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_padding_never_changes_a_names_output(name: str) -> None:
+    torch.manual_seed(3)
+    model = build_model(name, 57, 18, hidden_size=16).eval()
+    alone = torch.cat([model.classify(*encode([n])) for n in NAMES])
+    letters, lengths = encode(NAMES)
+    padding = torch.arange(letters.shape[1]) >= lengths.unsqueeze(1)
+    noisy = torch.where(padding, torch.randint(0, N_LETTERS, letters.shape), letters)
+    for padded in (letters, noisy, torch.cat([noisy, noisy.flip(1)], dim=1)):  # any value, any width
+        torch.testing.assert_close(model.classify(padded, lengths), alone, atol=1e-5, rtol=1e-5)
+
+
+def test_tanhrnn_has_about_the_lstms_parameter_count() -> None:
+    lstm, tanhrnn = n_parameters(build_model("lstm", 57, 18)), n_parameters(build_model("tanhrnn", 57, 18))
+    assert abs(tanhrnn - lstm) / lstm < 0.15
+
+
+def test_default_optimizers() -> None:
+    assert {name: cls.default_optimizer for name, cls in MODELS.items()} == {
+        "rnn": "sgd", "lstm": "sgd", "mylstm": "sgd", "tanhrnn": "sgd", "bilstm": "adam"
+    }
+
+
+def test_bilstm_dropout_acts_only_in_train_mode() -> None:
+    torch.manual_seed(4)
+    model = build_model("bilstm", 57, 18, hidden_size=16)
+    letters, lengths = encode(NAMES)
+    assert not torch.equal(model.classify(letters, lengths), model.classify(letters, lengths))
+    model.eval()
+    assert torch.equal(model.classify(letters, lengths), model.classify(letters, lengths))
+
+
+def test_bilstm_backward_direction_reads_the_whole_name() -> None:
+    torch.manual_seed(5)
+    model = build_model("bilstm", 57, 18, hidden_size=16).eval()
+    with torch.no_grad():  # keep only the backward direction's final state in the output
+        model.out.weight[:, : model.rnn.hidden_size] = 0
+    # The two names differ only in their first letter, which the backward direction reads last.
+    out = model.classify(*encode(["Nakamura", "Bakamura", "Li"]))
+    assert not torch.allclose(out[0], out[1])
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_one_hot_inputs_get_gradients(name: str) -> None:
+    torch.manual_seed(6)
+    model = build_model(name, 57, 18, hidden_size=16).eval()
+    letters = line_to_tensor("Dostoevsky").requires_grad_()
+    (grad,) = torch.autograd.grad(model.classify_one_hot(letters)[0, 3], letters)
+    assert grad[0].abs().sum() > 0  # the first letter reaches the output
+
+
+@pytest.mark.parametrize("name", ["lstm", "bilstm"])
+def test_forget_bias_sets_both_bias_vectors_of_nn_lstm(name: str) -> None:
+    model = build_model(name, 57, 18, hidden_size=8)
+    model.init_forget_bias(1.0)
+    biases = {n: b for n, b in model.rnn.named_parameters() if n.startswith("bias")}
+    assert len(biases) == (4 if name == "bilstm" else 2)  # ih and hh, per direction
+    for n, bias in biases.items():
+        forget, others = bias[8:16], torch.cat([bias[:8], bias[16:]])
+        assert torch.all(forget == (1.0 if n.startswith("bias_ih") else 0.0)), n
+        assert not torch.all(others == 0), n  # the other gates keep their initialisation
+
+
+def test_forget_bias_sets_mylstms_forget_gate() -> None:
+    model = build_model("mylstm", 57, 18, hidden_size=8)
+    before = model.W_i.bias.clone()
+    model.init_forget_bias(1.5)
+    assert torch.all(model.W_f.bias == 1.5)
+    assert torch.equal(model.W_i.bias, before)
+
+
+@pytest.mark.parametrize("name", ["rnn", "tanhrnn"])
+def test_forget_bias_on_a_family_without_one_is_a_clear_error(name: str) -> None:
+    with pytest.raises(NamelstmError, match=f"^{name} has no forget gate$"):
+        build_model(name, 57, 18, hidden_size=8).init_forget_bias(1.0)
 
 
 def _copy_lstm_into_mylstm(reference: nn.LSTM, mine: MyLSTM) -> None:
@@ -108,3 +206,16 @@ def test_mylstm_step_is_the_reports_cell() -> None:
     torch.testing.assert_close(C2, expected_C)
     torch.testing.assert_close(h2, expected_h)
     torch.testing.assert_close(output, torch.log_softmax(cell.out(expected_h), -1))
+
+
+def test_lstm_and_mylstm_with_the_same_forget_bias_still_agree() -> None:
+    torch.manual_seed(7)
+    reference = build_model("lstm", 57, 18)
+    mine = build_model("mylstm", 57, 18)
+    _copy_lstm_into_mylstm(reference.rnn, mine)
+    with torch.no_grad():
+        mine.out.load_state_dict(reference.out.state_dict())
+    reference.init_forget_bias(2.0)
+    mine.init_forget_bias(2.0)
+    letters, lengths = encode(NAMES)
+    torch.testing.assert_close(mine.classify(letters, lengths), reference.classify(letters, lengths), atol=1e-5, rtol=1e-5)

@@ -7,11 +7,16 @@ from types import MappingProxyType
 
 from namelstm.errors import NamelstmError
 from namelstm.models.base import NameClassifier
+from namelstm.models.bilstm import BiLSTM
 from namelstm.models.lstm import LSTM
 from namelstm.models.mylstm import MyLSTM
 from namelstm.models.rnn import RNN
+from namelstm.models.tanhrnn import TanhRNN
 
-MODELS: Mapping[str, type[NameClassifier]] = MappingProxyType({"rnn": RNN, "lstm": LSTM, "mylstm": MyLSTM})
+# The report's three families first: listings and comparisons keep its order.
+MODELS: Mapping[str, type[NameClassifier]] = MappingProxyType(
+    {"rnn": RNN, "lstm": LSTM, "mylstm": MyLSTM, "tanhrnn": TanhRNN, "bilstm": BiLSTM}
+)
 
 
 def family(name: str) -> type[NameClassifier]:
@@ -27,4 +32,4 @@ def build_model(name: str, n_letters: int, n_languages: int, hidden_size: int | 
     return cls(n_letters, n_languages, hidden_size or cls.default_hidden_size)
 
 
-__all__ = ["MODELS", "LSTM", "MyLSTM", "NameClassifier", "RNN", "build_model", "family"]
+__all__ = ["LSTM", "MODELS", "RNN", "BiLSTM", "MyLSTM", "NameClassifier", "TanhRNN", "build_model", "family"]

@@ -6,16 +6,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from namelstm.errors import NamelstmError
+
 
 class NameClassifier(nn.Module):
     """Base of every family: maps a batch of names to log-probabilities over languages.
+    `classify` is the fast batched path; `classify_one_hot` the report's letter-by-letter loop.
 
-    `classify` is the fast batched path used for training and prediction; `classify_one_hot` is
-    the report's letter-by-letter loop over a `<len x 1 x n_letters>` tensor, kept to check it.
+    Every family's `softmax` attribute holds a `LogSoftmax`: the attribute's name is the one printed
+    in the report's model structure, and log-probabilities are what `NLLLoss` wants.
     """
 
     default_hidden_size: int = 64
-    default_lr: float = 0.1  # SGD learning rate that trains this family well at the default batch size
+    default_lr: float = 0.1  # learning rate that trains this family well with its default optimizer
+    default_optimizer: str = "sgd"  # "sgd" (with the config's momentum) or "adam"
 
     def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
         super().__init__()
@@ -31,6 +35,10 @@ class NameClassifier(nn.Module):
         """The report's regime: one name as `<len x 1 x n_letters>` -> `[1, n_languages]`."""
         raise NotImplementedError
 
+    def init_forget_bias(self, value: float) -> None:
+        """Set the forget gate's bias to `value` (1 keeps memory open early in training)."""
+        raise NamelstmError(f"{type(self).__name__.lower()} has no forget gate")
+
 
 def project_inputs(letters: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """`one_hot(letters) @ weight.T + bias` for every time step at once, as a row lookup.
@@ -42,14 +50,14 @@ def project_inputs(letters: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
     return projected if bias is None else projected + bias
 
 
-def at_lengths(steps: torch.Tensor, lengths: torch.Tensor, offset: int = 1) -> torch.Tensor:
-    """Row b of `steps` `[B, T, H]` at time `lengths[b] - offset`: each name's own last step,
+def at_lengths(steps: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Row b of `steps` `[B, T, H]` at time `lengths[b] - 1`: each name's own last step,
     so padding after a name's end never reaches its output."""
-    return steps[torch.arange(steps.shape[0], device=steps.device), lengths - offset]
+    return steps[torch.arange(steps.shape[0], device=steps.device), lengths - 1]
 
 
 def pick_by_length(states: dict[int, torch.Tensor], lengths: torch.Tensor) -> torch.Tensor:
-    """Row b of `states[lengths[b]]`, where `states` maps each length in the batch to the `[B, H]`
+    """Row b of `states[lengths[b]]`, where `states` maps each length in `lengths` to the `[B, H]`
     state after that many letters. A length-bucketed batch holds one or two lengths, so this
     costs a `where` per extra length instead of keeping and indexing every step's state."""
     (_, last), *others = sorted(states.items(), reverse=True)

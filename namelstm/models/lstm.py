@@ -11,7 +11,6 @@ from namelstm.models.base import NameClassifier, at_lengths
 
 class LSTM(NameClassifier):
     """`nn.LSTM(n_letters, H)` over the one-hot letters; `out` reads the last letter's hidden state.
-
     The reference the hand-written `MyLSTM` is checked against.
     """
 
@@ -37,3 +36,22 @@ class LSTM(NameClassifier):
         one_hot = F.one_hot(letters.t(), self.n_letters).to(self.out.weight.dtype)
         output, _ = self.rnn(one_hot)  # [T, B, H]
         return self.softmax(self.out(at_lengths(output.transpose(0, 1), lengths)))
+
+    def init_forget_bias(self, value: float) -> None:
+        set_forget_bias(self.rnn, value)
+
+
+def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
+    """Make the forget gate's effective bias `value` in every layer and direction of `lstm`.
+
+    nn.LSTM adds two biases, `bias_ih` and `bias_hh`, each stacked by gate as (i, f, g, o); only
+    their sum matters, so the forget slice of `bias_ih` gets `value` and that of `bias_hh` gets 0.
+    """
+    H = lstm.hidden_size
+    forget = slice(H, 2 * H)
+    with torch.no_grad():
+        for name, bias in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                bias[forget] = value
+            elif name.startswith("bias_hh"):
+                bias[forget] = 0.0

@@ -10,8 +10,7 @@ from namelstm.models.base import NameClassifier, pick_by_length, project_inputs
 
 class MyLSTM(NameClassifier):
     """The LSTM equations written out: forget, input, candidate and output gates `W_f, W_i, W_C, W_o`.
-
-    `forward` is the report's single step; `classify` fuses the four gates into one matrix product.
+    `forward` is the report's single step; `classify` fuses the four gates into one product per step.
     """
 
     default_hidden_size = 64
@@ -34,16 +33,19 @@ class MyLSTM(NameClassifier):
         combined = torch.cat((input, h), 1)
         f = torch.sigmoid(self.W_f(combined))
         i = torch.sigmoid(self.W_i(combined))
-        C = f * C + i * torch.tanh(self.W_C(combined))
-        h = torch.sigmoid(self.W_o(combined)) * torch.tanh(C)
+        C_tilde = torch.tanh(self.W_C(combined))
+        C = f * C + i * C_tilde
+        o = torch.sigmoid(self.W_o(combined))
+        h = o * torch.tanh(C)
         return self.softmax(self.out(h)), h, C
 
-    def init_state(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    def init_hidden(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """The zero state (h, C)."""
         zeros = torch.zeros(batch_size, self.hidden_size, device=self.out.weight.device)
         return zeros, zeros
 
     def classify_one_hot(self, line_tensor: torch.Tensor) -> torch.Tensor:
-        h, C = self.init_state()
+        h, C = self.init_hidden()
         for letter in line_tensor:
             output, h, C = self(letter, h, C)
         return output
@@ -55,13 +57,18 @@ class MyLSTM(NameClassifier):
         w_x, w_h = weight.split([self.n_letters, self.hidden_size], dim=1)
         x_gates = project_inputs(letters.t(), w_x, bias)  # [T, B, 4H], all steps up front
         w_h = w_h.t()
-        h, C = self.init_state(letters.shape[0])
+        h, C = self.init_hidden(letters.shape[0])
         ends = set(lengths.tolist())
-        finished = {}  # length -> h after that many letters, kept only for lengths in the batch
+        after = {}  # letters read -> h, kept only for the lengths in the batch
         for t in range(x_gates.shape[0]):
-            f, i, g, o = torch.addmm(x_gates[t], h, w_h).chunk(4, dim=1)
-            C = torch.sigmoid(f) * C + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(C)
+            f, i, C_tilde, o = torch.addmm(x_gates[t], h, w_h).chunk(4, dim=1)
+            f, i, C_tilde, o = torch.sigmoid(f), torch.sigmoid(i), torch.tanh(C_tilde), torch.sigmoid(o)
+            C = f * C + i * C_tilde
+            h = o * torch.tanh(C)
             if t + 1 in ends:
-                finished[t + 1] = h
-        return self.softmax(self.out(pick_by_length(finished, lengths)))
+                after[t + 1] = h
+        return self.softmax(self.out(pick_by_length(after, lengths)))
+
+    def init_forget_bias(self, value: float) -> None:
+        with torch.no_grad():
+            self.W_f.bias.fill_(value)

@@ -10,9 +10,7 @@ from namelstm.models.base import NameClassifier, at_lengths, pick_by_length, pro
 
 class RNN(NameClassifier):
     """The tutorial's cell: `hidden' = i2h(cat(x, hidden))`, `output = i2o(cat(x, hidden))`.
-
-    No squashing non-linearity, so the hidden state can grow step after step; it needs a
-    smaller learning rate than the LSTMs.
+    No squashing non-linearity, so the hidden state can grow step after step (hence a smaller lr).
     """
 
     default_hidden_size = 128
@@ -39,20 +37,20 @@ class RNN(NameClassifier):
         return output
 
     def classify(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # Split each Linear on cat(x, h) into its letter half (a lookup) and its hidden half.
-        h2h_x, h2h_h = self.i2h.weight.split([self.n_letters, self.hidden_size], dim=1)
-        o_x, o_h = self.i2o.weight.split([self.n_letters, self.hidden_size], dim=1)
-        x2h = project_inputs(letters.t(), h2h_x, self.i2h.bias)  # [T, B, H], all steps up front
-        h2h_h = h2h_h.t()
+        # Split each Linear on cat(x, hidden) into its letter half (a lookup) and its hidden half.
+        i2h_x, i2h_h = self.i2h.weight.split([self.n_letters, self.hidden_size], dim=1)
+        i2o_x, i2o_h = self.i2o.weight.split([self.n_letters, self.hidden_size], dim=1)
+        x2h = project_inputs(letters.t(), i2h_x, self.i2h.bias)  # [T, B, H], all steps up front
         hidden = self.init_hidden(letters.shape[0])
         # The report's output comes from the last letter and the hidden state *before* it, so a
         # name of length L needs the state after L - 1 letters.
-        needed = {int(n) - 1 for n in lengths.unique()}
-        before_last = {1: hidden} if 0 in needed else {}
+        read = lengths - 1
+        needed = set(read.tolist())
+        after = {0: hidden} if 0 in needed else {}  # letters read -> hidden state, only where needed
         for t in range(max(needed)):
-            hidden = torch.addmm(x2h[t], hidden, h2h_h)
+            hidden = torch.addmm(x2h[t], hidden, i2h_h.t())
             if t + 1 in needed:
-                before_last[t + 2] = hidden
+                after[t + 1] = hidden
         last_letter = at_lengths(letters.unsqueeze(-1), lengths).squeeze(-1)
-        logits = project_inputs(last_letter, o_x, self.i2o.bias) + pick_by_length(before_last, lengths) @ o_h.t()
-        return self.softmax(logits)
+        output = project_inputs(last_letter, i2o_x, self.i2o.bias) + pick_by_length(after, read) @ i2o_h.t()
+        return self.softmax(output)
