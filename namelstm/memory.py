@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,7 @@ def train_run(task: RunTask) -> dict[str, Any]:
 
     Returns the flat result row; `steps` is None when the run was not solved by the cap.
     """
+    started = time.perf_counter()
     config, device = task.config, torch.device(task.config.device)
     model = init_model(task.arm, task.seed, device)
     heldout = [t.to(device) for t in heldout_set(task.distance, config.heldout_size, task.heldout_stream)]
@@ -123,7 +125,8 @@ def train_run(task: RunTask) -> dict[str, Any]:
                 solved_step = step
                 break
     return {"model": task.arm.model, "init": task.arm.init, "distance": task.distance, "seed": task.seed,
-            "lr": task.lr, "accuracy": accuracy, "steps": solved_step, "initial_gradient": gradient}
+            "lr": task.lr, "accuracy": accuracy, "steps": solved_step, "initial_gradient": gradient,
+            "seconds": time.perf_counter() - started}
 
 
 def _tuning_score(row: dict[str, Any]) -> tuple[float, float]:

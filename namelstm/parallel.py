@@ -34,17 +34,24 @@ def run_all(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, desc: str, prog
     """`[fn(t) for t in tasks]`, spread over `jobs` worker processes (spawned, one torch thread each).
 
     `fn` must be a module-level function and the tasks picklable. Results come back in task order
-    whatever order the workers finish in; `jobs=1` runs serially in this process. A worker's
-    exception is raised here.
+    whatever order the workers finish in; `jobs=1` runs serially in this process, also on one
+    torch thread, so its numbers are those of the workers. A worker's exception is raised here.
     """
     bar = tqdm(total=len(tasks), desc=desc, unit="run", file=sys.stderr, disable=not progress)
     with bar:
         if jobs <= 1 or len(tasks) <= 1:
-            results = []
-            for task in tasks:
-                results.append(fn(task))
-                bar.update()
-            return results
+            import torch
+
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                results = []
+                for task in tasks:
+                    results.append(fn(task))
+                    bar.update()
+                return results
+            finally:
+                torch.set_num_threads(threads)
         context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context,
                                  initializer=_one_thread) as pool:
