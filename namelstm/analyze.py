@@ -71,7 +71,7 @@ def gradient_profile(run_dir: Path, min_length: int, random_length: int, samples
     names = [(n, index[lang]) for n, lang in split.test if len(n) >= min_length][:samples]
     strings: list[tuple[str, int | None]] = [(n, None) for n in random_names(samples, random_length)]
     history = read_json(Path(run_dir) / HISTORY)
-    profile: dict[str, Any] = {"model": history["config"]["model"], "run": str(run_dir),
+    profile: dict[str, Any] = {"model": history["config"]["model"], "run": str(run_dir), "config": history["config"],
                                "about": describe_run(history), "names": len(names)}
     for stage, model in (("initial", initial_model(history["config"], len(predictor.languages))),
                          ("trained", predictor.model)):
@@ -98,6 +98,17 @@ def mean_profiles(profiles: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any
     return report
 
 
+def describe_runs(profiles: Sequence[dict[str, Any]]) -> str:
+    """'mean over 6 runs: seeds 0,1,2; 20 epochs, batch 64; rnn hidden 128 lr 0.02, ...', from the runs' settings."""
+    configs = [p["config"] for p in profiles]
+    epochs = sorted({c["epochs"] for c in configs})
+    batches = sorted({c["batch_size"] for c in configs})
+    sizes = ", ".join(f"{m} hidden {c['hidden_size']} lr {c['lr']:g}" for m, c in
+                      {c["model"]: c for c in configs}.items())
+    return (f"mean over {len(configs)} runs: seeds {','.join(map(str, sorted({c['seed'] for c in configs})))}; "
+            f"{'/'.join(map(str, epochs))} epochs, batch {'/'.join(map(str, batches))}; {sizes}")
+
+
 def analyze_gradients(run_dirs: Sequence[Path], out_dir: Path, min_length: int, random_length: int,
                       samples: int) -> list[str]:
     """Gradient by distance at initialisation and after training, per model (mean over its runs):
@@ -110,10 +121,8 @@ def analyze_gradients(run_dirs: Sequence[Path], out_dir: Path, min_length: int, 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "gradients.json", {"min_length": min_length, "random_length": random_length,
                                             "samples": samples, "models": report})
-    about = sorted({p["about"].split(", seed")[0] for p in profiles})
     title = (f"Gradient of the loss w.r.t. each input letter: test names of >= {min_length} letters (dashed), "
-             f"random {random_length}-letter strings (solid); mean over "
-             f"{len(profiles)} runs\n" + "; ".join(about))
+             f"random {random_length}-letter strings (solid)\n{describe_runs(profiles)}")
     figure = plot_gradient_norms(report, out_dir / "gradients.png", title)
     lines = [f"wrote {out_dir / 'gradients.json'}", f"wrote {figure}"]
     for model, values in report.items():
