@@ -77,7 +77,7 @@ def main() -> None:
     except NamelstmError:
         official = False
     defaults = TrainConfig()
-    run_dirs = train_or_reuse(list(MODELS), defaults.epochs, defaults.seed, args.work, data_dir)
+    run_dirs = train_or_reuse(list(MODELS), [defaults.seed], defaults.epochs, args.work, data_dir)
     candidates = []
     for run_dir in run_dirs:
         metrics = read_json(run_dir / METRICS)
