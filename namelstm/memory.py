@@ -154,7 +154,10 @@ def run_memory(config: MemoryConfig, jobs: int, progress: bool = True) -> dict[s
     rates, tuning = tune(config, jobs, progress)
     tasks = [RunTask(arm, distance, seed, rates[arm], config)
              for arm in config.arms for distance in config.distances for seed in config.seeds]
-    results = run_all(train_run, tasks, jobs, "memory: runs", progress)
+    # Longest first, so no worker is left alone with a long run at the end; reported in arm order.
+    order = sorted(range(len(tasks)), key=lambda i: -tasks[i].distance)
+    done = run_all(train_run, [tasks[i] for i in order], jobs, "memory: runs", progress)
+    results = [row for _, row in sorted(zip(order, done))]
     return {
         "about": config.describe(),
         "settings": {**dataclasses.asdict(config), "arms": [dataclasses.asdict(a) for a in config.arms]},
