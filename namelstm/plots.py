@@ -200,10 +200,11 @@ def plot_memory(results: Sequence[dict[str, Any]], chance: float, path: Path, ti
         cells = [[r for r in results if _arm_label(r) == arm and r["distance"] == d] for d in distances]
         xs = np.arange(len(distances)) + shift
         for ax, key in ((top, "accuracy"), (grad_ax, "initial_gradient")):
-            for x, runs in zip(xs, cells):
-                ax.scatter([x] * len(runs), [r[key] for r in runs], s=14, color=colour, alpha=0.6)
-            ax.plot(xs, [np.median([r[key] for r in runs]) for runs in cells], color=colour, marker="_", ms=12,
-                    label=arm)
+            # A gradient that underflowed to 0 in float32 has no place on a log scale: left out.
+            values = [[r[key] if key == "accuracy" or r[key] > 0 else np.nan for r in runs] for runs in cells]
+            for x, column in zip(xs, values):
+                ax.scatter([x] * len(column), column, s=14, color=colour, alpha=0.6)
+            ax.plot(xs, [np.median(column) for column in values], color=colour, marker="_", ms=12, label=arm)
         for x, runs in zip(xs, cells):
             solved = [r["steps"] for r in runs if r["steps"] is not None]
             top.text(x, 1.06, f"{len(solved)}/{len(runs)}", ha="center", fontsize=8, color=colour)
@@ -222,7 +223,7 @@ def plot_memory(results: Sequence[dict[str, Any]], chance: float, path: Path, ti
     steps_ax.legend(fontsize=8)
     grad_ax.set_yscale("log")
     grad_ax.set(ylabel="mean |d loss / d first symbol| (log scale)", title="Gradient reaching the first symbol, "
-                "at initialisation")
+                "at initialisation\n(missing: it underflowed to 0 in float32)")
     for ax in (top, steps_ax, grad_ax):
         ax.set_xticks(np.arange(len(distances)), [str(d) for d in distances])
         ax.set_xlabel("N: distractors between the class symbol and the end")

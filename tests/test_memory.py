@@ -102,7 +102,7 @@ def test_analyze_memory_writes_the_flat_results_and_figure(tmp_path: Path, monke
     report = json.loads((tmp_path / "memory.json").read_text())
     assert len(report["results"]) == 2 * 2 * 2
     assert {k for r in report["results"] for k in r} == {"model", "init", "distance", "seed", "lr", "accuracy",
-                                                         "steps", "initial_gradient", "seconds"}
+                                                         "steps", "loss", "initial_gradient", "seconds"}
     assert {(r["model"], r["init"]) for r in report["results"]} == {("rnn", "default"), ("lstm", "forget bias 1")}
     assert {r["lr"] for r in report["results"]} <= set(TINY.lrs) and len(report["tuning"]) == 2 * 2
     assert report["settings"]["max_steps"] == TINY.max_steps and "cap 60 steps" in report["about"]
