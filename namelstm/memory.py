@@ -90,8 +90,9 @@ def first_input_gradient(model: NameClassifier, letters: torch.Tensor, labels: t
     return total / max(len(letters), 1)
 
 
-def _score(model: NameClassifier, letters: torch.Tensor, labels: torch.Tensor,
-           lengths: torch.Tensor) -> tuple[float, float]:
+def _score(
+    model: NameClassifier, letters: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor
+) -> tuple[float, float]:
     """Held-out accuracy and NLL loss (the loss still ranks runs that all sit at chance accuracy)."""
     with torch.no_grad():
         output = model.classify(letters, lengths)
@@ -128,9 +129,18 @@ def train_run(task: RunTask) -> dict[str, Any]:
             if streak == 2:
                 solved_step = step
                 break
-    return {"model": task.arm.model, "init": task.arm.init, "distance": task.distance, "seed": task.seed,
-            "lr": task.lr, "accuracy": accuracy, "steps": solved_step, "loss": heldout_loss, "initial_gradient": gradient,
-            "seconds": time.perf_counter() - started}
+    return {
+        "model": task.arm.model,
+        "init": task.arm.init,
+        "distance": task.distance,
+        "seed": task.seed,
+        "lr": task.lr,
+        "accuracy": accuracy,
+        "steps": solved_step,
+        "loss": heldout_loss,
+        "initial_gradient": gradient,
+        "seconds": time.perf_counter() - started,
+    }
 
 
 def _tuning_score(row: dict[str, Any]) -> tuple[float, float]:
@@ -138,11 +148,16 @@ def _tuning_score(row: dict[str, Any]) -> tuple[float, float]:
     return (-(row["steps"] or math.inf), -row["loss"])
 
 
-def tune(config: MemoryConfig, jobs: int, progress: bool = True) -> tuple[dict[Arm, float], list[dict[str, Any]]]:
+def tune(
+    config: MemoryConfig, jobs: int, progress: bool = True
+) -> tuple[dict[Arm, float], list[dict[str, Any]]]:
     """Each arm's learning rate: the best of `config.lrs` at the tuning distance on the tuning seed,
     scored on a tuning set drawn apart from the held-out sets."""
-    tasks = [RunTask(arm, config.tune_distance, config.tune_seed, lr, config, heldout_stream=TUNING_STREAM)
-             for arm in config.arms for lr in config.lrs]
+    tasks = [
+        RunTask(arm, config.tune_distance, config.tune_seed, lr, config, heldout_stream=TUNING_STREAM)
+        for arm in config.arms
+        for lr in config.lrs
+    ]
     rows = run_all(train_run, tasks, jobs, "memory: tuning lr", progress)
     chosen = {}
     for arm in config.arms:
@@ -156,8 +171,12 @@ def run_memory(config: MemoryConfig, jobs: int, progress: bool = True) -> dict[s
     for arm in config.arms:
         family(arm.model)  # an unknown family fails here, not in a worker
     rates, tuning = tune(config, jobs, progress)
-    tasks = [RunTask(arm, distance, seed, rates[arm], config)
-             for arm in config.arms for distance in config.distances for seed in config.seeds]
+    tasks = [
+        RunTask(arm, distance, seed, rates[arm], config)
+        for arm in config.arms
+        for distance in config.distances
+        for seed in config.seeds
+    ]
     # Longest first, so no worker is left alone with a long run at the end; reported in arm order.
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i].distance)
     done = run_all(train_run, [tasks[i] for i in order], jobs, "memory: runs", progress)
@@ -189,21 +208,35 @@ def solved_summary(results: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def analyze_memory(config: MemoryConfig, out_dir: Path, jobs: int, progress: bool = True,
-                   log: Callable[[str], None] = print) -> list[str]:
+def analyze_memory(
+    config: MemoryConfig, out_dir: Path, jobs: int, progress: bool = True, log: Callable[[str], None] = print
+) -> list[str]:
     """Run the experiment, write `memory.json` and `memory.png` into `out_dir`; the lines to print."""
     from namelstm.plots import plot_memory
     from namelstm.runs import write_json
 
-    log(f"memory: {len(config.arms)} arms x {len(config.distances)} distances x {len(config.seeds)} seeds, "
-        f"{config.describe()}")
+    log(
+        f"memory: {len(config.arms)} arms x {len(config.distances)} distances x {len(config.seeds)} seeds, "
+        f"{config.describe()}"
+    )
     report = run_memory(config, jobs, progress)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "memory.json", report)
-    figure = plot_memory(report["results"], report["chance"], out_dir / "memory.png",
-                         f"Remembering the first symbol across N distractors\n{report['about']}", config.max_steps)
-    rates = ", ".join(f"{r['model']}{'' if r['init'] == 'default' else ' (' + r['init'] + ')'} {r['lr']:g}"
-                      for r in report["lr"])
-    return [f"learning rates chosen at N = {config.tune_distance}: {rates}",
-            *solved_summary(report["results"]), f"wrote {out_dir / 'memory.json'}", f"wrote {figure}"]
+    figure = plot_memory(
+        report["results"],
+        report["chance"],
+        out_dir / "memory.png",
+        f"Remembering the first symbol across N distractors\n{report['about']}",
+        config.max_steps,
+    )
+    rates = ", ".join(
+        f"{r['model']}{'' if r['init'] == 'default' else ' (' + r['init'] + ')'} {r['lr']:g}"
+        for r in report["lr"]
+    )
+    return [
+        f"learning rates chosen at N = {config.tune_distance}: {rates}",
+        *solved_summary(report["results"]),
+        f"wrote {out_dir / 'memory.json'}",
+        f"wrote {figure}",
+    ]

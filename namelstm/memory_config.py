@@ -57,8 +57,10 @@ class MemoryConfig:
 
     def describe(self) -> str:
         """One line naming what the results were made from, built from these settings."""
-        return (f"fresh batch of {self.batch_size} per step, Adam, gradient norm clipped at {self.clip:g}, "
-                f"cap {self.max_steps} steps; held-out accuracy on {self.heldout_size} sequences per N every "
-                f"{self.eval_every} steps, solved at >= {self.solved_at:.0%} twice in a row; lr per arm from "
-                f"{{{', '.join(f'{lr:g}' for lr in self.lrs)}}} at N = {self.tune_distance}; "
-                f"seeds {','.join(map(str, self.seeds))}; default hidden sizes")
+        return (
+            f"fresh batch of {self.batch_size} per step, Adam, gradient norm clipped at {self.clip:g}, "
+            f"cap {self.max_steps} steps; held-out accuracy on {self.heldout_size} sequences per N every "
+            f"{self.eval_every} steps, solved at >= {self.solved_at:.0%} twice in a row; lr per arm from "
+            f"{{{', '.join(f'{lr:g}' for lr in self.lrs)}}} at N = {self.tune_distance}; "
+            f"seeds {','.join(map(str, self.seeds))}; default hidden sizes"
+        )

@@ -53,8 +53,9 @@ def run_all(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, desc: str, prog
             finally:
                 torch.set_num_threads(threads)
         context = multiprocessing.get_context("spawn")  # fork would copy torch's thread pools
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=context,
-                                 initializer=_one_thread) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(jobs, len(tasks)), mp_context=context, initializer=_one_thread
+        ) as pool:
             futures = [pool.submit(fn, task) for task in tasks]
             for future in futures:
                 future.add_done_callback(lambda _: bar.update())

@@ -27,9 +27,18 @@ from namelstm.memory import (
     train_run,
 )
 
-TINY = MemoryConfig(arms=(Arm("rnn"), Arm("lstm", 1.0)), distances=(2, 4), seeds=(0, 1), lrs=(3e-3, 1e-2),
-                    tune_distance=3, batch_size=16, max_steps=60, eval_every=20, heldout_size=100,
-                    gradient_samples=4)
+TINY = MemoryConfig(
+    arms=(Arm("rnn"), Arm("lstm", 1.0)),
+    distances=(2, 4),
+    seeds=(0, 1),
+    lrs=(3e-3, 1e-2),
+    tune_distance=3,
+    batch_size=16,
+    max_steps=60,
+    eval_every=20,
+    heldout_size=100,
+    gradient_samples=4,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -75,13 +84,19 @@ def test_heldout_sequences_are_fixed_and_never_trained_on(monkeypatch: pytest.Mo
 def test_forget_bias_arm_sets_the_gate_and_the_seed_fixes_the_init() -> None:
     lstm = init_model(Arm("lstm", 1.0), 0, torch.device("cpu"))
     H = lstm.rnn.hidden_size
-    forget = lstm.rnn.bias_ih_l0[H:2 * H] + lstm.rnn.bias_hh_l0[H:2 * H]  # nn.LSTM adds both biases
+    forget = lstm.rnn.bias_ih_l0[H : 2 * H] + lstm.rnn.bias_hh_l0[H : 2 * H]  # nn.LSTM adds both biases
     assert torch.allclose(forget, torch.ones(H))
     assert torch.allclose(init_model(Arm("mylstm", 1.0), 0, torch.device("cpu")).W_f.bias, torch.ones(H))
     default = init_model(Arm("lstm"), 0, torch.device("cpu"))
-    assert not torch.allclose(default.rnn.bias_ih_l0[H:2 * H] + default.rnn.bias_hh_l0[H:2 * H], torch.ones(H))
-    assert torch.equal(default.rnn.weight_hh_l0, init_model(Arm("lstm"), 0, torch.device("cpu")).rnn.weight_hh_l0)
-    assert not torch.equal(default.rnn.weight_hh_l0, init_model(Arm("lstm"), 1, torch.device("cpu")).rnn.weight_hh_l0)
+    assert not torch.allclose(
+        default.rnn.bias_ih_l0[H : 2 * H] + default.rnn.bias_hh_l0[H : 2 * H], torch.ones(H)
+    )
+    assert torch.equal(
+        default.rnn.weight_hh_l0, init_model(Arm("lstm"), 0, torch.device("cpu")).rnn.weight_hh_l0
+    )
+    assert not torch.equal(
+        default.rnn.weight_hh_l0, init_model(Arm("lstm"), 1, torch.device("cpu")).rnn.weight_hh_l0
+    )
 
 
 def test_a_short_distance_is_solved_and_the_steps_recorded() -> None:
@@ -94,16 +109,49 @@ def test_a_short_distance_is_solved_and_the_steps_recorded() -> None:
     assert {**again, "seconds": 0} == {**row, "seconds": 0}  # a run is reproducible
 
 
-def test_analyze_memory_writes_the_flat_results_and_figure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_analyze_memory_writes_the_flat_results_and_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("namelstm.cli.MEMORY", TINY)
-    result = CliRunner().invoke(cli, ["analyze", "memory", "--distances", "2,4", "--seeds", "0,1", "--jobs", "1",
-                                      "--max-steps", "60", "--batch-size", "16", "--out", str(tmp_path), "-q"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            "memory",
+            "--distances",
+            "2,4",
+            "--seeds",
+            "0,1",
+            "--jobs",
+            "1",
+            "--max-steps",
+            "60",
+            "--batch-size",
+            "16",
+            "--out",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "memory.json").read_text())
     assert len(report["results"]) == 2 * 2 * 2
-    assert {k for r in report["results"] for k in r} == {"model", "init", "distance", "seed", "lr", "accuracy",
-                                                         "steps", "loss", "initial_gradient", "seconds"}
-    assert {(r["model"], r["init"]) for r in report["results"]} == {("rnn", "default"), ("lstm", "forget bias 1")}
+    assert {k for r in report["results"] for k in r} == {
+        "model",
+        "init",
+        "distance",
+        "seed",
+        "lr",
+        "accuracy",
+        "steps",
+        "loss",
+        "initial_gradient",
+        "seconds",
+    }
+    assert {(r["model"], r["init"]) for r in report["results"]} == {
+        ("rnn", "default"),
+        ("lstm", "forget bias 1"),
+    }
     assert {r["lr"] for r in report["results"]} <= set(TINY.lrs) and len(report["tuning"]) == 2 * 2
     assert report["settings"]["max_steps"] == TINY.max_steps and "cap 60 steps" in report["about"]
     assert "learning rates chosen at N = 3" in result.output and "rnn: N=2" in result.output
