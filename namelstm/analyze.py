@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from namelstm.config import TrainConfig, split_label
-from namelstm.data import ALPHABET, Split, line_to_tensor
+from namelstm.data import Split, line_to_tensor
 from namelstm.errors import NamelstmError
 from namelstm.models import NameClassifier, build_model
 from namelstm.parallel import run_all
@@ -46,12 +46,12 @@ def input_gradient_norms(model: NameClassifier, samples: Sequence[tuple[str, int
     return total / max(len(samples), 1)
 
 
-def initial_model(config: dict[str, Any], n_languages: int) -> NameClassifier:
+def initial_model(config: dict[str, Any], n_letters: int, n_languages: int) -> NameClassifier:
     """The weights a run started from: its family and size, seeded with its seed as `train` seeds
     it, without leaving the global generator changed."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config["seed"])
-        model = build_model(config["model"], len(ALPHABET), n_languages, config["hidden_size"])
+        model = build_model(config["model"], n_letters, n_languages, config["hidden_size"])
     if config.get("forget_bias") is not None:
         model.init_forget_bias(config["forget_bias"])
     return model
@@ -73,7 +73,8 @@ def gradient_profile(run_dir: Path, min_length: int, random_length: int, samples
     history = read_json(Path(run_dir) / HISTORY)
     profile: dict[str, Any] = {"model": history["config"]["model"], "run": str(run_dir), "config": history["config"],
                                "about": describe_run(history), "names": len(names)}
-    for stage, model in (("initial", initial_model(history["config"], len(predictor.languages))),
+    start = initial_model(history["config"], predictor.model.n_letters, len(predictor.languages))
+    for stage, model in (("initial", start),
                          ("trained", predictor.model)):
         profile[stage] = {"test_names": input_gradient_norms(model, names, min_length).tolist(),
                           "random_strings": input_gradient_norms(model, strings, random_length).tolist()}
@@ -184,8 +185,9 @@ def analyze_stability(models: Sequence[str], lrs: Sequence[float], seeds: Sequen
     runs = run_all(stability_run, tasks, jobs, "stability", progress)
     means = stability_means(runs)
     settings = tasks[0].config
-    about = (f"{split_label(split.fractions, split.seed)}; {epochs} epochs, batch {settings.batch_size}, SGD "
-             f"momentum {settings.momentum:g}, "
+    optimizers = ", ".join(f"{t.config.model} {t.config.optimizer}" for t in tasks[:: len(lrs) * len(seeds)])
+    about = (f"{split_label(split.fractions, split.seed)}; {epochs} epochs, batch {settings.batch_size}, "
+             f"{optimizers} (SGD momentum {settings.momentum:g}), "
              f"{'gradient norm clipped at ' + format(clip, 'g') if clip else 'no gradient clipping'}; "
              f"seeds {','.join(map(str, seeds))}")
     out_dir = Path(out_dir)

@@ -13,7 +13,9 @@ import torch
 from namelstm.data import ALPHABET
 from namelstm.errors import NamelstmError
 from namelstm.models import MODELS, NameClassifier, build_model
+from namelstm.models.ensemble import Ensemble
 from namelstm.runs import atomic_write_bytes
+from namelstm.script import default_scripts
 
 FORMAT = "namelstm-checkpoint"
 VERSION = 1
@@ -54,9 +56,15 @@ class Checkpoint:
     alphabet: str = ALPHABET
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    members: int = 1  # > 1: an Ensemble of this many models of `model_name`, weights under "members.<k>."
+    calibration: dict[str, Any] = field(default_factory=dict)  # see calibrate.Calibration.to_dict
+    scripts: dict[str, list[str]] = field(default_factory=dict)  # language -> scripts it is written in
 
     def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
-        model = build_model(self.model_name, len(self.alphabet), len(self.languages), self.hidden_size)
+        def one() -> NameClassifier:
+            return build_model(self.model_name, len(self.alphabet), len(self.languages), self.hidden_size)
+
+        model = one() if self.members == 1 else Ensemble([one() for _ in range(self.members)])
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError:
@@ -87,7 +95,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
     languages = raw.get("languages")
     _check(isinstance(languages, list) and len(languages) >= 2 and all(isinstance(x, str) for x in languages),
            path, "bad language list")
-    _check(raw.get("alphabet") == ALPHABET, path, "it was trained on another alphabet")
+    alphabet = raw.get("alphabet")  # any alphabet of distinct letters (--alphabet auto), not only the report's
+    _check(isinstance(alphabet, str) and 0 < len(set(alphabet)) == len(alphabet), path, "bad alphabet")
+    _check(isinstance(raw.get("members", 1), int) and raw.get("members", 1) >= 1, path, "bad member count")
     state = raw.get("state_dict")
     _check(isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()), path, "bad weights")
     return Checkpoint(
@@ -96,9 +106,13 @@ def load_checkpoint(path: Path) -> Checkpoint:
         languages=tuple(languages),
         state_dict=state,
         epoch=int(raw.get("epoch", 0)),
+        members=int(raw.get("members", 1)),
         alphabet=raw["alphabet"],
         config=dict(raw.get("config") or {}),
         metrics=dict(raw.get("metrics") or {}),
+        calibration=dict(raw.get("calibration") or {}),
+        # Checkpoints from before the script table get the shipped one when their languages match.
+        scripts=dict(raw["scripts"]) if isinstance(raw.get("scripts"), dict) else default_scripts(languages),
     )
 
 

@@ -3,22 +3,22 @@ so `--help` answers at once."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from namelstm.config import TrainConfig
+from namelstm.config import BALANCES, OPTIMIZERS, TrainConfig
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.memory_config import MemoryConfig
+from namelstm.sources import Columns
 
 DEFAULTS = TrainConfig()
-PREDICT_CHUNK = 10_000
+COLUMNS = Columns()
+THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see the README on threads]"
 CHECKPOINT_HELP = "Run directory or checkpoint file.  [default: the latest run under outputs/]"
 PREDICT_CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
                            "[default: the latest run under outputs/, else the pretrained model]")
@@ -52,6 +52,17 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def DATA_OPTIONS(command: Any) -> Any:
+    """--data (alias --data-dir) and the CSV/TSV column names, shared by train and data."""
+    command = click.option("--label-column", default=COLUMNS.label, show_default=True,
+                           help="The --data table's column of labels (language, country, ...).")(command)
+    command = click.option("--name-column", default=COLUMNS.name, show_default=True,
+                           help="The --data table's column of names.")(command)
+    return click.option("--data", "--data-dir", "data_dir", type=click.Path(path_type=Path),
+                        help="A directory of <Label>.txt files, or a .csv/.tsv file with a header.  "
+                             "[default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")(command)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="namelstm")
 def cli() -> None:
@@ -74,12 +85,20 @@ def cli() -> None:
               help="Names per SGD step (1 = the tutorial's regime).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="SGD learning rate.  [default: the model's own: rnn 0.02, lstm and mylstm 0.1]")
-@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS),
+              help="[default: the model's own: sgd, except adam for bilstm]")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True,
+              help="SGD momentum.")
+@click.option("--balance", type=click.Choice(BALANCES),
+              help="Class weights of the loss, (n / (K n_c))^p with p = 0, 1/2 or 1.  [default: the model's own, "
+                   "chosen on validation]")
+@click.option("--forget-bias", type=float, help="Initial forget-gate bias of lstm, mylstm and bilstm.")
 @click.option("--hidden-size", type=click.IntRange(min=1),
               help="Hidden units.  [default: the report's: rnn 128, lstm and mylstm 64]")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
+@DATA_OPTIONS
+@click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
+              help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).")
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option("--resume", type=click.Path(path_type=Path),
@@ -89,9 +108,14 @@ def cli() -> None:
 @click.option("--transliterate", is_flag=True,
               help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
-def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: float, hidden_size: int | None,
-          seed: int, data_dir: Path | None, out: Path | None, overwrite: bool, resume: Path | None, device: str,
-          plots: bool, transliterate: bool, quiet: bool) -> None:
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train in N processes on this machine (DistributedDataParallel through torchrun); "
+                   "--batch-size stays the global batch.")
+def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer: str | None, momentum: float,
+          balance: str | None, forget_bias: float | None, hidden_size: int | None, seed: int, data_dir: Path | None,
+          name_column: str, label_column: str, alphabet: str, out: Path | None, overwrite: bool, resume: Path | None,
+          device: str, plots: bool, transliterate: bool, quiet: bool, threads: int | None, nproc: int) -> None:
     """Train a model; keep the weights of the best validation epoch; score them on the test names.
 
     The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
@@ -105,38 +129,76 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, momentum: 
       namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
       namelstm train --model lstm --batch-size 1 --epochs 3   # the tutorial's one-name-at-a-time SGD
       namelstm train --resume outputs/mylstm                   # after Ctrl-C or a crash
+      namelstm train --data customers.csv --name-column name --label-column country --alphabet auto
+      namelstm train --nproc 2 --batch-size 256                # 2 processes, 128 names each per step
+      torchrun --nproc-per-node 2 -m namelstm train            # the same, started by torchrun
     """
+    if nproc > 1:
+        from namelstm.distributed import launch
+
+        sys.exit(launch(nproc, _without_option(sys.argv[1:], "--nproc"), threads))
+    from namelstm.distributed import World, joined
+    from namelstm.sources import Columns
+    from namelstm.threads import apply_threads
     from namelstm.train import TrainingInterrupted, resume_training, train_from_data
 
-    log = (lambda _: None) if quiet else _echo_progress
-    try:
-        if resume is not None:
-            context = click.get_current_context()
-            given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
-            clashing = sorted(given - {"resume", "epochs", "quiet", "plots"})
-            if clashing:
-                option = "--" + clashing[0].replace("_", "-")
-                raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
-            more = epochs if "epochs" in given else None
-            result = resume_training(resume, more, progress=not quiet, log=log)
-        else:
-            config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum,
-                                 hidden_size=hidden_size, seed=seed, device=device, transliterate=transliterate)
-            result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet, log=log,
-                                     overwrite=overwrite)
-    except TrainingInterrupted as stop:
-        click.echo(f"\n{stop}", err=True)
-        sys.exit(130)
+    apply_threads(threads)
+    with joined(World.from_env()) as team:
+        quiet = quiet or not team.is_main  # only rank 0 prints
+        log = (lambda _: None) if quiet else _echo_progress
+        try:
+            if resume is not None:
+                context = click.get_current_context()
+                given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
+                clashing = sorted(given - {"resume", "epochs", "quiet", "plots", "name_column", "label_column",
+                                                       "threads", "nproc"})
+                if clashing:
+                    option = "--" + clashing[0].replace("_", "-")
+                    raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
+                more = epochs if "epochs" in given else None
+                result = resume_training(resume, more, progress=not quiet, log=log, team=team)
+            else:
+                config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                                     momentum=momentum, balance=balance, forget_bias=forget_bias,
+                                     hidden_size=hidden_size, seed=seed, device=device, threads=threads,
+                                     transliterate=transliterate, alphabet=alphabet)
+                result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet,
+                                         log=log, overwrite=overwrite, columns=Columns(name_column, label_column),
+                                         team=team)
+        except TrainingInterrupted as stop:
+            if team.is_main:
+                click.echo(f"\n{stop}", err=True)
+            team.barrier()  # every rank waits until rank 0 has said so: none is killed mid-line
+            sys.exit(130)
+    if not team.is_main:
+        return
     if plots:
         from namelstm.plots import plot_run
 
         plot_run(result.run_dir)
     m = result.test_metrics
     click.echo(
-        f"{result.model}: test accuracy {m['accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, balanced "
-        f"{m['balanced_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}) on {m['n']} held-out names, {m['split']}; "
+        f"{result.model}: test accuracy {m['accuracy']:.1%}, balanced accuracy {m['balanced_accuracy']:.1%} (top-3 "
+        f"{m['top3_accuracy']:.1%}, macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} held-out names, {m['split']}; "
         f"best epoch {result.best_epoch}/{len(result.history)}, {result.seconds:.1f}s; run in {result.run_dir}"
     )
+    if result.learned_nothing:
+        click.echo(f"warning: this run learned nothing: no epoch beat always answering the most common language "
+                   f"({result.majority_accuracy:.1%} of validation names); try a lower --lr "
+                   f"(now {result.config.lr:g})", err=True)
+
+
+def _without_option(args: list[str], option: str) -> list[str]:
+    """`args` without `option VALUE` / `option=VALUE` (to pass the rest on to each rank)."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            kept.append(arg)
+    return kept
 
 
 def _echo_progress(line: str) -> None:
@@ -145,33 +207,56 @@ def _echo_progress(line: str) -> None:
     tqdm.write(line, file=sys.stderr)
 
 
-def _read_names(names: tuple[str, ...]) -> Iterator[str]:
-    """The NAMES arguments, where '-' stands for every non-blank line of standard input, read lazily."""
-    for name in names:
-        if name == "-":
-            yield from (line.rstrip("\r\n") for line in sys.stdin if line.strip())
-        else:
-            yield name
-
-
-@cli.command(short_help="Rank the likeliest languages of origin of names.")
-@click.argument("names", nargs=-1, required=True)
+@cli.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
+@click.argument("names", nargs=-1)
 @click.option("--checkpoint", type=click.Path(path_type=Path), help=PREDICT_CHECKPOINT_HELP)
 @click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of text.")
-def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool) -> None:
-    """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line).
+@click.option("--json", "as_json", is_flag=True,
+              help="Print one JSON list, written whole at the end (so bounded in size; --jsonl streams).")
+@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per line, as names are answered.")
+@click.option("--input", "input_path", type=click.Path(path_type=Path),
+              help="A file of names: .csv/.tsv with a header (see --column), else one name per line.")
+@click.option("--column", default="name", show_default=True, help="The --input table's column of names.")
+@click.option("--output", type=click.Path(path_type=Path),
+              help="Where --input's predictions go: .csv, .tsv or .jsonl (by extension), all input columns kept.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
+@click.option("--strict", is_flag=True, help="Stop at the first name with no letters or too many, naming it.")
+@click.option("--ignore-script", is_flag=True,
+              help="Let every language compete, whatever script the name is written in.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json: bool, as_jsonl: bool,
+            input_path: Path | None, column: str, output: Path | None, overwrite: bool, strict: bool,
+            ignore_script: bool, quiet: bool, threads: int | None) -> None:
+    """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line),
+    or of every name of an --input file into an --output file.
+
+    A bad name (no letters, too long) is reported on stderr with its line, and every other name is
+    still answered (in files: an error column); the exit code is then 2. --strict stops at the first.
 
     \b
     Examples:
       namelstm predict Dostoevsky                 # works right after install: a pretrained model ships
       namelstm predict Nakamura Schmidt --top-k 5 --checkpoint pretrained
       namelstm predict --json --checkpoint outputs/mylstm O'Neill
-      cut -f1 names.tsv | namelstm predict - --json > predictions.json
+      cut -f1 names.tsv | namelstm predict - --jsonl > predictions.jsonl
+      namelstm predict --input customers.csv --column name --output predictions.csv --top-k 3
     """
     from namelstm.predict import PRETRAINED, Predictor
+    from namelstm.predict_files import predict_file, predict_to_stream, records_from_args
     from namelstm.runs import HOW_TO_TRAIN, OUTPUTS, find_latest_run
+    from namelstm.threads import apply_threads
 
+    if bool(names) == bool(input_path):
+        raise click.UsageError("give NAMES (or '-' for stdin) or --input FILE, not both" if names else
+                               "give NAMES to predict, '-' to read them from stdin, or --input FILE")
+    if input_path is not None and (output is None or as_json or as_jsonl):
+        raise click.UsageError("--input needs --output FILE, whose extension (.csv, .tsv, .jsonl) chooses the format")
+    if input_path is None and output is not None:
+        raise click.UsageError("--output goes with --input; for stdin use --jsonl and redirect: ... > out.jsonl")
+    if as_json and as_jsonl:
+        raise click.UsageError("choose one of --json and --jsonl")
+    apply_threads(threads)
     note = None
     if checkpoint is None:  # the latest run, else the model that ships with the package
         latest = find_latest_run()
@@ -184,24 +269,14 @@ def predict(names: tuple[str, ...], checkpoint: Path | None, top_k: int, as_json
                                  param_hint="'--top-k'")
     if note:
         click.echo(f"{note} ({_describe(predictor.checkpoint)})", err=True)
-    # Names go through in chunks and are printed as they come, so memory stays bounded for any input.
-    stream, position = _read_names(names), 1
-    if as_json:
-        click.echo("[")
-    while chunk := list(itertools.islice(stream, PREDICT_CHUNK)):
-        results = predictor.predict(chunk, top_k=top_k, first_position=position)
-        if as_json:
-            separator = "," if position > 1 else ""
-            click.echo(separator + ",\n".join(json.dumps(r.to_dict(), ensure_ascii=False) for r in results))
-        else:
-            for r in results:
-                seen = f"  (read as {r.seen_as!r})" if r.seen_as != r.name else ""
-                click.echo(f"{r.name}{seen}")
-                for language, probability in r.predictions:
-                    click.echo(f"  {language:<12} {probability:6.1%}")
-        position += len(chunk)
-    if as_json:
-        click.echo("]")
+    if input_path is not None:
+        tally = predict_file(predictor, input_path, output, column, top_k, strict, overwrite,  # type: ignore[arg-type]
+                             progress=not quiet, ignore_script=ignore_script)
+        click.echo(f"wrote {output}: {tally.names:,} names", err=True)
+        return
+    fmt = "json" if as_json else "jsonl" if as_jsonl else "text"
+    predict_to_stream(predictor, records_from_args(names, sys.stdin), sys.stdout, fmt, top_k, strict,
+                      report=lambda line: click.echo(line, err=True), ignore_script=ignore_script)
 
 
 def _describe(checkpoint: Any) -> str:
@@ -214,7 +289,8 @@ def _describe(checkpoint: Any) -> str:
 @click.option("--checkpoint", type=click.Path(path_type=Path), help=CHECKPOINT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of tables.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="cpu", show_default=True)
-def evaluate(checkpoint: Path | None, as_json: bool, device: str) -> None:
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def evaluate(checkpoint: Path | None, as_json: bool, device: str, threads: int | None) -> None:
     """Score a run on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1 and
     a per-language table. Writes metrics.json in the run.
 
@@ -225,19 +301,24 @@ def evaluate(checkpoint: Path | None, as_json: bool, device: str) -> None:
     """
     from namelstm.evaluate import evaluate_run
     from namelstm.runs import resolve_run
+    from namelstm.threads import apply_threads
     from namelstm.train import pick_device
 
+    apply_threads(threads)
     metrics = evaluate_run(resolve_run(checkpoint), pick_device(device))
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return
     click.echo(f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
                f"{metrics['split']}")
-    for key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_precision", "macro_recall", "macro_f1"):
+    for key in ("accuracy", "balanced_accuracy", "top3_accuracy", "macro_precision", "macro_recall", "macro_f1"):
         click.echo(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
+    click.echo(f"  {'NLL':<18} {metrics['nll']:6.3f}")
+    click.echo(f"  {'ECE':<18} {metrics['ece']:6.3f}  ({metrics['ece_uncalibrated']:.3f} before temperature scaling)")
     click.echo(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
     for language, row in metrics["per_language"].items():
-        click.echo(f"  {language:<12} {row['precision']:9.1%} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
+        precision = "n/a" if row["precision"] is None else f"{row['precision']:.1%}"
+        click.echo(f"  {language:<12} {precision:>9} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
 
 
 @cli.command(short_help="Loss curves and confusion matrix of runs, as PNG.")
@@ -445,7 +526,8 @@ def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int,
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
-def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def serve(checkpoint: Path, host: str, port: int, quiet: bool, threads: int | None) -> None:
     """Serve predictions over HTTP: a page with a text box at /, JSON at /predict and /health.
 
     \b
@@ -461,7 +543,9 @@ def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
     """
     from namelstm.predict import Predictor
     from namelstm.serve import make_server
+    from namelstm.threads import apply_threads
 
+    apply_threads(threads)
     server = make_server(Predictor.load(checkpoint), host, port, quiet)
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"serving {checkpoint} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
@@ -474,33 +558,38 @@ def serve(checkpoint: Path, host: str, port: int, quiet: bool) -> None:
 
 
 @cli.command(short_help="Find or download the dataset and describe it.")
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Directory of <Language>.txt files.  [default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")
-def data(data_dir: Path | None) -> None:
-    """Find (or download and check) the dataset and describe it: lines, distinct names, repeats.
+@DATA_OPTIONS
+@click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
+              help="Fold to the report's 57 letters, or keep every letter of the data.")
+def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: str) -> None:
+    """Find (or download and check) the dataset and describe it: rows, distinct names, repeats, and
+    every bad row (the first ones with their line numbers).
 
     \b
     Examples:
       namelstm data
       namelstm data --data-dir ~/datasets/names
+      namelstm data --data customers.csv --name-column name --label-column country --alphabet auto
     """
     from collections import Counter
 
-    from namelstm.data import load_names, resolve_data_dir, verify_names
+    from namelstm.alphabet import pick_alphabet
+    from namelstm.data import load_names, resolve_data_dir
 
-    directory = resolve_data_dir(data_dir)
-    dataset = load_names(directory)
-    try:
-        verify_names(directory)
-        official = "matches the official files' SHA-256 sums"
-    except NamelstmError as err:
-        official = f"is not the official dataset ({err})"
-    click.echo(f"{directory}: {len(dataset.languages)} languages; {official}")
+    path = resolve_data_dir(data_dir)
+    dataset = load_names(path, alphabet=pick_alphabet(alphabet), columns=Columns(name_column, label_column),
+                         progress=True)
+    official = "the official files (SHA-256 checked)" if dataset.official else "custom data (not the official files)"
+    click.echo(f"{path}: {len(dataset.languages)} labels; {official}")
     per_language = Counter(lang for _, lang in dataset.pairs)
     for language in dataset.languages:
-        click.echo(f"  {language:<12} {per_language[language]:6d} distinct names")
-    click.echo(f"  {'total':<12} {len(dataset.pairs):6d} distinct (name, language) pairs from {dataset.lines} lines; "
-               f"{dataset.duplicates} repeats, {len(dataset.skipped)} lines without letters")
+        click.echo(f"  {language:<12} {per_language[language]:9,d} distinct names")
+    click.echo(f"  {'total':<12} {len(dataset.pairs):9,d} distinct (name, label) pairs from {dataset.lines:,} rows; "
+               f"{dataset.duplicates:,} repeats, {dataset.n_skipped:,} bad rows; {len(dataset.alphabet)} letters")
+    for bad in dataset.skipped:
+        click.echo(f"  bad row: {bad}")
+    if dataset.n_skipped > len(dataset.skipped):
+        click.echo(f"  ... and {dataset.n_skipped - len(dataset.skipped):,} more bad rows")
 
 
 def main() -> None:

@@ -43,11 +43,11 @@ def find_runs(out_dir: Path) -> list[Path]:
 
 
 def _settings_match(run_dir: Path, config: TrainConfig) -> bool:
+    # Threads change the speed, not the run, so a run made with other threads is reused.
     if not (run_dir / HISTORY).is_file():
         return False
-    wanted = dataclasses.asdict(config)
-    wanted["fractions"] = list(wanted["fractions"])
-    return read_json(run_dir / HISTORY)["config"] == wanted
+    saved = TrainConfig.from_dict(read_json(run_dir / HISTORY)["config"])
+    return dataclasses.replace(saved, threads=None) == dataclasses.replace(config, threads=None)
 
 
 def _finished_run_matches(run_dir: Path, config: TrainConfig) -> bool:
@@ -262,14 +262,10 @@ def _verdicts(diffs: Sequence[dict[str, Any]]) -> list[str]:
 
 def describe(runs: Sequence[dict[str, Any]]) -> str:
     """What the comparison was made from, built from the runs' own settings."""
-    config = runs[0]["config"]
     seeds = sorted({r["seed"] for r in runs})
-    sizes = ", ".join(f"{m} hidden {c['hidden_size']} lr {c['lr']:g}" for m, c in
-                      {r["model"]: r["config"] for r in runs}.items())
-    fractions = "/".join(f"{f:g}" for f in config["fractions"])
-    return (f"seeds {','.join(map(str, seeds))}, each its own split by name {fractions} and initialisation; "
-            f"{config['epochs']} epochs, batch {config['batch_size']}, momentum {config['momentum']:g}, "
-            f"gradient norm clipped at {config['clip']:g}; {sizes}")
+    fractions = "/".join(f"{f:g}" for f in runs[0]["config"]["fractions"])
+    recipes = "; ".join(TrainConfig.from_dict(c).describe() for c in {r["model"]: r["config"] for r in runs}.values())
+    return f"seeds {','.join(map(str, seeds))}, each its own split by name {fractions} and initialisation; {recipes}"
 
 
 def write_comparison(run_dirs: Sequence[Path], out_dir: Path) -> dict[str, Path]:

@@ -2,24 +2,67 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+BALANCES = ("none", "sqrt", "inverse")  # class weights (n / (K n_c)) ** p for p = 0, 1/2, 1
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a training run; `None` means the model family's default."""
+    """Every setting of a training run; `None` means the model family's default.
+
+    `resolve_config` (train.py) fills the `None`s from the family's class, so a saved config is complete.
+    """
 
     model: str = "lstm"
     epochs: int = 20
     batch_size: int = 64
     lr: float | None = None
-    momentum: float = 0.9
+    optimizer: str | None = None  # "sgd" or "adam"
+    momentum: float = 0.9  # SGD only
     hidden_size: int | None = None
     clip: float = 1.0  # max gradient norm: keeps the linear RNN's recurrence from blowing up
+    balance: str | None = None  # class weights of the loss: "none", "sqrt" or "inverse"
+    forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
     seed: int = 0
     device: str = "auto"
+    threads: int | None = None  # PyTorch CPU threads; None = the tool's default (see cli.py --threads)
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     transliterate: bool = False  # write other scripts in Latin letters before folding the data
+    alphabet: str = "report"  # "report": the report's 57 letters; "auto": the letters of the data
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data; `from_dict` gives the same config back."""
+        return {**asdict(self), "fractions": list(self.fractions)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        """A config from `to_dict`'s output; keys it does not know (from other versions) are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        if "fractions" in values:
+            values["fractions"] = tuple(float(f) for f in values["fractions"])
+        return cls(**values)
+
+    def describe(self) -> str:
+        """The run's recipe in words, from the values actually used: 'lstm hidden 64, SGD lr 0.1 ...'."""
+        optimizer = {"sgd": "SGD", "adam": "Adam"}[self.optimizer or "sgd"]
+        lr = "" if self.lr is None else f" lr {self.lr:g}"
+        momentum = f" momentum {self.momentum:g}" if optimizer == "SGD" else ""
+        parts = [
+            f"{self.model} hidden {self.hidden_size}" if self.hidden_size else self.model,
+            f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
+            f"batch {self.batch_size}",
+            f"{optimizer}{lr}{momentum}",
+            f"clip {self.clip:g}" if self.clip != float("inf") else "no clipping",
+        ]
+        if self.balance and self.balance != "none":
+            parts.append(f"{self.balance} class weights")
+        if self.forget_bias is not None:
+            parts.append(f"forget bias {self.forget_bias:g}")
+        return ", ".join(parts)
 
 
 def split_label(fractions: tuple[float, ...] | list[float], seed: int) -> str:

@@ -1,33 +1,34 @@
-"""The names dataset: alphabet and folding, loading, download, a leak-free split, tensors and batches.
+"""The names dataset: loading, download, a leak-free split, tensors and batches.
 
-Reading order: the alphabet and `fold`; `load_names` (files -> distinct (name, language) pairs);
-`resolve_data_dir` / `download_names` (where the files come from); `split_by_name`; encoding and
-`Batches`.
+Reading order: `fold` (see alphabet.py); `load_names` (a directory or CSV/TSV, see sources.py ->
+distinct (name, language) pairs); `resolve_data_dir` / `download_names` (where the files come from);
+`split_by_name`; encoding and `Batches`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
-import string
 import tempfile
-import unicodedata
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 
+from namelstm.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all
 from namelstm.config import split_label
 from namelstm.errors import NamelstmError
+from namelstm.sources import Columns, open_source
 
-ALPHABET = string.ascii_letters + " .,;'"
+ALPHABET = REPORT.letters
 N_LETTERS = len(ALPHABET)  # 57, the width of the report's one-hot letter vectors
-_LETTER_INDEX = {letter: i for i, letter in enumerate(ALPHABET)}
 
 DATA_URL = "https://download.pytorch.org/tutorial/data.zip"
 DATA_ENV = "NAMELSTM_DATA"
@@ -55,88 +56,118 @@ NAMES_SHA256: Mapping[str, str] = {
     "Vietnamese.txt": "4761c0de374ebdfd7dea7faa6fbac707d96cad9a6fc91d3626c462cbd08b6c76",
 }
 
-Pair = tuple[str, str]  # (ASCII-folded name, language)
+Pair = tuple[str, str]  # (folded name, language)
+MAX_REPORTED = 20  # bad rows kept with their line numbers; the rest are counted
 
 
 # ---------------------------------------------------------------------------- alphabet and folding
 
 
 def fold(text: str, transliterate: bool = False) -> str:
-    """Unicode -> the 57-letter alphabet, as the tutorial does: NFD, drop combining marks and
-    every other character outside ALPHABET (so 'Ślusàrski' -> 'Slusarski').
+    """Unicode -> the report's 57-letter alphabet, as the tutorial does: NFD, drop combining marks
+    and every other character outside ALPHABET (so 'Ślusàrski' -> 'Slusarski').
 
     With `transliterate`, other scripts are first written in Latin letters ('Достоевский' ->
     'Dostoevskiy', 'Strauß' -> 'Strauss') instead of being dropped.
     """
-    if transliterate:
-        # anyascii is a maintained table covering every Unicode script; a hand-made one would not be.
-        from anyascii import anyascii
-
-        text = anyascii(text)
-    # NFD splits 'à' into 'a' + a combining grave accent, which is not in ALPHABET and so drops out.
-    decomposed = unicodedata.normalize("NFD", text)
-    return "".join(c for c in decomposed if c in _LETTER_INDEX).strip()
+    return REPORT.fold(text, transliterate)
 
 
 # ---------------------------------------------------------------------------- loading
 
 
+class BadRow(NamedTuple):
+    """A line of the data that gave no (name, label) pair, and why."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file} line {self.line}: {self.reason}"
+
+
 @dataclass(frozen=True)
 class NamesDataset:
-    """Distinct (name, language) pairs read from one `<Language>.txt` file per language.
+    """Distinct (name, language) pairs read from a directory of `<Language>.txt` files or a CSV/TSV.
 
-    `lines` counts every non-blank line read; `duplicates` the lines whose pair was already seen;
-    `skipped` names (file, line number) of lines that folded to nothing.
+    `lines` counts every non-blank row read; `duplicates` the rows whose pair was already seen;
+    `n_skipped` the rows that gave no pair, the first MAX_REPORTED of them in `skipped`.
+    `official` is True only for the tutorial's own files (checked by SHA-256); all else is custom data.
     """
 
     languages: tuple[str, ...]
     pairs: tuple[Pair, ...]
     lines: int
     duplicates: int
-    skipped: tuple[tuple[str, int], ...]
+    skipped: tuple[BadRow, ...]
+    n_skipped: int = 0
+    alphabet: Alphabet = REPORT
+    source: str = ""
+    official: bool = False
 
+    @property
+    def data_label(self) -> str:
+        """How a run names its data: the official tutorial files, or custom data and its path."""
+        return "the official tutorial names" if self.official else f"custom data ({self.source})"
 
-def load_names(directory: Path, transliterate: bool = False) -> NamesDataset:
-    """Read every `*.txt` file of `directory` as one language (its file name) of one name per line,
-    folded to ALPHABET (see `fold`)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise NamelstmError(f"data directory {directory} does not exist")
-    files = sorted(directory.glob("*.txt"))
-    if len(files) < 2:
-        raise NamelstmError(
-            f"{directory} holds {len(files)} .txt file(s); it needs one <Language>.txt per language, at least 2"
+    def describe(self) -> str:
+        bad = f"{self.n_skipped:,} bad rows skipped" + (
+            f" ({'; '.join(map(str, self.skipped[:3]))}{'; ...' if self.n_skipped > 3 else ''})" if self.n_skipped else ""
         )
+        return (
+            f"{self.data_label}: {self.lines:,} rows, {len(self.pairs):,} distinct (name, language) pairs in "
+            f"{len(self.languages)} languages, {len(self.alphabet)} letters; {self.duplicates:,} repeats dropped, {bad}"
+        )
+
+
+def load_names(
+    directory: Path,
+    transliterate: bool = False,
+    alphabet: Alphabet | None = REPORT,
+    columns: Columns | None = None,
+    progress: bool = False,
+) -> NamesDataset:
+    """Read a directory of `<Language>.txt` files (one name per line) or a CSV/TSV file with a
+    header (see `sources`), folded to `alphabet`; `None` builds the alphabet from the data's letters
+    (`--alphabet auto`). Bad rows are counted and the first ones kept with their line numbers."""
+    source = open_source(Path(directory), columns or Columns())
+    folding = alphabet.fold if alphabet is not None else fold_keeping_all
     seen: set[Pair] = set()
-    lines = duplicates = 0
-    skipped: list[tuple[str, int]] = []
-    for path in files:
-        language = path.stem
-        kept_before = len(seen)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as err:
-            line_no = path.read_bytes()[: err.start].count(b"\n") + 1
-            raise NamelstmError(f"{path} is not UTF-8 (line {line_no})") from None
-        for line_no, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            lines += 1
-            name = fold(line, transliterate)
-            if not name:
-                skipped.append((path.name, line_no))
-            elif (name, language) in seen:
-                duplicates += 1
-            else:
-                seen.add((name, language))
-        if len(seen) == kept_before:
-            raise NamelstmError(f"{path} holds no usable names")
+    per_label: dict[str, int] = defaultdict(int)
+    lines = duplicates = n_skipped = 0
+    skipped: list[BadRow] = []
+    for where, line_no, raw, label, problem in source.rows(progress):
+        lines += 1
+        name = "" if problem else folding(raw, transliterate)
+        if not name:
+            n_skipped += 1
+            if len(skipped) < MAX_REPORTED:
+                skipped.append(BadRow(where, line_no, problem or f"{raw.strip()[:40]!r} has no letters"))
+        elif (name, label) in seen:
+            duplicates += 1
+        else:
+            seen.add((name, label))
+            per_label[label] += 1
+    declared = source.declared_labels()
+    for label in declared or ():
+        if not per_label[label]:
+            raise NamelstmError(f"{source.path / (label + '.txt')} holds no usable names")
+    languages = declared or tuple(sorted(per_label))
+    if len(languages) < 2:
+        found = f"only {languages[0]!r}" if languages else "none"
+        raise NamelstmError(f"{source.path} needs names of at least 2 labels; it has {found} ({n_skipped:,} bad rows)")
+    pairs = tuple(sorted(seen, key=lambda p: (p[1], p[0])))
     return NamesDataset(
-        languages=tuple(p.stem for p in files),
-        pairs=tuple(sorted(seen, key=lambda p: (p[1], p[0]))),
+        languages=languages,
+        pairs=pairs,
         lines=lines,
         duplicates=duplicates,
         skipped=tuple(skipped),
+        n_skipped=n_skipped,
+        alphabet=alphabet if alphabet is not None else alphabet_of(name for name, _ in pairs),
+        source=str(source.path),
+        official=source.kind == "directory" and is_official(source.path),
     )
 
 
@@ -149,6 +180,18 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def is_official(directory: Path) -> bool:
+    """True only if `directory` holds exactly the tutorial's files, each with its SHA-256."""
+    names = {p.name for p in Path(directory).glob("*.txt")}
+    if names != set(NAMES_SHA256):
+        return False
+    try:
+        verify_names(directory)
+    except NamelstmError:
+        return False
+    return True
 
 
 def verify_names(directory: Path, sums: Mapping[str, str] | None = None, where: str | None = None) -> None:
@@ -210,14 +253,15 @@ def download_names(
 
 
 def resolve_data_dir(data_dir: Path | None = None, download: bool = True, progress: bool = True) -> Path:
-    """Where the name files are: `data_dir`, else $NAMELSTM_DATA, else ./data/names, downloaded there
-    (and checked) if it is missing. A directory the user names is used as it is, never downloaded into."""
+    """Where the names are: `data_dir` (a directory or a .csv/.tsv file), else $NAMELSTM_DATA, else
+    ./data/names, downloaded there (and checked) if it is missing. A path the user names is used as it
+    is, never downloaded into."""
     named = data_dir if data_dir is not None else os.environ.get(DATA_ENV) or None
     if named is not None:
         path = Path(named)
-        if not path.is_dir():
+        if not path.is_dir() and not (path.is_file() and path.suffix.lower() in (".csv", ".tsv")):
             source = "--data-dir" if data_dir is not None else DATA_ENV
-            raise NamelstmError(f"{source} {path} is not a directory")
+            raise NamelstmError(f"{source} {path} is not a directory (nor a .csv/.tsv file)")
         return path
     if DEFAULT_DATA_DIR.is_dir():
         return DEFAULT_DATA_DIR
@@ -239,6 +283,8 @@ class Split:
     languages: tuple[str, ...]
     seed: int
     fractions: tuple[float, float, float]
+    alphabet: Alphabet = REPORT
+    data: dict[str, Any] = field(default_factory=dict, compare=False)  # where the names came from
 
     def describe(self) -> str:
         return (
@@ -246,13 +292,26 @@ class Split:
             f"{len(self.train)} train, {len(self.val)} val, {len(self.test)} test pairs"
         )
 
+    def detail(self) -> dict[str, Any]:
+        """`describe` as fields: seed, fractions and the number of pairs in each part."""
+        return {"by": "name", "seed": self.seed, "fractions": list(self.fractions),
+                "counts": {part: len(getattr(self, part)) for part in ("train", "val", "test")}}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
             "fractions": list(self.fractions),
             "languages": list(self.languages),
+            "alphabet": self.alphabet.letters,
+            "data": self.data,
             **{part: [list(p) for p in getattr(self, part)] for part in ("train", "val", "test")},
         }
+
+    def write(self, path: Path) -> None:
+        """split.json, atomically; compact (no indent), since a large dataset makes it millions of names."""
+        from namelstm.runs import atomic_write_bytes
+
+        atomic_write_bytes(path, json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Split:
@@ -261,6 +320,8 @@ class Split:
             languages=tuple(raw["languages"]),
             seed=int(raw["seed"]),
             fractions=tuple(float(f) for f in raw["fractions"]),  # type: ignore[arg-type]
+            alphabet=Alphabet(raw.get("alphabet", REPORT.letters)),  # runs older than --alphabet used the report's
+            data=dict(raw.get("data") or {}),
         )
 
 
@@ -304,35 +365,57 @@ def split_by_name(
         languages=dataset.languages,
         seed=seed,
         fractions=fractions,
+        alphabet=dataset.alphabet,
+        data={"source": dataset.source, "official": dataset.official, "label": dataset.data_label,
+              "rows": dataset.lines, "repeats": dataset.duplicates, "bad_rows": dataset.n_skipped,
+              "first_bad_rows": [str(b) for b in dataset.skipped]},
     )
 
 
 # ---------------------------------------------------------------------------- tensors and batches
 
 
-def letter_indices(name: str) -> list[int]:
-    """Positions in ALPHABET of an already-folded name's letters."""
-    return [_LETTER_INDEX[c] for c in name]
+def letter_indices(name: str, alphabet: Alphabet = REPORT) -> list[int]:
+    """Positions in the alphabet of an already-folded name's letters."""
+    return [alphabet.index[c] for c in name]
 
 
-def line_to_tensor(name: str) -> torch.Tensor:
+def line_to_tensor(name: str, alphabet: Alphabet = REPORT) -> torch.Tensor:
     """The report's encoding: a `<len x 1 x 57>` one-hot tensor, one row per letter."""
-    tensor = torch.zeros(len(name), 1, N_LETTERS)
-    tensor[torch.arange(len(name)), 0, torch.tensor(letter_indices(name), dtype=torch.long)] = 1
+    tensor = torch.zeros(len(name), 1, len(alphabet))
+    tensor[torch.arange(len(name)), 0, torch.tensor(letter_indices(name, alphabet), dtype=torch.long)] = 1
     return tensor
 
 
-def encode(names: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+class Encoded:
+    """Folded names stored end to end as small integers, with offsets: millions of names take a few
+    bytes each, and any set of rows comes out as a padded `[B, T]` long tensor."""
+
+    def __init__(self, names: Sequence[str], alphabet: Alphabet = REPORT) -> None:
+        flat, lengths = alphabet.encode_flat(names)
+        if len(lengths) and lengths.min() == 0:
+            raise NamelstmError("cannot encode an empty name")
+        self.flat = torch.from_numpy(flat)
+        self.lengths = torch.from_numpy(lengths)
+        self.starts = torch.from_numpy(np.cumsum(lengths) - lengths)
+
+    def padded(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Letter indices of `rows` padded with 0 to their longest name (`[B, T]`), and their lengths."""
+        lengths = self.lengths[rows]
+        width = int(lengths.max()) if len(rows) else 0
+        offsets = torch.arange(width)
+        inside = offsets < lengths[:, None]
+        positions = torch.where(inside, self.starts[rows][:, None] + offsets, 0)
+        letters = self.flat[positions].long().masked_fill_(~inside, 0)
+        return letters, lengths
+
+
+def encode(names: Sequence[str], alphabet: Alphabet = REPORT) -> tuple[torch.Tensor, torch.Tensor]:
     """The batched encoding: letter indices padded to the longest name (`[B, T]`) and lengths (`[B]`).
 
     The padding value is irrelevant: models read each name's output at position `length - 1`.
     """
-    if any(not n for n in names):
-        raise NamelstmError("cannot encode an empty name")
-    width = max(map(len, names), default=0)
-    rows = [letter_indices(n) + [0] * (width - len(n)) for n in names]  # one tensor call, not one per name
-    letters = torch.tensor(rows, dtype=torch.long).reshape(len(names), width)
-    return letters, torch.tensor([len(n) for n in names], dtype=torch.long)
+    return Encoded(names, alphabet).padded(torch.arange(len(names)))
 
 
 @dataclass(frozen=True)
@@ -353,28 +436,35 @@ class Batches:
     batches shuffled, so a batch carries almost no padding while its contents still change.
     """
 
-    def __init__(self, pairs: Sequence[Pair], languages: Sequence[str], batch_size: int) -> None:
+    def __init__(
+        self, pairs: Sequence[Pair], languages: Sequence[str], batch_size: int, alphabet: Alphabet = REPORT
+    ) -> None:
         language_index = {lang: i for i, lang in enumerate(languages)}
-        self.letters, self.lengths = encode([name for name, _ in pairs])
-        self.targets = torch.tensor([language_index[lang] for _, lang in pairs], dtype=torch.long)
+        self.encoded = Encoded([name for name, _ in pairs], alphabet)
+        self.lengths = self.encoded.lengths
+        self.targets = torch.from_numpy(
+            np.fromiter((language_index[lang] for _, lang in pairs), dtype=np.int64, count=len(pairs))
+        )
         self.batch_size = batch_size
 
     def __len__(self) -> int:
-        return -(-len(self.targets) // self.batch_size)
+        return (len(self.targets) + self.batch_size - 1) // self.batch_size
 
     def _batch(self, rows: torch.Tensor) -> Batch:
-        lengths = self.lengths[rows]
-        return Batch(self.letters[rows, : int(lengths.max())], lengths, self.targets[rows], rows)
+        letters, lengths = self.encoded.padded(rows)
+        return Batch(letters, lengths, self.targets[rows], rows)
+
+    def chunks(self, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """The rows of each batch, each in length order; batches shuffled when a generator is given,
+        in a fixed order otherwise. The same generator state gives the same batches in every process."""
+        if generator is None:
+            return list(torch.argsort(self.lengths, stable=True).split(self.batch_size))
+        shuffled = torch.randperm(len(self.lengths), generator=generator)
+        order = shuffled[torch.argsort(self.lengths[shuffled], stable=True)]
+        chunks = list(order.split(self.batch_size))
+        return [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
 
     def iterate(self, generator: torch.Generator | None = None) -> Iterator[Batch]:
-        """Length-bucketed batches; shuffled when a generator is given, in a fixed order otherwise."""
-        if generator is None:
-            order = torch.argsort(self.lengths, stable=True)
-            chunks = list(order.split(self.batch_size))
-        else:
-            shuffled = torch.randperm(len(self.lengths), generator=generator)
-            order = shuffled[torch.argsort(self.lengths[shuffled], stable=True)]
-            chunks = list(order.split(self.batch_size))
-            chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
-        for rows in chunks:
+        """Length-bucketed batches (see `chunks`)."""
+        for rows in self.chunks(generator):
             yield self._batch(rows)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from namelstm.calibrate import Calibration, balanced_accuracy, expected_calibration_error, reliability
 from namelstm.checkpoint import load_checkpoint
 from namelstm.data import Batches, Split
 from namelstm.errors import NamelstmError
@@ -34,6 +35,10 @@ class Scores:
     def accuracy(self) -> float:
         return (self.log_probs.argmax(1) == self.targets).float().mean().item()
 
+    @property
+    def balanced_accuracy(self) -> float:
+        return balanced_accuracy(self.log_probs.argmax(1), self.targets, self.log_probs.shape[1])
+
 
 @torch.no_grad()
 def score(model: NameClassifier, batches: Batches, device: torch.device | str = "cpu") -> Scores:
@@ -51,9 +56,16 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
 
 
+def _or_none(value: float, defined: bool) -> float | None:
+    return float(value) if defined else None
+
+
 def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """Accuracy, top-3 accuracy, balanced accuracy (mean per-language recall), macro P/R/F1,
-    a per-language table and the confusion matrix (rows: true language, columns: predicted)."""
+    a per-language table and the confusion matrix (rows: true language, columns: predicted).
+
+    A language the model never predicts has no precision: it is None (shown "n/a"), and counts
+    as 0 in the macro averages, as scikit-learn's `zero_division=0` does."""
     n_lang = len(languages)
     targets = scores.targets.numpy()
     predicted = scores.log_probs.argmax(1).numpy()
@@ -65,6 +77,7 @@ def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> d
     recall = _safe_divide(correct, support)
     f1 = _safe_divide(2 * precision * recall, precision + recall)
     present = support > 0  # a language absent from the split has no recall to average
+    predicted_ever = confusion.sum(0) > 0
     return {
         "n": int(len(targets)),
         "accuracy": float((predicted == targets).mean()),
@@ -74,9 +87,11 @@ def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> d
         "macro_recall": float(recall[present].mean()),
         "macro_f1": float(f1[present].mean()),
         "loss": scores.loss,
+        "nll": scores.loss,
+        "ece": expected_calibration_error(scores.log_probs, scores.targets),
         "per_language": {
             lang: {
-                "precision": float(precision[i]),
+                "precision": _or_none(precision[i], predicted_ever[i]),
                 "recall": float(recall[i]),
                 "f1": float(f1[i]),
                 "support": int(support[i]),
@@ -89,11 +104,27 @@ def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> d
 
 
 def test_metrics(
-    model: NameClassifier, split: Split, languages: tuple[str, ...], device: torch.device | str = "cpu"
+    model: NameClassifier,
+    split: Split,
+    languages: tuple[str, ...],
+    device: torch.device | str = "cpu",
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
-    """`compute_metrics` on the test part of `split`, labelled with the split it came from."""
-    scores = score(model, Batches(split.test, languages, EVAL_BATCH_SIZE), device)
-    return {"split": split.describe(), "part": "test", **compute_metrics(scores, languages)}
+    """`compute_metrics` on the test part of `split` for the calibrated outputs, labelled with the
+    split it came from; `ece_uncalibrated` and the reliability bins show the temperature's effect."""
+    calibration = calibration or Calibration()
+    raw = score(model, Batches(split.test, languages, EVAL_BATCH_SIZE, split.alphabet), device)
+    before = calibration.apply(raw.log_probs, temperature=False)
+    after = Scores(calibration.apply(raw.log_probs), raw.targets)
+    return {
+        "split": split.describe(),
+        "split_detail": split.detail(),
+        "part": "test",
+        **compute_metrics(after, languages),
+        "ece_uncalibrated": expected_calibration_error(before, raw.targets),
+        "calibration": calibration.to_dict(),
+        "reliability": {"before": reliability(before, raw.targets), "after": reliability(after.log_probs, raw.targets)},
+    }
 
 
 def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -102,11 +133,14 @@ def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str,
     split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
     if set(split.languages) != set(checkpoint.languages):
         raise NamelstmError(f"the checkpoint in {run_dir} knows other languages than the run's split.json")
+    if checkpoint.alphabet != split.alphabet.letters:
+        raise NamelstmError(f"the checkpoint in {run_dir} reads another alphabet than the run's split.json")
     metrics = {
         "run": str(run_dir),
         "model": checkpoint.model_name,
         "epoch": checkpoint.epoch,
-        **test_metrics(checkpoint.build_model(device), split, checkpoint.languages, device),
+        **test_metrics(checkpoint.build_model(device), split, checkpoint.languages, device,
+                       Calibration.from_dict(checkpoint.calibration)),
     }
     write_json(Path(run_dir) / METRICS, metrics)
     return metrics

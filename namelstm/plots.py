@@ -136,7 +136,7 @@ def describe_run(history_file: dict[str, Any]) -> str:
 
 def plot_run(run_dir: Path) -> list[Path]:
     """Write a run's loss curves and test confusion matrix next to its checkpoint."""
-    from namelstm.runs import CONFUSION_FIGURE, HISTORY, LOSS_FIGURE, METRICS, read_json
+    from namelstm.runs import CONFUSION_FIGURE, HISTORY, LOSS_FIGURE, METRICS, RELIABILITY_FIGURE, read_json
 
     run_dir = Path(run_dir)
     history_file = read_json(run_dir / HISTORY)
@@ -156,7 +156,7 @@ def plot_run(run_dir: Path) -> list[Path]:
             f"{about}\ntest accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names "
             f"(epoch {metrics['epoch']}), balanced accuracy {metrics['balanced_accuracy']:.1%}",
         ),
-    ]
+    ] + ([plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, about)] if "reliability" in metrics else [])
 
 
 def plot_gradient_norms(report: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
@@ -251,4 +251,37 @@ def plot_stability(runs: Sequence[dict[str, Any]], means: Sequence[dict[str, Any
     ax.set(xlabel="learning rate", ylabel="final validation NLL loss", title=_wrap(title))
     ax.grid(alpha=0.3, which="both")
     ax.legend()
+    return _save(fig, path)
+
+
+def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
+    """Reliability diagram of the test names before and after temperature scaling: accuracy of
+    the top language per confidence bin against the diagonal, with how many names each bin holds."""
+    fig = Figure(figsize=(11, 5.6), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    calibration = metrics.get("calibration", {})
+    labels = {
+        "before": f"before temperature scaling: ECE {metrics['ece_uncalibrated']:.3f}",
+        "after": f"after (T = {calibration.get('temperature', 1):.2f}): ECE {metrics['ece']:.3f}",
+    }
+    for ax, key in zip(axes, ("before", "after")):
+        rows = [r for r in metrics["reliability"][key] if r["count"]]
+        centres = [(r["low"] + r["high"]) / 2 for r in rows]
+        width = rows[0]["high"] - rows[0]["low"] if rows else 1 / 15
+        ax.bar(centres, [r["accuracy"] for r in rows], width=width * 0.9, color="C0", alpha=0.8,
+               label="accuracy in the bin")
+        ax.plot(centres, [r["confidence"] for r in rows], "D", color="C1", ms=4,
+                label="mean confidence in the bin")
+        ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
+        for x, r in zip(centres, rows):
+            ax.text(x, 0.02, f"{r['count']}", ha="center", va="bottom", fontsize=7, rotation=90, color="white")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top language", title=labels[key])
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("accuracy (test names; bar labels: names per bin)")
+    axes[0].legend(loc="upper left", fontsize=8)
+    tau = calibration.get("tau", 0)
+    fig.suptitle(_wrap(f"{title}\nreliability on {metrics['n']} test names; logit adjustment tau = {tau:g} "
+                       f"in both panels; tau and T fitted on the validation split"))
     return _save(fig, path)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import torch
 
+from namelstm.alphabet import REPORT, Alphabet
+from namelstm.calibrate import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint
-from namelstm.data import encode, fold
+from namelstm.data import encode
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
 from namelstm.runs import resolve_checkpoint
+from namelstm.script import ScriptEvidence, evidence
 
 PRETRAINED = "pretrained"  # the name that stands for the model shipped inside the package
 CHUNK = 4096  # names per forward pass: bounds memory for any number of names
@@ -22,18 +26,27 @@ MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and mem
 
 @dataclass(frozen=True)
 class Prediction:
-    """The top languages for one name; `seen_as` is the folded form the model actually read."""
+    """The top languages for one name; `seen_as` is the folded form the model actually read, and
+    `script` what its writing system did ('Cyrillic script'), empty for a Latin name."""
 
     name: str
     seen_as: str
     predictions: tuple[tuple[str, float], ...]  # (language, probability), most probable first
+    script: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "seen_as": self.seen_as,
+            "script": self.script or None,
             "predictions": [{"language": lang, "probability": p} for lang, p in self.predictions],
         }
+
+    def note(self) -> str:
+        """What the CLI and the page show after the name: "(read as 'Kuznetsova'; Cyrillic script)"."""
+        parts = [f"read as {self.seen_as!r}"] if self.seen_as != self.name else []
+        parts += [self.script] if self.script else []
+        return f"({'; '.join(parts)})" if parts else ""
 
 
 def pretrained_path() -> Path:
@@ -51,10 +64,23 @@ class Predictor:
     'Dostoevskiy'
     """
 
-    def __init__(self, model: NameClassifier, languages: Sequence[str], checkpoint: Checkpoint | None = None) -> None:
+    def __init__(
+        self,
+        model: NameClassifier,
+        languages: Sequence[str],
+        checkpoint: Checkpoint | None = None,
+        calibration: Calibration | None = None,
+        scripts: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         self.model = model.eval()
         self.languages = tuple(languages)
         self.checkpoint = checkpoint
+        self.calibration = calibration or Calibration()
+        self.scripts = dict(scripts or {})
+        # The checkpoint's alphabet; other scripts are transliterated only for the report's Latin
+        # letters or a run trained with --transliterate (an auto alphabet may hold them as they are).
+        self.alphabet = Alphabet(checkpoint.alphabet) if checkpoint else REPORT
+        self.transliterate = self.alphabet == REPORT or bool(checkpoint and checkpoint.config.get("transliterate"))
 
     @classmethod
     def load(cls, path: str | Path = PRETRAINED) -> Predictor:
@@ -67,26 +93,35 @@ class Predictor:
         if str(path) == PRETRAINED and not Path(path).exists():
             path = pretrained_path()
         checkpoint = load_checkpoint(resolve_checkpoint(Path(path)))
-        return cls(checkpoint.build_model(), checkpoint.languages, checkpoint)
+        return cls(checkpoint.build_model(), checkpoint.languages, checkpoint,
+                   Calibration.from_dict(checkpoint.calibration), checkpoint.scripts)
 
-    @staticmethod
-    def prepare(name: str) -> str:
+    def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then
         folded to the model's alphabet. Raises `BadInput` if nothing usable is left."""
         shown = name if len(name) <= 40 else name[:40] + "..."
         if len(name) > 4 * MAX_LETTERS:  # before transliterating, which can lengthen the text
             raise BadInput(f"{shown!r} is {len(name):,} characters long; a name has at most {MAX_LETTERS:,} letters")
-        folded = fold(name, transliterate=True)
+        folded = self.alphabet.fold(name, transliterate=self.transliterate)
         if not folded:
             raise BadInput(f"{shown!r} has no letters (a name needs at least one of a-z, A-Z, or any script's letters)")
         if len(folded) > MAX_LETTERS:
             raise BadInput(f"{shown!r} has {len(folded):,} letters; a name has at most {MAX_LETTERS:,}")
         return folded
 
+    def script_evidence(self, name: str) -> ScriptEvidence:
+        if name.isascii():  # the common case needs no Unicode look-up
+            return ScriptEvidence((), None)
+        return evidence(name, self.scripts, self.languages)
+
     @torch.no_grad()
-    def predict(self, names: Iterable[str], top_k: int = 3, first_position: int = 1) -> list[Prediction]:
-        """The `top_k` likeliest languages of each name. An unusable name raises `BadInput`,
-        naming its position (counted from `first_position`)."""
+    def predict(
+        self, names: Iterable[str], top_k: int = 3, first_position: int = 1, ignore_script: bool = False
+    ) -> list[Prediction]:
+        """The `top_k` likeliest languages of each name, calibrated. A name in a non-Latin script
+        shares its probability only among the languages written in that script, unless
+        `ignore_script`. An unusable name raises `BadInput`, naming its position (counted from
+        `first_position`)."""
         names = list(names)
         if not 1 <= top_k <= len(self.languages):
             raise BadInput(f"top_k must be between 1 and {len(self.languages)}")
@@ -96,16 +131,25 @@ class Predictor:
                 seen.append(self.prepare(name))
             except BadInput as err:
                 raise BadInput(f"name {position}: {err}") from None
+        found = [ScriptEvidence((), None) if ignore_script else self.script_evidence(n) for n in names]
+        allowed = torch.ones(len(seen), len(self.languages), dtype=torch.bool)
+        for row, ev in enumerate(found):
+            if ev.allowed is not None:
+                allowed[row] = False
+                allowed[row, list(ev.allowed)] = True
         # Shortest names first, so each chunk is padded only to the length of its longest name.
         order = sorted(range(len(seen)), key=lambda i: len(seen[i]))
         probs = torch.empty(len(seen), top_k)
         index = torch.empty(len(seen), top_k, dtype=torch.long)
         for start in range(0, len(order), CHUNK):
             rows = torch.tensor(order[start : start + CHUNK], dtype=torch.long)
-            letters, lengths = encode([seen[i] for i in rows.tolist()])
-            probs[rows], index[rows] = self.model.classify(letters, lengths).exp().topk(top_k, dim=1)
+            letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
+            log_probs = self.calibration.apply(self.model.classify(letters, lengths))
+            log_probs = log_probs.masked_fill(~allowed[rows], -math.inf).log_softmax(dim=1)
+            probs[rows], index[rows] = log_probs.exp().topk(top_k, dim=1)
         languages = self.languages
         return [
-            Prediction(name, read, tuple(zip((languages[j] for j in i_row), p_row)))
-            for name, read, p_row, i_row in zip(names, seen, probs.tolist(), index.tolist())
+            # A language outside the name's script has probability 0 and is left out.
+            Prediction(name, read, tuple((languages[j], p) for j, p in zip(i_row, p_row) if p > 0), ev.describe())
+            for name, read, p_row, i_row, ev in zip(names, seen, probs.tolist(), index.tolist(), found)
         ]

@@ -18,6 +18,7 @@ METRICS = "metrics.json"
 RESUME = "resume.pt"
 LOSS_FIGURE = "loss.png"
 CONFUSION_FIGURE = "confusion.png"
+RELIABILITY_FIGURE = "reliability.png"
 HOW_TO_TRAIN = "train one first: namelstm train --model lstm"
 
 

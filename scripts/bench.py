@@ -1,9 +1,14 @@
 """Benchmark: namelstm's batched training and prediction against the tutorial's one-name-at-a-time loop.
 
-Everything is measured in this one run, on this machine, and printed as a Markdown table (also
-written as JSON). It takes about one minute on 2 CPU cores.
+Everything is measured in this one run, on this machine, and printed as Markdown tables (also
+written as JSON). On 2 CPU cores the CPU table takes about one minute and the threads report
+(5-epoch lstm runs with 1 and 2 threads, quiet and beside one busy-looping process) two more.
+`--device cuda` measures the GPU path instead (lstm training names/s at batch 64 and 1024,
+seconds to 80% test accuracy, prediction names/s); scripts/gpu_check.sh runs it.
 
     python scripts/bench.py --data-dir ../shared/data/names [--out outputs/bench.json]
+    python scripts/bench.py --only-threads
+    python scripts/bench.py --device cuda --out outputs/bench-gpu.json
 """
 
 from __future__ import annotations
@@ -24,11 +29,27 @@ from typing import Any
 import torch
 from torch import nn
 
-from namelstm.data import N_LETTERS, line_to_tensor, load_names, resolve_data_dir, split_by_name
+from namelstm.config import TrainConfig
+from namelstm.data import (
+    N_LETTERS,
+    Batches,
+    Split,
+    encode,
+    line_to_tensor,
+    load_names,
+    resolve_data_dir,
+    split_by_name,
+)
+from namelstm.evaluate import score
 from namelstm.models import MODELS, build_model
 from namelstm.predict import Predictor
+from namelstm.train import train
 
 TUTORIAL_LR = 0.005  # the tutorial's learning rate; it does not change the speed
+# The GPU runs' recipe for "seconds to 80% test accuracy": plain SGD at batch 1024 is far from 80%
+# in 20 epochs (see README), Adam is not.
+GPU_RECIPE = {"optimizer": "adam", "lr": 0.01, "balance": "none"}  # plain accuracy is the target
+GPU_BATCHES = (64, 256, 1024)  # the issue asks for 64 and 1024; 256 is where Adam reaches 80% soonest on CPU
 
 
 def tutorial_names_per_second(model_name: str, pairs: list[tuple[str, str]], languages: tuple[str, ...],
@@ -55,11 +76,11 @@ def tutorial_names_per_second(model_name: str, pairs: list[tuple[str, str]], lan
     return n / (time.perf_counter() - start)
 
 
-def run_cli(args: list[str]) -> tuple[float, int]:
+def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Run `python -m namelstm ARGS` as a new process: wall seconds and peak resident memory (bytes)."""
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "namelstm", *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -90,6 +111,139 @@ def default_training(model_name: str, data_dir: Path, runs: Path, *extra: str) -
         "process_seconds": wall,
         "peak_memory_mb": peak / 2**20,
     }
+
+
+BUSY_LOOP = "while True: pass"  # the other CPU-bound job of the threads measurement
+
+
+def threads_report(data_dir: Path, runs: Path, repeats: int, epochs: int = 5) -> list[dict[str, Any]]:
+    """Wall seconds of `train --model lstm --epochs 5` with 1 and 2 threads, on the machine as it is
+    ("quiet") and with one busy-looping process beside it ("load")."""
+    rows = []
+    for load in ("quiet", "load"):
+        busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if load == "load" else None
+        try:
+            for threads in (1, 2):
+                seconds, loadavg_before = [], os.getloadavg()[0]
+                for i in range(repeats):
+                    run_dir = runs / f"threads-{load}-{threads}-{i}"
+                    seconds.append(run_cli(["train", "--model", "lstm", "--epochs", str(epochs), "--threads",
+                                            str(threads), "--data-dir", str(data_dir), "--out", str(run_dir),
+                                            "-q", "--no-plots", "--device", "cpu"])[0])
+                rows.append({"load": load, "threads": threads, "epochs": epochs, "seconds": seconds,
+                             "loadavg_before": loadavg_before, "loadavg_after": os.getloadavg()[0]})
+                print(f"threads {threads}, {load}: {', '.join(f'{s:.1f}' for s in seconds)} s", file=sys.stderr)
+        finally:
+            if busy is not None:
+                busy.kill()
+                busy.wait()
+    return rows
+
+
+def threads_table(rows: list[dict[str, Any]]) -> str:
+    lines = [("| machine | load average before → after | threads | `train --model lstm --epochs 5`, "
+              "wall seconds (each run) | median |"), "| --- | --- | ---: | --- | ---: |"]
+    for r in rows:
+        # "quiet" means the machine as found, which the load average tells; "load" adds one busy loop.
+        load = "as found" if r["load"] == "quiet" else "as found + one busy-looping process"
+        lines.append(f"| {load} | {r['loadavg_before']:.1f} → {r['loadavg_after']:.1f} | {r['threads']} "
+                     f"| {', '.join(f'{s:.1f}' for s in r['seconds'])} | {statistics.median(r['seconds']):.1f} s |")
+    return "\n".join(lines)
+
+
+def gpu_training(split: Split, device: torch.device, batch_size: int, epochs: int, recipe: dict[str, Any],
+                 runs: Path) -> dict[str, Any]:
+    """lstm training on `device`: names/s after the first epoch, and the training seconds (and wall
+    seconds with validation) until the test accuracy of the weights after an epoch reaches 80%."""
+    test = Batches(split.test, split.languages, 4096)
+    accuracies: list[float] = []
+    config = TrainConfig(model="lstm", batch_size=batch_size, epochs=epochs, device=device.type, **recipe)
+    result = train(config, split, runs / f"gpu-{batch_size}", progress=False, log=lambda _: None,
+                   on_epoch=lambda epoch, model: accuracies.append(score(model, test, device).accuracy))
+    history = result.history
+    steady = history[1:] or history  # the first epoch pays for CUDA and cuDNN start-up
+    n = len(split.train)
+    train_seconds = wall = 0.0
+    to_80: dict[str, Any] = {"epoch": None, "train_seconds": None, "wall_seconds": None}
+    for record, accuracy in zip(history, accuracies):
+        train_seconds += record["train_seconds"]
+        wall += record["seconds"]
+        if to_80["epoch"] is None and accuracy >= 0.80:
+            to_80 = {"epoch": record["epoch"], "train_seconds": train_seconds, "wall_seconds": wall}
+    return {
+        "batch_size": batch_size,
+        "recipe": result.config.describe(),
+        "names_per_second": n * len(steady) / sum(r["train_seconds"] for r in steady),
+        "first_epoch_seconds": history[0]["train_seconds"],
+        "test_accuracy_per_epoch": accuracies,
+        "to_80_test": to_80,
+    }
+
+
+def gpu_prediction(run_dir: Path, names: list[str], device: torch.device, batch: int = 65_536) -> dict[str, Any]:
+    """Names/s of the trained lstm's forward pass on `device`, names already encoded there, in
+    length-ordered batches (what a large scoring job costs on the GPU, without the CPU's folding)."""
+    from namelstm.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
+    model = build_model(checkpoint.model_name, N_LETTERS, len(checkpoint.languages), checkpoint.hidden_size)
+    model.load_state_dict(checkpoint.state_dict)
+    model.to(device).eval()
+    letters, lengths = encode(names)
+    order = torch.argsort(lengths)
+    chunks = [(letters[rows, : int(lengths[rows].max())].to(device), lengths[rows].to(device))
+              for rows in order.split(batch)]
+
+    def run() -> None:
+        with torch.no_grad():
+            for chunk_letters, chunk_lengths in chunks:
+                model.classify(chunk_letters, chunk_lengths).argmax(1)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    run()  # warm-up
+    best = min(_timed(run) for _ in range(3))
+    return {"names": len(names), "batch": batch, "names_per_second": len(names) / best}
+
+
+def gpu_report(data_dir: Path, device_name: str, epochs: int, recipe: dict[str, Any],
+               predict_names: int = 1_000_000) -> dict[str, Any]:
+    """The GPU table's measurements (on another device too, to try this code without a GPU)."""
+    device = torch.device(device_name)
+    split = split_by_name(load_names(data_dir), seed=0)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    results: dict[str, Any] = {"device": name, "split": split.describe()}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(tmp)
+        gpu_training(split, device, 64, 1, recipe, runs / "warm-up")  # CUDA context, cuDNN plans
+        results["training"] = [gpu_training(split, device, b, epochs, recipe, runs) for b in GPU_BATCHES]
+        test_names = [n for n, _ in split.test]
+        names = (test_names * (predict_names // len(test_names) + 1))[:predict_names]
+        results["prediction"] = gpu_prediction(runs / "gpu-1024", names, device)
+    return results
+
+
+def gpu_table(results: dict[str, Any]) -> str:
+    ok = {True: "met", False: "**missed**"}
+    rows = ["| measure (lstm) | value | target | |", "| --- | ---: | ---: | --- |"]
+    for t in results["training"]:
+        rows.append(f"| training names/s at batch {t['batch_size']} (after epoch 1) | {t['names_per_second']:,.0f} "
+                    f"| {'≥ 1,000,000' if t['batch_size'] >= 1024 else ''} "
+                    f"| {ok[t['names_per_second'] >= 1e6] if t['batch_size'] >= 1024 else ''} |")
+    for t in results["training"]:
+        to_80 = t["to_80_test"]
+        value = ("not reached in {} epochs (best {:.1%})".format(len(t["test_accuracy_per_epoch"]),
+                                                                 max(t["test_accuracy_per_epoch"]))
+                 if to_80["epoch"] is None else
+                 f"{to_80['train_seconds']:.2f} s training ({to_80['wall_seconds']:.2f} s with validation), "
+                 f"epoch {to_80['epoch']}")
+        met = to_80["epoch"] is not None and to_80["train_seconds"] <= 2
+        rows.append(f"| seconds to 80% test accuracy ({t['recipe']}) | {value} | ≤ 2 s "
+                    f"| {ok[met]} |")
+    p = results["prediction"]
+    rows.append(f"| prediction names/s ({p['names']:,} names, batches of {p['batch']:,}, encoded on the GPU) "
+                f"| {p['names_per_second']:,.0f} | | |")
+    return "\n".join(rows)
 
 
 def prediction(run_dir: str, names: list[str]) -> dict[str, Any]:
@@ -160,9 +314,30 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="directory of the 18 name files (default: as namelstm finds it)")
     parser.add_argument("--out", type=Path, default=Path("outputs/bench.json"))
     parser.add_argument("--tutorial-names", type=int, default=1000, help="names per timing of the tutorial loop")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu: the CPU table and the threads report; cuda (or cuda:N): the GPU table")
+    parser.add_argument("--only-threads", action="store_true", help="only the threads report (cpu)")
+    parser.add_argument("--threads-repeats", type=int, default=2, help="runs per cell of the threads report")
+    parser.add_argument("--gpu-epochs", type=int, default=20, help="epochs of each GPU training run")
+    parser.add_argument("--gpu-recipe", type=json.loads, default=dict(GPU_RECIPE),
+                        help=f"TrainConfig fields of the GPU runs, as JSON (default {json.dumps(GPU_RECIPE)})")
     args = parser.parse_args()
 
     data_dir = resolve_data_dir(args.data_dir)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.device.startswith("cuda"):
+        results = {"machine": machine(), **gpu_report(data_dir, args.device, args.gpu_epochs, args.gpu_recipe)}
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"Measured on {results['device']} ({results['machine']}); {results['split']}.\n")
+        print(gpu_table(results))
+        return
+    if args.only_threads:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = threads_report(data_dir, Path(tmp), args.threads_repeats)
+        args.out.write_text(json.dumps({"machine": machine(), "threads": rows}, indent=2) + "\n")
+        print(f"Measured on {machine()}.\n")
+        print(threads_table(rows))
+        return
     dataset = load_names(data_dir)
     split = split_by_name(dataset, seed=0)
     results: dict[str, Any] = {"machine": machine(), "split": split.describe()}
@@ -189,10 +364,11 @@ def main() -> None:
         test_names = [n for n, _ in split.test]
         names = (test_names * (10_000 // len(test_names) + 1))[:10_000]
         results["prediction"] = prediction(results["training"]["lstm"]["run_dir"], names)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+        results["threads"] = threads_report(data_dir, Path(tmp), args.threads_repeats)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nMeasured on {results['machine']}; {results['split']}.\n")
     print(table(results))
+    print("\n" + threads_table(results["threads"]))
     print(f"\n(JSON: {args.out})", file=sys.stderr)
 
 

@@ -58,9 +58,12 @@ def test_truncated_and_mismatched_checkpoints_are_refused(tmp_path: Path) -> Non
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(NamelstmError, match="not a usable namelstm checkpoint"):
         load_checkpoint(tmp_path / "cut.pt")
-    save_checkpoint(tmp_path / "alphabet.pt", _checkpoint(alphabet="abc"))
-    with pytest.raises(NamelstmError, match="another alphabet"):
+    save_checkpoint(tmp_path / "alphabet.pt", _checkpoint(alphabet="abca"))  # a letter twice
+    with pytest.raises(NamelstmError, match="bad alphabet"):
         load_checkpoint(tmp_path / "alphabet.pt")
+    save_checkpoint(tmp_path / "other.pt", _checkpoint(alphabet="abc"))  # any alphabet loads; the weights must fit it
+    with pytest.raises(NamelstmError, match="do not fit"):
+        load_checkpoint(tmp_path / "other.pt").build_model()
     save_checkpoint(tmp_path / "shape.pt", _checkpoint(hidden_size=5))
     with pytest.raises(NamelstmError, match="do not fit a lstm of hidden size 5"):
         load_checkpoint(tmp_path / "shape.pt").build_model()

@@ -88,14 +88,15 @@ def test_python_dash_m_runs_the_same_cli() -> None:
 
 def test_data_describes_a_directory_and_says_if_it_is_the_official_one(tiny_data: Path, real_data: Path) -> None:
     tiny = run("data", "--data-dir", str(tiny_data))
-    assert tiny.exit_code == 0 and "is not the official dataset" in tiny.stdout
+    assert tiny.exit_code == 0 and "custom data (not the official files)" in tiny.stdout
     from namelstm.data import load_names
 
     dataset = load_names(tiny_data)
-    assert (f"{len(dataset.pairs)} distinct (name, language) pairs from 243 lines; {dataset.duplicates} repeats, "
-            "1 lines without letters") in tiny.stdout
+    assert (f"{len(dataset.pairs)} distinct (name, label) pairs from 243 rows; {dataset.duplicates} repeats, "
+            "1 bad rows; 57 letters") in tiny.stdout
+    assert "bad row: Alphan.txt line 82: '12345' has no letters" in tiny.stdout
     real = run("data", "--data-dir", str(real_data))
-    assert "matches the official files' SHA-256 sums" in real.stdout and "Arabic          108" in real.stdout
+    assert "the official files (SHA-256 checked)" in real.stdout and "Arabic             108" in real.stdout
 
 
 def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:

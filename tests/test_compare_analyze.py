@@ -126,12 +126,12 @@ def test_initial_model_is_the_runs_starting_point(compared: Path) -> None:
     from namelstm.runs import read_json
 
     config = read_json(compared / "lstm-e2-s1" / "history.json")["config"]
-    model = initial_model(config, 3)
+    trained = Predictor.load(compared / "lstm-e2-s1").model
+    model = initial_model(config, trained.n_letters, 3)
     state = torch.get_rng_state()
-    again = initial_model(config, 3)
+    again = initial_model(config, trained.n_letters, 3)
     assert torch.equal(state, torch.get_rng_state())  # the global generator is left as it was
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
-    trained = Predictor.load(compared / "lstm-e2-s1").model
     assert not torch.equal(model.out.weight, trained.out.weight)
 
 

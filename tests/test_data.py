@@ -52,9 +52,11 @@ def test_fold(raw: str, folded: str) -> None:
 def test_load_counts_repeats_and_skips(tiny_data: Path) -> None:
     dataset = load_names(tiny_data)
     assert dataset.languages == ("Alphan", "Betan", "Gamman")
-    assert dataset.skipped == (("Alphan.txt", 82),)
+    assert [(b.file, b.line) for b in dataset.skipped] == [("Alphan.txt", 82)]
+    assert "has no letters" in dataset.skipped[0].reason and dataset.n_skipped == 1
     assert dataset.lines == 3 * 80 + 3
-    assert len(dataset.pairs) + dataset.duplicates + len(dataset.skipped) == dataset.lines
+    assert len(dataset.pairs) + dataset.duplicates + dataset.n_skipped == dataset.lines
+    assert not dataset.official and dataset.data_label.startswith("custom data")
     assert ("Slusarskiov", "Alphan") in dataset.pairs
     assert len(set(dataset.pairs)) == len(dataset.pairs)
 
@@ -96,6 +98,7 @@ def test_split_keeps_every_name_in_one_part_and_is_fixed_by_seed(tiny_data: Path
 def test_real_data_facts_and_checksums(real_data: Path) -> None:
     verify_names(real_data)
     dataset = load_names(real_data)
+    assert dataset.official and dataset.data_label == "the official tutorial names"
     assert len(dataset.languages) == 18
     assert dataset.lines == 20074
     assert len(dataset.pairs) == 17994
@@ -191,7 +194,7 @@ def test_data_dir_order_flag_then_environment(tiny_data: Path, isolated: Path, m
     assert resolve_data_dir(tiny_data) == tiny_data
     monkeypatch.setenv("NAMELSTM_DATA", str(tiny_data))
     assert resolve_data_dir(None) == tiny_data
-    with pytest.raises(NamelstmError, match="--data-dir .* is not a directory"):
+    with pytest.raises(NamelstmError, match="--data-dir .* is not a directory \\(nor a .csv/.tsv file\\)"):
         resolve_data_dir(isolated / "nope")
     monkeypatch.delenv("NAMELSTM_DATA")
     with pytest.raises(NamelstmError, match="no data in data/names"):

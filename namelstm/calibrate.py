@@ -1,0 +1,139 @@
+"""Class balance and calibration: loss weights, post-hoc logit adjustment and temperature scaling.
+
+All three are fitted on the training split (weights, prior) or the validation split (tau,
+temperature) and stored in the checkpoint, so a prediction is made the way it was scored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from namelstm.config import BALANCES
+from namelstm.errors import NamelstmError
+
+ECE_BINS = 15
+TAU_GRID = tuple(round(0.05 * i, 2) for i in range(-10, 41))  # -0.5 .. 2.0
+
+
+def class_weights(targets: torch.Tensor, n_classes: int, balance: str) -> torch.Tensor:
+    """NLLLoss weights (n / (K n_c)) ** p, p = 0 ("none"), 1/2 ("sqrt") or 1 ("inverse"): with
+    "inverse" every language weighs as much in the loss as any other, whatever its size."""
+    if balance not in BALANCES:
+        raise NamelstmError(f"unknown class balance {balance!r}; choose one of {', '.join(BALANCES)}")
+    power = {"none": 0.0, "sqrt": 0.5, "inverse": 1.0}[balance]
+    counts = torch.bincount(targets, minlength=n_classes).double().clamp(min=1)
+    return (len(targets) / (n_classes * counts)).pow(power).float()
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a model's log-probabilities are turned into the ones shown: subtract `tau * log(prior)`
+    (Menon et al. 2021's logit adjustment), then divide by `temperature` (Guo et al. 2017)."""
+
+    prior: tuple[float, ...] = ()  # training-split share of each language; empty = no adjustment
+    tau: float = 0.0
+    temperature: float = 1.0
+    fitted_on: str = ""  # which split chose tau and the temperature, in words
+
+    def apply(self, log_probs: torch.Tensor, temperature: bool = True) -> torch.Tensor:
+        logits = log_probs
+        if self.prior and self.tau:
+            logits = logits - self.tau * torch.tensor(self.prior, dtype=logits.dtype, device=logits.device).log()
+        if temperature:
+            logits = logits / self.temperature
+        return F.log_softmax(logits, dim=-1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "prior": list(self.prior)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> Calibration:
+        if not raw:
+            return cls()
+        return cls(prior=tuple(float(p) for p in raw.get("prior", ())), tau=float(raw.get("tau", 0.0)),
+                   temperature=float(raw.get("temperature", 1.0)), fitted_on=str(raw.get("fitted_on", "")))
+
+
+def prior_of(targets: torch.Tensor, n_classes: int) -> tuple[float, ...]:
+    counts = torch.bincount(targets, minlength=n_classes).double().clamp(min=1)
+    return tuple((counts / counts.sum()).tolist())
+
+
+def balanced_accuracy(predicted: torch.Tensor, targets: torch.Tensor, n_classes: int) -> float:
+    """Mean recall over the languages present in `targets`."""
+    correct = torch.bincount(targets[predicted == targets], minlength=n_classes).double()
+    support = torch.bincount(targets, minlength=n_classes).double()
+    present = support > 0
+    return float((correct[present] / support[present]).mean())
+
+
+def selection_score(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
+    """What every choice of recipe maximises on validation: the mean of accuracy and balanced accuracy."""
+    predicted = log_probs.argmax(1)
+    accuracy = float((predicted == targets).double().mean())
+    return (accuracy + balanced_accuracy(predicted, targets, log_probs.shape[1])) / 2
+
+
+def fit_tau(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]) -> float:
+    """The logit-adjustment strength on TAU_GRID with the best `selection_score`; ties go to the
+    smallest |tau|, the least change to what the model learned."""
+    best = max(TAU_GRID, key=lambda tau: (selection_score(Calibration(prior, tau).apply(log_probs), targets), -abs(tau)))
+    return float(best)
+
+
+def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
+    """The temperature that minimises the negative log-likelihood of `targets` (one scalar, so
+    argmax and every accuracy stay exactly as they were)."""
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    logits = log_probs.double()
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    temperature = float(log_t.detach().exp())
+    return temperature if math.isfinite(temperature) and temperature > 0 else 1.0
+
+
+def fit_calibration(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...], where: str) -> Calibration:
+    """tau first (it moves the argmax), then the temperature of the adjusted outputs."""
+    tau = fit_tau(log_probs, targets, prior)
+    adjusted = Calibration(prior, tau).apply(log_probs, temperature=False)
+    return Calibration(prior, tau, fit_temperature(adjusted, targets), where)
+
+
+def reliability(log_probs: torch.Tensor, targets: torch.Tensor, bins: int = ECE_BINS) -> list[dict[str, float]]:
+    """Per equal-width confidence bin: mean confidence of the top language, its accuracy, the count."""
+    confidence, predicted = log_probs.exp().max(1)
+    correct = (predicted == targets).double()
+    index = (confidence.double() * bins).long().clamp(max=bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = index == b
+        n = int(inside.sum())
+        rows.append({"low": b / bins, "high": (b + 1) / bins, "count": n,
+                     "confidence": float(confidence[inside].double().mean()) if n else None,
+                     "accuracy": float(correct[inside].mean()) if n else None})
+    return rows
+
+
+def expected_calibration_error(log_probs: torch.Tensor, targets: torch.Tensor, bins: int = ECE_BINS) -> float:
+    """ECE: the count-weighted mean gap between confidence and accuracy over equal-width bins."""
+    rows = reliability(log_probs, targets, bins)
+    total = sum(r["count"] for r in rows)
+    return sum(r["count"] * abs(r["confidence"] - r["accuracy"]) for r in rows if r["count"]) / max(total, 1)
+
+
+def default_scores_about(calibration: Calibration) -> dict[str, Any]:
+    """The calibration as shown in metrics and on the model card."""
+    return {"tau": calibration.tau, "temperature": calibration.temperature, "fitted_on": calibration.fitted_on}
+

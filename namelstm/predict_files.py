@@ -1,0 +1,366 @@
+"""Predicting names in bulk: files and stdin in, CSV/TSV/JSONL/text/JSON out, streamed in chunks.
+
+A bad row (no letters, too long) gets an error and the run goes on, unless `strict`. Files are
+written to a temporary name and renamed at the end, so an output is never half-written.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import queue
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from tqdm import tqdm
+
+from namelstm.errors import BadInput, NamelstmError
+from namelstm.predict import Prediction, Predictor
+from namelstm.sources import TABLE_SUFFIXES, counted_lines
+
+CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
+JSON_MAX_NAMES = 250_000  # --json holds the whole list until the end; beyond this, --jsonl streams
+REPORTED_BAD = 20  # bad rows shown one by one on stderr; the rest are counted
+OUTPUT_SUFFIXES = (".csv", ".tsv", ".jsonl")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One input name, where it came from ('line 3', 'name 2'), and its row's other fields (tables)."""
+
+    where: str
+    name: str
+    fields: dict[str, str] | None = None
+
+
+@dataclass
+class Tally:
+    """How a bulk prediction went: names read, names with no answer and the first of their errors."""
+
+    names: int = 0
+    bad: int = 0
+    first_bad: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{self.bad:,} of {self.names:,} names got no answer (first: {self.first_bad[0]})"
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+def read_input(f: IO[str], suffix: str, column: str, bar: tqdm) -> tuple[list[str] | None, Iterator[Record]]:
+    """A .csv/.tsv file with a header (`column` holds the names), or any other file of one name per line.
+    Returns the table's columns (None for a list of names) and the records, read lazily."""
+    delimiter = TABLE_SUFFIXES.get(suffix)
+    if delimiter is None:
+        return None, _line_records(counted_lines(f, bar))
+    reader = csv.reader(counted_lines(f, bar), delimiter=delimiter)
+    header = next(reader, None)
+    if header is None or column not in header:
+        columns = ", ".join(map(repr, header or []))
+        raise BadInput(
+            f"the input has no column {column!r} (its columns: {columns or 'none'}); choose it with --column"
+        )
+    return header, _table_records(reader, header, header.index(column))
+
+
+def _line_records(lines: Iterable[str]) -> Iterator[Record]:
+    for line_no, line in enumerate(lines, start=1):
+        if line.strip():
+            yield Record(f"line {line_no}", line.rstrip("\r\n"))
+
+
+def _table_records(reader: Any, header: list[str], at: int) -> Iterator[Record]:
+    try:
+        line = reader.line_num
+        for row in reader:
+            start, line = line + 1, reader.line_num
+            if not row:
+                continue
+            row = row + [""] * (len(header) - len(row))  # short rows padded; extra fields dropped
+            yield Record(f"line {start}", row[at], dict(zip(header, row, strict=False)))
+    except csv.Error as err:
+        raise NamelstmError(f"line {reader.line_num}: not a valid table row ({err})") from None
+    except UnicodeDecodeError:
+        raise NamelstmError(f"the input is not UTF-8 (near line {reader.line_num + 1})") from None
+
+
+def records_from_args(names: Iterable[str], stdin: IO[str]) -> Iterator[Record]:
+    """The NAMES arguments ('name 2'), where '-' stands for every non-blank line of stdin ('line 3')."""
+    for position, name in enumerate(names, start=1):
+        if name == "-":
+            yield from _line_records(stdin)
+        else:
+            yield Record(f"name {position}", name)
+
+
+def chunks_as_they_come(records: Iterator[Record], size: int = CHUNK) -> Iterator[list[Record]]:
+    """Lists of up to `size` records: whatever has arrived, so a slow pipe gets answers line by line
+    while a file still goes in full chunks. A reader thread fills a bounded queue."""
+    waiting: queue.Queue[Record | Exception | None] = queue.Queue(maxsize=4 * size)
+
+    def read() -> None:
+        try:
+            for record in records:
+                waiting.put(record)
+            waiting.put(None)
+        except Exception as err:  # noqa: BLE001  (handed to the main thread, which raises it)
+            waiting.put(err)
+
+    threading.Thread(target=read, daemon=True).start()
+    done = False
+    while not done:
+        chunk: list[Record] = []
+        item = waiting.get()
+        while True:
+            if item is None:
+                done = True
+                break
+            if isinstance(item, Exception):
+                raise item
+            chunk.append(item)
+            if len(chunk) >= size:
+                break
+            try:
+                item = waiting.get_nowait()
+            except queue.Empty:
+                break
+        if chunk:
+            yield chunk
+
+
+def fixed_chunks(records: Iterator[Record], size: int = CHUNK) -> Iterator[list[Record]]:
+    while chunk := list(itertools.islice(records, size)):
+        yield chunk
+
+
+# ---------------------------------------------------------------------------- predicting
+
+
+def predict_chunks(
+    predictor: Predictor,
+    chunks: Iterable[list[Record]],
+    top_k: int,
+    strict: bool,
+    report: Callable[[str], None],
+    tally: Tally,
+    ignore_script: bool = False,
+) -> Iterator[list[tuple[Record, Prediction | str]]]:
+    """Each chunk's records with their prediction, or the error that stopped it (`strict`: raise)."""
+    for chunk in chunks:
+        errors: dict[int, str] = {}
+        for i, record in enumerate(chunk):
+            try:
+                predictor.prepare(record.name)
+            except BadInput as err:
+                if strict:
+                    raise BadInput(f"{record.where}: {err}") from None
+                errors[i] = str(err)
+                tally.bad += 1
+                message = f"{record.where}: {err}"
+                if len(tally.first_bad) < REPORTED_BAD:
+                    report(message)
+                    tally.first_bad.append(message)
+        good = [r.name for i, r in enumerate(chunk) if i not in errors]
+        answers = iter(predictor.predict(good, top_k=top_k, ignore_script=ignore_script) if good else [])
+        tally.names += len(chunk)
+        yield [(r, errors[i] if i in errors else next(answers)) for i, r in enumerate(chunk)]
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def _prediction_fields(result: Prediction | str, top_k: int) -> list[str]:
+    if isinstance(result, str):
+        return [""] * (2 + 2 * top_k) + [result]
+    cells = [result.seen_as, result.script]
+    for language, probability in result.predictions:
+        cells += [language, f"{probability:.6f}"]
+    missing = top_k - len(result.predictions)  # languages outside the name's script are left out
+    return cells + [""] * (2 * missing) + [""]
+
+
+def _json_object(record: Record, result: Prediction | str) -> dict[str, Any]:
+    head: dict[str, Any] = {"where": record.where}
+    if record.fields is not None:
+        head["input"] = record.fields
+    if isinstance(result, str):
+        return {**head, "name": record.name, "error": result}
+    return {**head, **result.to_dict()}
+
+
+class TableWriter:
+    """CSV/TSV rows: the input's columns, then seen_as, script, language_1, probability_1, ..., error."""
+
+    def __init__(self, out: IO[str], header: list[str] | None, top_k: int, delimiter: str = ",") -> None:
+        self.header = header or ["name"]
+        added = (
+            ["seen_as", "script"]
+            + [f"{c}_{i}" for i in range(1, top_k + 1) for c in ("language", "probability")]
+            + ["error"]
+        )
+        clash = sorted(set(self.header) & set(added))
+        if clash:
+            raise BadInput(
+                f"the input already has a column {clash[0]!r}; rename it, it is one of the output's"
+            )
+        self.top_k = top_k
+        self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+        self.writer.writerow(self.header + added)
+
+    def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
+        for record, result in rows:
+            cells = (
+                [record.fields.get(c, "") for c in self.header]
+                if record.fields is not None
+                else [record.name]
+            )
+            self.writer.writerow(cells + _prediction_fields(result, self.top_k))
+
+
+class JsonlWriter:
+    """One JSON object per line, {where, input?, name, seen_as, predictions} or {where, input?, name, error},
+    flushed per chunk so a reader downstream gets answers as they come."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
+        self.out.write("".join(json.dumps(_json_object(r, p), ensure_ascii=False) + "\n" for r, p in rows))
+        self.out.flush()
+
+
+class TextWriter:
+    """The human format: each name, how the model read it, and its languages; errors go to stderr only."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
+        lines = []
+        for _, result in rows:
+            if isinstance(result, str):
+                continue
+            lines.append(f"{result.name}  {result.note()}".rstrip())
+            lines += [f"  {language:<12} {probability:6.1%}" for language, probability in result.predictions]
+        if lines:
+            self.out.write("\n".join(lines) + "\n")
+            self.out.flush()
+
+
+class JsonListWriter:
+    """One JSON list, written whole at the end: never a half-written document, so at most JSON_MAX_NAMES."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.items: list[str] = []  # serialized already: a few hundred bytes per name
+
+    def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
+        if len(self.items) + len(rows) > JSON_MAX_NAMES:
+            raise BadInput(
+                f"--json holds the whole list until the end, so at most {JSON_MAX_NAMES:,} names; "
+                f"use --jsonl (one object per line, streamed) for more"
+            )
+        for record, result in rows:
+            self.items.append(json.dumps(_json_object(record, result), ensure_ascii=False))
+
+    def close(self) -> None:
+        self.out.write("[\n" + ",\n".join(self.items) + "\n]\n")
+        self.out.flush()
+
+
+# ---------------------------------------------------------------------------- the two entry points
+
+
+def predict_to_stream(
+    predictor: Predictor,
+    records: Iterator[Record],
+    out: IO[str],
+    fmt: str = "text",
+    top_k: int = 3,
+    strict: bool = False,
+    report: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    ignore_script: bool = False,
+) -> Tally:
+    """Names (from arguments or stdin) to `out` as `fmt` ('text', 'jsonl' or 'json'), answering each
+    chunk as soon as its names have arrived. Raises `BadInput` at the end if any name got no answer
+    (all the others are answered first), or at the first bad name with `strict`."""
+    writer: Any = {"text": TextWriter, "jsonl": JsonlWriter, "json": JsonListWriter}[fmt](out)
+    tally = Tally()
+    for rows in predict_chunks(predictor, chunks_as_they_come(records), top_k, strict, report, tally,
+                               ignore_script):
+        writer.write(rows)
+    if fmt == "json":
+        writer.close()
+    if tally.bad:
+        raise BadInput(tally.summary())
+    return tally
+
+
+def predict_file(
+    predictor: Predictor,
+    input_path: Path,
+    output: Path,
+    column: str = "name",
+    top_k: int = 3,
+    strict: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    report: Callable[[str], None] = lambda line: tqdm.write(line, file=sys.stderr),
+    ignore_script: bool = False,
+) -> Tally:
+    """Predict every name of `input_path` (CSV/TSV with a header, else one name per line) into `output`
+    (.csv, .tsv or .jsonl), in input order, in chunks of CHUNK names. The output appears only when
+    complete (written under a temporary name, then renamed); an existing one is replaced only with
+    `overwrite`. Raises `BadInput` after writing if any row got no answer (see its error column)."""
+    input_path, output = Path(input_path), Path(output)
+    if not input_path.is_file():
+        raise NamelstmError(f"--input {input_path} is not a file")
+    suffix = output.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise BadInput(
+            f"--output {output}: the extension chooses the format, one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    if output.exists() and not overwrite:
+        raise NamelstmError(f"{output} already exists; choose another --output, or --overwrite to replace it")
+    if output.exists() and input_path.exists() and output.resolve() == input_path.resolve():
+        raise BadInput("--output must not be the --input file")
+    tally = Tally()
+    bar = tqdm(
+        total=input_path.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        desc=f"predicting {input_path.name}",
+        disable=not progress,
+        file=sys.stderr,
+    )
+    # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
+    with bar, open(input_path, encoding="utf-8-sig", newline="") as f:
+        header, records = read_input(f, input_path.suffix.lower(), column, bar)
+        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+                writer: Any = (
+                    JsonlWriter(out)
+                    if suffix == ".jsonl"
+                    else TableWriter(out, header, top_k, TABLE_SUFFIXES[suffix])
+                )
+                for rows in predict_chunks(predictor, fixed_chunks(records), top_k, strict, report, tally,
+                                           ignore_script):
+                    writer.write(rows)
+            os.chmod(tmp, 0o644)  # mkstemp makes files private; an output is an ordinary file
+            os.replace(tmp, output)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    if tally.bad:
+        where = "field" if suffix == ".jsonl" else "column"
+        raise BadInput(f"{tally.summary()}; {output} has them with an error {where}")
+    return tally

@@ -1,0 +1,108 @@
+"""Class balance, logit adjustment, temperature scaling, ECE, and the name's own script."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from namelstm.calibrate import (
+    Calibration,
+    class_weights,
+    expected_calibration_error,
+    fit_calibration,
+    fit_temperature,
+    selection_score,
+)
+from namelstm.evaluate import Scores, compute_metrics
+from namelstm.script import TUTORIAL_SCRIPTS, default_scripts, evidence, scripts_of
+
+LANGUAGES = tuple(TUTORIAL_SCRIPTS)
+
+
+def test_class_weights_follow_the_power_of_the_balance() -> None:
+    targets = torch.tensor([0] * 90 + [1] * 10)
+    assert torch.equal(class_weights(targets, 2, "none"), torch.ones(2))
+    inverse = class_weights(targets, 2, "inverse")
+    # Each class then carries the same total weight in the loss.
+    assert math.isclose(float(inverse[0] * 90), float(inverse[1] * 10), rel_tol=1e-6)
+    sqrt = class_weights(targets, 2, "sqrt")
+    assert torch.allclose(sqrt, inverse.sqrt())
+
+
+def test_identity_calibration_changes_nothing() -> None:
+    log_probs = F.log_softmax(torch.randn(20, 5, generator=torch.Generator().manual_seed(0)), dim=1)
+    assert torch.allclose(Calibration().apply(log_probs), log_probs, atol=1e-6)
+
+
+def test_temperature_fit_recovers_a_known_temperature() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = 3 * torch.randn(8000, 6, generator=generator)
+    targets = torch.multinomial(F.softmax(logits / 2.0, dim=1), 1, generator=generator).squeeze(1)
+    assert fit_temperature(F.log_softmax(logits, dim=1), targets) == pytest.approx(2.0, rel=0.08)
+
+
+def test_logit_adjustment_fitted_on_imbalanced_data_raises_the_selection_score() -> None:
+    generator = torch.Generator().manual_seed(1)
+    prior = (0.9, 0.1)
+    targets = torch.cat([torch.zeros(900, dtype=torch.long), torch.ones(100, dtype=torch.long)])
+    # A model that leans towards the common class: the rare class's evidence is weak.
+    evidence_for_rare = torch.randn(1000, generator=generator) + targets.float() * 1.5 - 2.0
+    log_probs = F.log_softmax(torch.stack([torch.zeros(1000), evidence_for_rare], dim=1), dim=1)
+    fitted = fit_calibration(log_probs, targets, prior, "test data")
+    assert fitted.tau > 0
+    assert selection_score(fitted.apply(log_probs), targets) > selection_score(log_probs, targets)
+    # The temperature never moves the argmax.
+    adjusted = fitted.apply(log_probs, temperature=False)
+    assert torch.equal(adjusted.argmax(1), fitted.apply(log_probs).argmax(1))
+
+
+def test_ece_known_answers() -> None:
+    targets = torch.tensor([0, 1] * 50)
+    certain = torch.log(torch.tensor([[1.0 - 1e-7, 1e-7]]).repeat(100, 1))  # always 100% sure of class 0
+    assert expected_calibration_error(certain, targets) == pytest.approx(0.5, abs=1e-3)
+    coin = torch.log(torch.full((100, 2), 0.5))
+    assert expected_calibration_error(coin, targets) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_language_never_predicted_has_no_precision() -> None:
+    log_probs = torch.log(torch.tensor([[0.9, 0.1], [0.8, 0.2]]))
+    metrics = compute_metrics(Scores(log_probs, torch.tensor([0, 1])), ["A", "B"])
+    assert metrics["per_language"]["B"]["precision"] is None
+    assert metrics["per_language"]["A"]["precision"] == pytest.approx(0.5)
+    assert {"nll", "ece"} <= set(metrics)
+
+
+def test_scripts_come_from_unicode_data() -> None:
+    assert scripts_of("Кузнецова") == {"Cyrillic": 9}
+    assert scripts_of("Δημητρίου") == {"Greek": 9}
+    assert scripts_of("O'Neill-Smith") == {"Latin": 11}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Кузнецова", {"Russian"}),
+        ("Δημητρίου", {"Greek"}),
+        ("김민준", {"Korean"}),
+        ("なかむら", {"Japanese"}),
+        ("中村", {"Chinese", "Japanese", "Korean"}),
+        ("山田はな", {"Japanese"}),
+        ("عبد الله", {"Arabic"}),
+    ],
+)
+def test_a_script_allows_only_the_languages_written_in_it(name: str, expected: set[str]) -> None:
+    found = evidence(name, default_scripts(LANGUAGES), LANGUAGES)
+    assert found.allowed is not None
+    assert {LANGUAGES[i] for i in found.allowed} == expected
+
+
+def test_latin_or_unknown_scripts_leave_the_model_alone() -> None:
+    table = default_scripts(LANGUAGES)
+    assert evidence("Nakamura", table, LANGUAGES).allowed is None
+    hindi = evidence("शर्मा", table, LANGUAGES)
+    assert hindi.allowed is None and hindi.unknown and "Devanagari" in hindi.describe()
+    assert "no table" in evidence("Кузнецова", {}, ["A", "B"]).describe()
+    assert default_scripts(["A", "B"]) == {}

@@ -1,0 +1,110 @@
+"""DistributedDataParallel on CPU (gloo): 2 ranks train exactly like 1 process, and torchrun runs predict."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from conftest import TINY_CONFIG
+
+from namelstm.checkpoint import load_resume_state
+from namelstm.config import TrainConfig
+from namelstm.data import Split, load_names, split_by_name
+from namelstm.distributed import World, joined
+from namelstm.predict import Predictor
+from namelstm.train import train
+
+# 15 names per global batch: the 2 ranks get 8 and 7, and a last batch of 1 leaves rank 1 nothing;
+# class weights, so each rank must divide by the global batch's weight, not its own.
+CONFIG = replace(TINY_CONFIG, epochs=2, batch_size=15, balance="inverse")
+QUIET = {"progress": False, "log": lambda _: None}
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Like each rank: one PyTorch thread (two, beside busy ranks, spin against each other)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _rank(rank: int, size: int, port: int, config: TrainConfig, split: Split, run_dir: Path) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    with joined(World(rank, size, rank)) as team:
+        train(config, split, run_dir, team=team, **QUIET)
+
+
+def test_two_ranks_end_two_epochs_with_the_weights_of_one_process(tiny_data: Path, tmp_path: Path,
+                                                                   one_thread: None) -> None:
+    split = split_by_name(load_names(tiny_data))
+    split = replace(split, train=split.train[:166])  # 11 batches of 15, then 1 name
+    one = train(CONFIG, split, tmp_path / "one", **QUIET)
+    mp.start_processes(_rank, args=(2, _free_port(), CONFIG, split, tmp_path / "two"), nprocs=2,
+                       start_method="spawn")
+    alone, ranked = load_resume_state(tmp_path / "one" / "resume.pt"), load_resume_state(tmp_path / "two" / "resume.pt")
+    assert alone["epoch"] == ranked["epoch"] == 2
+    for name, weight in alone["model"].items():
+        assert torch.allclose(ranked["model"][name], weight, rtol=0, atol=1e-5), name
+    assert not torch.equal(alone["model"]["out.weight"], torch.zeros_like(alone["model"]["out.weight"]))
+    # The epoch totals are summed over the ranks: the same losses and accuracies.
+    for a, b in zip(one.history, ranked["history"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], abs=1e-5)
+        assert b["train_accuracy"] == a["train_accuracy"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+
+
+TRAIN = ["train", "--model", "lstm", "--hidden-size", "16", "--batch-size", "16", "--no-plots"]
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_ranks_writes_a_run_that_predicts(tiny_data: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               "-m", "namelstm", *TRAIN, "--epochs", "2", "--data-dir", str(tiny_data), "--out", str(run_dir)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ONE_THREAD, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("lstm: test accuracy") == 1  # only rank 0 prints
+    (prediction,) = Predictor.load(run_dir).predict(["Bakaki"], top_k=1)
+    assert prediction.predictions[0][0] in ("Alphan", "Betan", "Gamman")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_rank_of_train_nproc_and_the_run_resumes(tiny_data: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    args = [*TRAIN, "--data-dir", str(tiny_data), "--out", str(run_dir), "-q"]
+    process = subprocess.Popen([sys.executable, "-m", "namelstm", *args, "--epochs", "500", "--nproc", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
+    deadline = time.monotonic() + 90
+    while not (run_dir / "history.json").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the launcher
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert stderr.count("namelstm train --resume") == 1, stderr
+    stopped_after = load_resume_state(run_dir / "resume.pt")["epoch"]
+    assert 1 <= stopped_after < 500
+    more = subprocess.run([sys.executable, "-m", "namelstm", "train", "--resume", str(run_dir), "--epochs",
+                           str(stopped_after + 1), "--nproc", "2", "--no-plots", "-q"],
+                          capture_output=True, text=True, timeout=120, env=ONE_THREAD, check=False)
+    assert more.returncode == 0, more.stderr
+    assert load_resume_state(run_dir / "resume.pt")["epoch"] == stopped_after + 1
+    assert Predictor.load(run_dir).predict(["Bakaki"])
