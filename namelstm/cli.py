@@ -11,8 +11,9 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from namelstm.config import BALANCES, OPTIMIZERS, TrainConfig, split_label
+from namelstm.config import BALANCES, OPTIMIZERS, TrainConfig
 from namelstm.errors import BadInput, NamelstmError
+from namelstm.memory_config import MemoryConfig
 from namelstm.sources import Columns
 
 DEFAULTS = TrainConfig()
@@ -384,31 +385,44 @@ MODELS_OPTION = click.option("--models", default="rnn,lstm,mylstm", show_default
 COMPARE_DIR = Path("outputs/compare")
 
 
-@cli.command(short_help="Train and compare the models on one split.")
-@MODELS_OPTION
+MEMORY = MemoryConfig()
+JOBS_OPTION = click.option("--jobs", type=click.IntRange(min=1), default=None,
+                           help="Runs trained at once, one process each.  [default: the number of cores]")
+
+
+def _jobs(jobs: int | None) -> int:
+    from namelstm.parallel import default_jobs
+
+    return jobs or default_jobs()
+
+
+@cli.command(short_help="Train and compare the models over several seeds.")
+@click.option("--models", default="rnn,tanhrnn,lstm,mylstm", show_default=True, callback=_model_list,
+              help="Comma-separated model families.")
+@click.option("--seeds", default="0,1,2", show_default=True, callback=_number_list(int, positive=False),
+              help="One run per model and seed; each seed has its own split and initialisation.")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Directory of <Language>.txt files.")
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
-def compare(models: tuple[str, ...], epochs: int, seed: int, data_dir: Path | None, out: Path, quiet: bool) -> None:
-    """The report's comparison: train (or reuse) one run per model on the same split, seed and
-    epochs, then write a table (compare.md, compare.json), overlaid loss curves and the confusion
-    matrices side by side into --out.
+@JOBS_OPTION
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-run lines.")
+def compare(models: tuple[str, ...], seeds: tuple[int, ...], epochs: int, data_dir: Path | None, out: Path,
+            jobs: int | None, quiet: bool) -> None:
+    """The report's comparison over seeds: train (or reuse) one run per model and seed, then write
+    mean ± sd per model and the paired differences with 95% intervals (compare.md, compare.json),
+    and the first seed's loss curves and confusion matrices, into --out.
 
     \b
     Examples:
       namelstm compare
-      namelstm compare --models lstm,mylstm --epochs 30 --seed 1 --out outputs/compare-s1
+      namelstm compare --models rnn,lstm,mylstm --seeds 0,1,2 --jobs 2
+      namelstm compare --models lstm,mylstm --epochs 30 --seeds 1,2,3,4,5 --out outputs/compare-30
     """
-    from namelstm.compare import train_or_reuse, write_comparison
+    from namelstm.compare import compare_models
 
     log = (lambda _: None) if quiet else _echo_progress
-    run_dirs = train_or_reuse(models, epochs, seed, out, data_dir, progress=not quiet, log=log)
-    files = write_comparison(run_dirs, out)
-    click.echo(files["markdown"].read_text(encoding="utf-8"))
-    for path in files.values():
-        click.echo(f"wrote {path}")
+    for line in compare_models(models, seeds, epochs, out, data_dir, _jobs(jobs), progress=not quiet, log=log):
+        click.echo(line)
 
 
 @cli.group(short_help="Measure the report's claims: gradients, memory, stability.")
@@ -424,17 +438,6 @@ def analyze() -> None:
     """
 
 
-def _compare_runs(runs: tuple[Path, ...]) -> list[Path]:
-    from namelstm.runs import CHECKPOINT, resolve_run
-
-    if runs:
-        return [resolve_run(r) for r in runs]
-    found = sorted(p.parent for p in COMPARE_DIR.glob(f"*/{CHECKPOINT}"))
-    if not found:
-        raise NamelstmError(f"no runs in {COMPARE_DIR}/; make them with: namelstm compare")
-    return found
-
-
 @analyze.command(short_help="Input gradient by distance from the last letter.")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--min-length", type=click.IntRange(min=2), default=8, show_default=True,
@@ -442,77 +445,63 @@ def _compare_runs(runs: tuple[Path, ...]) -> list[Path]:
 @click.option("--random-length", type=click.IntRange(min=2), default=30, show_default=True,
               help="Length of the random letter strings that reach further back than names do.")
 @click.option("--samples", type=click.IntRange(min=1), default=300, show_default=True,
-              help="Names (and random strings) per model.")
+              help="Names (and random strings) per run.")
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
 def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, samples: int, out: Path) -> None:
     """Claim (1): the gradient of the loss with respect to each input letter, by distance from the
-    last letter, for each trained RUN (default: the runs of `namelstm compare`).
+    last letter, at initialisation and after training, for each trained RUN (default: the runs of
+    `namelstm compare`), averaged over each model's runs.
 
     \b
     Examples:
       namelstm analyze gradients
       namelstm analyze gradients outputs/rnn outputs/lstm --random-length 50
     """
-    from namelstm.analyze import gradient_profile
-    from namelstm.plots import plot_gradient_norms
-    from namelstm.runs import write_json
+    from namelstm.analyze import analyze_gradients
+    from namelstm.compare import find_runs
+    from namelstm.runs import resolve_run
 
-    profiles = [gradient_profile(run_dir, min_length, random_length, samples) for run_dir in _compare_runs(runs)]
-    report = {p["model"]: p for p in profiles}
-    about = [p["about"] for p in profiles]
-    curves = []
-    for p in profiles:
-        curves += [(f"{p['model']}: {p['names']} test names", p["test_names"]),
-                   (f"{p['model']}: random strings", p["random_strings"])]
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "gradients.json", {"about": about, "min_length": min_length,
-                                        "random_length": random_length, "models": report})
-    title = (f"Gradient of the loss w.r.t. each input letter: test names of >= {min_length} letters, "
-             f"random {random_length}-letter strings\n" + "\n".join(about))
-    click.echo(f"wrote {plot_gradient_norms(curves, out / 'gradients.png', title)}")
-    for label, values in report.items():
-        ratio = values["random_strings"][-1] / values["random_strings"][0]
-        click.echo(f"{label}: gradient {random_length} letters back is {ratio:.2g}x the last letter's")
+    run_dirs = [resolve_run(r) for r in runs] if runs else find_runs(COMPARE_DIR)
+    for line in analyze_gradients(run_dirs, out, min_length, random_length, samples):
+        click.echo(line)
 
 
-@analyze.command(short_help="Accuracy on a synthetic long-range task vs distance.")
-@MODELS_OPTION
-@click.option("--distances", default="5,10,20,30,40,60", show_default=True, callback=_number_list(int),
-              help="Numbers of distractor letters after the informative one.")
-@click.option("--train-size", type=click.IntRange(min=10), default=2000, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@analyze.command(short_help="Remembering a symbol across N distractors, per arm.")
+@click.option("--distances", default=",".join(map(str, MEMORY.distances)), show_default=True,
+              callback=_number_list(int), help="Numbers of distractors after the class symbol.")
+@click.option("--seeds", default=",".join(map(str, MEMORY.seeds)), show_default=True,
+              callback=_number_list(int, positive=False))
+@click.option("--max-steps", type=click.IntRange(min=1), default=MEMORY.max_steps, show_default=True,
+              help="Step cap, the same for every arm.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=MEMORY.batch_size, show_default=True,
+              help="Fresh sequences per step.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@JOBS_OPTION
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
-def memory(models: tuple[str, ...], distances: tuple[int, ...], train_size: int, epochs: int, seed: int,
-           out: Path) -> None:
-    """Claim (1) again, on a synthetic task: the class is the first letter (a-d), followed by N
-    random letters. Each model is trained for each N with the same budget; accuracy against N.
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def memory(distances: tuple[int, ...], seeds: tuple[int, ...], max_steps: int, batch_size: int,
+           device: str, jobs: int | None, out: Path, quiet: bool) -> None:
+    """Claims (1) and (2) on a synthetic task (Hochreiter & Schmidhuber 1997, experiment 2): the
+    class is the first symbol (one of 4), followed by N distractors. Each arm (rnn, tanhrnn, lstm
+    and mylstm with default init and with forget-gate bias 1) trains with Adam on a fresh batch per
+    step until a fixed held-out set is solved or the cap is reached; writes memory.json and memory.png.
 
     \b
     Examples:
-      namelstm analyze memory
-      namelstm analyze memory --models rnn,lstm --distances 10,100 --epochs 15
+      namelstm analyze memory --jobs 2
+      namelstm analyze memory --distances 10,100 --seeds 0,1,2,3,4 --max-steps 2000 --device cuda
     """
-    from tqdm import tqdm
+    import dataclasses
 
-    from namelstm.analyze import MEMORY_CLASSES, memory_accuracy
-    from namelstm.plots import plot_memory
-    from namelstm.runs import write_json
+    from namelstm.memory import analyze_memory
+    from namelstm.train import pick_device
 
-    results: dict[str, list[tuple[int, float]]] = {m: [] for m in models}
-    with tqdm(total=len(models) * len(distances), desc="memory task", unit="run", file=sys.stderr) as bar:
-        for model in models:
-            for distance in distances:
-                results[model].append((distance, memory_accuracy(model, distance, train_size, epochs, seed)))
-                bar.update()
-    out.mkdir(parents=True, exist_ok=True)
-    about = (f"{train_size} training sequences, {epochs} epochs, batch 64, default lr and hidden size, "
-             f"seed {seed}; accuracy on {max(train_size // 4, 50)} new sequences")
-    write_json(out / "memory.json", {"about": about, "models": results})
-    title = f"Remembering the first letter across N distractors\n{about}"
-    click.echo(f"wrote {plot_memory(results, 1 / len(MEMORY_CLASSES), out / 'memory.png', title)}")
-    for model, points in results.items():
-        click.echo(f"{model}: " + ", ".join(f"N={d} {a:.0%}" for d, a in points))
+    pick_device(device)  # fail before any work when CUDA is asked for and missing
+    config = dataclasses.replace(MEMORY, distances=distances, seeds=seeds, device=device, max_steps=max_steps,
+                                 batch_size=batch_size)
+    log = (lambda _: None) if quiet else _echo_progress
+    for line in analyze_memory(config, out, _jobs(jobs), progress=not quiet, log=log):
+        click.echo(line)
 
 
 @analyze.command(short_help="Final validation loss vs learning rate.")
@@ -525,44 +514,23 @@ def memory(models: tuple[str, ...], distances: tuple[int, ...], train_size: int,
               help="Clip gradient norms at this value.  [default: no clipping, to see raw stability]")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Directory of <Language>.txt files.")
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
+@JOBS_OPTION
 def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int, ...], epochs: int,
-              clip: float | None, data_dir: Path | None, out: Path) -> None:
+              clip: float | None, data_dir: Path | None, out: Path, jobs: int | None) -> None:
     """Claim (3): train each model for a few epochs at each learning rate and plot the final
     validation loss; runs whose loss became NaN are marked as diverged.
 
     \b
     Examples:
       namelstm analyze stability
-      namelstm analyze stability --seeds 1,2,3 --clip 1
+      namelstm analyze stability --seeds 1,2,3 --clip 1 --jobs 2
     """
-    import math
-
-    from tqdm import tqdm
-
-    from namelstm.analyze import stability_sweep
+    from namelstm.analyze import analyze_stability
     from namelstm.data import load_names, resolve_data_dir, split_by_name
-    from namelstm.plots import plot_stability
-    from namelstm.runs import write_json
 
     split = split_by_name(load_names(resolve_data_dir(data_dir)), seed=0)
-    with tqdm(total=len(models) * len(lrs) * len(seeds), desc="stability", unit="run", file=sys.stderr) as bar:
-        runs = stability_sweep(models, lrs, seeds, split, epochs, clip or math.inf, tick=bar.update)
-    out.mkdir(parents=True, exist_ok=True)
-    about = (f"{split_label(split.fractions, split.seed)}; {epochs} epochs, batch 64, SGD momentum 0.9, "
-             f"{'gradient norm clipped at ' + format(clip, 'g') if clip else 'no gradient clipping'}; "
-             f"seeds {','.join(map(str, seeds))}")
-    write_json(out / "stability.json", {"about": about, "runs": runs})
-    title = f"Final validation loss by learning rate\n{about}"
-    click.echo(f"wrote {plot_stability(runs, out / 'stability.png', title)}")
-    for model in models:
-        cells = []
-        for lr in lrs:
-            mine = [r for r in runs if r["model"] == model and r["lr"] == lr]
-            losses = [r["val_loss"] for r in mine if not r["diverged"]]
-            cell = f"lr {lr:g}: " + (f"{sum(losses) / len(losses):.2f}" if losses else "-")
-            diverged = len(mine) - len(losses)
-            cells.append(cell + (f" ({diverged} of {len(mine)} diverged)" if diverged else ""))
-        click.echo(f"{model}: " + ", ".join(cells))
+    for line in analyze_stability(models, lrs, seeds, epochs, clip, split, out, _jobs(jobs)):
+        click.echo(line)
 
 
 @cli.command(short_help="Serve predictions over HTTP, with a small page.")

@@ -1,10 +1,12 @@
-"""The report's comparison as one command: the models trained on one split, seed and budget,
-then a table, overlaid loss curves, confusion matrices, confused pairs and misclassified names."""
+"""The report's comparison as one command: each model trained on several seeds (each seed its own
+split and initialisation), mean +- sd per model, paired differences with 95% intervals, and for the
+first seed overlaid loss curves, confusion matrices, confused pairs and misclassified names."""
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,64 +15,105 @@ from tqdm import tqdm
 
 from namelstm.config import TrainConfig
 from namelstm.data import Split, load_names, resolve_data_dir, split_by_name
+from namelstm.parallel import run_all
 from namelstm.predict import Predictor
 from namelstm.runs import CHECKPOINT, HISTORY, METRICS, RESUME, atomic_write_bytes, read_json, write_json
+from namelstm.stats import mean_sd, paired_difference
 from namelstm.train import resolve_config, resume_training, train
 
-TABLE_COLUMNS = (
-    ("model", "model"),
-    ("parameters", "parameters"),
-    ("epochs", "epochs"),
-    ("seconds", "wall time (s)"),
-    ("final_train_loss", "final train loss"),
-    ("final_val_loss", "final val loss"),
-    ("accuracy", "test accuracy"),
-    ("top3_accuracy", "top-3"),
-    ("balanced_accuracy", "balanced accuracy"),
-    ("macro_f1", "macro-F1"),
-)
+METRICS_COMPARED = (("accuracy", "test accuracy"), ("balanced_accuracy", "balanced accuracy"),
+                    ("macro_f1", "macro-F1"))
+RUN_KEYS = ("model", "seed", "accuracy", "balanced_accuracy", "macro_f1", "seconds")
+# Differences the report argues about first, then any other pair of families present.
+PAIRS = (("lstm", "rnn"), ("mylstm", "lstm"), ("tanhrnn", "rnn"), ("lstm", "tanhrnn"), ("bilstm", "lstm"))
 
 
 def run_name(config: TrainConfig) -> str:
     return f"{config.model}-e{config.epochs}-s{config.seed}"
 
 
-def _finished_run_matches(run_dir: Path, config: TrainConfig) -> bool:
-    if not (run_dir / METRICS).is_file() or not (run_dir / HISTORY).is_file():
+def find_runs(out_dir: Path) -> list[Path]:
+    """The finished runs `compare` left in `out_dir`, or a clear error saying how to make them."""
+    from namelstm.errors import NamelstmError
+
+    found = sorted(p.parent for p in Path(out_dir).glob(f"*/{CHECKPOINT}"))
+    if not found:
+        raise NamelstmError(f"no runs in {out_dir}/; make them with: namelstm compare")
+    return found
+
+
+def _settings_match(run_dir: Path, config: TrainConfig) -> bool:
+    # Threads change the speed, not the run, so a run made with other threads is reused.
+    if not (run_dir / HISTORY).is_file():
         return False
-    saved = read_json(run_dir / HISTORY)
-    wanted = dataclasses.asdict(config)
-    wanted["fractions"] = list(wanted["fractions"])
-    return saved["config"] == wanted and len(saved["epochs"]) == config.epochs
+    saved = TrainConfig.from_dict(read_json(run_dir / HISTORY)["config"])
+    return dataclasses.replace(saved, threads=None) == dataclasses.replace(config, threads=None)
+
+
+def _finished_run_matches(run_dir: Path, config: TrainConfig) -> bool:
+    return (run_dir / METRICS).is_file() and _settings_match(run_dir, config) and \
+        len(read_json(run_dir / HISTORY)["epochs"]) == config.epochs
+
+
+@dataclass(frozen=True)
+class CompareTask:
+    """One run of the comparison: its resolved settings, where it lives, and where the data is.
+
+    Picklable, so a worker process can train it."""
+
+    config: TrainConfig
+    run_dir: Path
+    data_dir: Path | None
+    resume: bool = False
+
+
+def _quiet(_: str) -> None:
+    """Workers print nothing: the parent's bar counts finished runs."""
+
+
+def _train_task(task: CompareTask) -> Path:
+    if task.resume:
+        resume_training(task.run_dir, progress=False, log=_quiet)
+    else:
+        dataset = load_names(resolve_data_dir(task.data_dir, progress=False), task.config.transliterate)
+        split = split_by_name(dataset, task.config.fractions, task.config.seed)
+        train(task.config, split, task.run_dir, progress=False, log=_quiet, overwrite=True)
+    return task.run_dir
 
 
 def train_or_reuse(
     models: Sequence[str],
+    seeds: Sequence[int],
     epochs: int,
-    seed: int,
     out_dir: Path,
     data_dir: Path | None = None,
+    jobs: int = 1,
     progress: bool = True,
     log: Callable[[str], None] = tqdm.write,
 ) -> list[Path]:
-    """One run per model on the same split, seed and number of epochs, under `out_dir`. A finished
-    run with the same settings is reused; an interrupted one is resumed."""
-    split: Split | None = None
-    run_dirs = []
+    """One run per model and seed under `out_dir`, each seed its own split and initialisation. A
+    finished run with the same settings is reused; an interrupted one is resumed; the rest are
+    trained, `jobs` at a time. The run directories come back in (model, seed) order."""
+    tasks = []
     for model in models:
-        config = resolve_config(TrainConfig(model=model, epochs=epochs, seed=seed))
-        run_dir = Path(out_dir) / run_name(config)
-        if _finished_run_matches(run_dir, config):
-            log(f"{model}: reusing {run_dir}")
-        elif (run_dir / RESUME).is_file() and (run_dir / HISTORY).is_file() and not (run_dir / METRICS).is_file():
-            resume_training(run_dir, progress=progress, log=log)
-        else:
-            if split is None:
-                split = split_by_name(load_names(resolve_data_dir(data_dir, progress=progress)), config.fractions, seed)
-            log(f"{model}: training into {run_dir}")
-            train(config, split, run_dir, progress=progress, log=log, overwrite=True)
-        run_dirs.append(run_dir)
-    return run_dirs
+        for seed in seeds:
+            config = resolve_config(TrainConfig(model=model, epochs=epochs, seed=seed))
+            run_dir = Path(out_dir) / run_name(config)
+            if _finished_run_matches(run_dir, config):
+                log(f"{model} seed {seed}: reusing {run_dir}")
+            else:  # an interrupted run with these settings continues; anything else there is replaced
+                resume = (run_dir / RESUME).is_file() and not (run_dir / METRICS).is_file() and \
+                    _settings_match(run_dir, config)
+                tasks.append(CompareTask(config, run_dir, None, resume))
+    if tasks:
+        resolved = resolve_data_dir(data_dir, progress=progress)  # download once, before the workers start
+        tasks = [dataclasses.replace(t, data_dir=resolved) for t in tasks]
+        for task in tasks:
+            verb = "resuming" if task.resume else "training into"
+            log(f"{task.config.model} seed {task.config.seed}: {verb} {task.run_dir}")
+        run_all(_train_task, tasks, jobs, "compare: runs", progress)
+    return [Path(out_dir) / run_name(resolve_config(TrainConfig(model=m, epochs=epochs, seed=s)))
+            for m in models for s in seeds]
 
 
 def confused_pairs(metrics: dict[str, Any], top: int = 5, min_support: int = 5) -> list[dict[str, Any]]:
@@ -108,76 +151,152 @@ def misclassified(run_dir: Path, top: int = 5) -> list[dict[str, Any]]:
     return sorted(wrong, key=lambda w: -w["probability"])[:top]
 
 
-def summarize(run_dir: Path) -> dict[str, Any]:
-    """One row of the comparison table, plus the run's confused pairs and misclassified names."""
+def summarize(run_dir: Path, details: bool = True) -> dict[str, Any]:
+    """One run's numbers; with `details`, also its confused pairs and misclassified names."""
     history_file = read_json(run_dir / HISTORY)
     history, config = history_file["epochs"], history_file["config"]
     metrics = read_json(run_dir / METRICS)
     predictor = Predictor.load(run_dir / CHECKPOINT)
-    return {
+    row = {
         "model": config["model"],
+        "seed": config["seed"],
         "run": str(run_dir),
-        "hidden_size": config["hidden_size"],
-        "lr": config["lr"],
+        "config": config,
         "parameters": sum(p.numel() for p in predictor.model.parameters()),
         "epochs": len(history),
         "best_epoch": metrics["epoch"],
         "seconds": sum(r["seconds"] for r in history),
-        "final_train_loss": history[-1]["train_loss"],
-        "final_val_loss": history[-1]["val_loss"],
         **{k: metrics[k] for k in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "split")},
-        "confused_pairs": confused_pairs(metrics),
-        "misclassified": misclassified(run_dir),
     }
+    if details:
+        row.update(confused_pairs=confused_pairs(metrics), misclassified=misclassified(run_dir))
+    return row
 
 
-def _cell(key: str, value: Any) -> str:
-    if key in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1"):
-        return f"{value:.1%}"
-    if isinstance(value, float):
-        return f"{value:.3f}" if "loss" in key else f"{value:.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"`{value}`"
+def per_model(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and sd over seeds of each metric and of the seconds, one row per model."""
+    rows = []
+    for model in dict.fromkeys(r["model"] for r in runs):
+        mine = [r for r in runs if r["model"] == model]
+        row: dict[str, Any] = {"model": model, "runs": len(mine), "parameters": mine[0]["parameters"]}
+        for key in (*(k for k, _ in METRICS_COMPARED), "seconds"):
+            row[key], row[f"{key}_sd"] = mean_sd([r[key] for r in mine])
+        rows.append(row)
+    return rows
 
 
-def markdown(rows: Sequence[dict[str, Any]], about: str) -> str:
-    lines = [f"Made from: {about}.", "", "| " + " | ".join(h for _, h in TABLE_COLUMNS) + " |",
-             "| --- |" + " ---: |" * (len(TABLE_COLUMNS) - 1)]
-    lines += ["| " + " | ".join(_cell(k, row[k]) for k, _ in TABLE_COLUMNS) + " |" for row in rows]
-    lines += ["", "Most confused language pairs (share of the true language's test names):", ""]
-    for row in rows:
+def differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Paired differences a - b per metric over the seeds both models ran, for each pair in `PAIRS`."""
+    by = {(r["model"], r["seed"]): r for r in runs}
+    models = {r["model"] for r in runs}
+    rows = []
+    for a, b in PAIRS:
+        if a not in models or b not in models:
+            continue
+        seeds = sorted(s for m, s in by if m == a and (b, s) in by)
+        row: dict[str, Any] = {"a": a, "b": b, "seeds": seeds}
+        for key, _ in METRICS_COMPARED:
+            row[key] = paired_difference([by[a, s][key] for s in seeds], [by[b, s][key] for s in seeds]).to_dict()
+        rows.append(row)
+    return rows
+
+
+def _pm(mean: float, sd: float | None, percent: bool) -> str:
+    if percent:
+        return f"{mean:.1%}" + (f" ± {sd * 100:.1f}" if sd is not None else "")
+    return f"{mean:.1f}" + (f" ± {sd:.1f}" if sd is not None else "")
+
+
+def _difference_cell(d: dict[str, Any]) -> str:
+    cell = f"{d['mean'] * 100:+.1f}"
+    if d["low"] is None:
+        return cell + " (one seed: no interval)"
+    cell += f" [{d['low'] * 100:+.1f}, {d['high'] * 100:+.1f}]"
+    return f"**{cell}**" if d["exceeds_noise"] else cell
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The comparison as Markdown: mean ± sd per model, paired differences, and the first seed's details."""
+    metric_heads = " | ".join(h for _, h in METRICS_COMPARED)
+    lines = [f"Made from: {report['about']}.", "",
+             f"| model | seeds | parameters | {metric_heads} | training time (s) |",
+             "| --- |" + " ---: |" * (len(METRICS_COMPARED) + 3)]
+    for row in report["models"]:
+        cells = [_pm(row[k], row[f"{k}_sd"], True) for k, _ in METRICS_COMPARED]
+        lines.append(f"| `{row['model']}` | {row['runs']} | {row['parameters']:,} | " + " | ".join(cells)
+                     + f" | {_pm(row['seconds'], row['seconds_sd'], False)} |")
+    if report["differences"]:
+        n = max(len(d["seeds"]) for d in report["differences"])
+        intro = (f"Paired differences in percentage points (same seed, so the same split), mean and 95% "
+                 f"t-interval over {n} seeds; **bold**: the interval excludes 0, so the difference exceeds "
+                 "seed noise.")
+        lines += ["", intro, "", f"| difference | {metric_heads} |", "| --- |" + " ---: |" * len(METRICS_COMPARED)]
+        for d in report["differences"]:
+            lines.append(f"| `{d['a']}` − `{d['b']}` | " + " | ".join(_difference_cell(d[k]) for k, _ in
+                                                                     METRICS_COMPARED) + " |")
+        lines += ["", *_verdicts(report["differences"])]
+    first = report["details"]
+    seed = first[0]["seed"]
+    lines += ["", f"Most confused language pairs, seed {seed} (share of the true language's test names):", ""]
+    for row in first:
         pairs = ", ".join(f"{p['true']} → {p['predicted']} {p['rate']:.0%} ({p['count']} of {p['support']})"
                           for p in row["confused_pairs"])
         lines.append(f"- `{row['model']}`: {pairs}")
-    lines += ["", "Misclassified test names, most confident first:", ""]
-    for row in rows:
+    lines += ["", f"Misclassified test names, seed {seed}, most confident first:", ""]
+    for row in first:
         names = ", ".join(f"{w['name']} ({w['true']} → {w['predicted']} {w['probability']:.0%})"
                           for w in row["misclassified"])
         lines.append(f"- `{row['model']}`: {names}")
     return "\n".join(lines) + "\n"
 
 
-def describe(rows: Sequence[dict[str, Any]]) -> str:
-    sizes = ", ".join(f"{r['model']} hidden {r['hidden_size']} lr {r['lr']:g}" for r in rows)
-    return f"{rows[0]['split']}; {rows[0]['epochs']} epochs, batch 64; {sizes}"
+def _verdicts(diffs: Sequence[dict[str, Any]]) -> list[str]:
+    exceed, within = [], []
+    for d in diffs:
+        for key, head in METRICS_COMPARED:
+            if d[key]["low"] is not None:
+                (exceed if d[key]["exceeds_noise"] else within).append(f"`{d['a']}` − `{d['b']}` {head}")
+    return [f"Exceed seed noise: {', '.join(exceed) or 'none'}.",
+            f"Within seed noise: {', '.join(within) or 'none'}."]
+
+
+def describe(runs: Sequence[dict[str, Any]]) -> str:
+    """What the comparison was made from, built from the runs' own settings."""
+    seeds = sorted({r["seed"] for r in runs})
+    fractions = "/".join(f"{f:g}" for f in runs[0]["config"]["fractions"])
+    recipes = "; ".join(TrainConfig.from_dict(c).describe() for c in {r["model"]: r["config"] for r in runs}.values())
+    return f"seeds {','.join(map(str, seeds))}, each its own split by name {fractions} and initialisation; {recipes}"
 
 
 def write_comparison(run_dirs: Sequence[Path], out_dir: Path) -> dict[str, Path]:
-    """The table (Markdown and JSON) and the two figures, into `out_dir`."""
+    """The tables (Markdown and JSON) and, for the first seed's runs, the two figures, into `out_dir`."""
     from namelstm.plots import plot_confusions, plot_loss_overlay
 
-    rows = [summarize(r) for r in run_dirs]
-    about = describe(rows)
+    runs = [summarize(r, details=False) for r in run_dirs]
+    first_seed = min(r["seed"] for r in runs)
+    first_dirs = [d for d, r in zip(run_dirs, runs) if r["seed"] == first_seed]
+    details = [summarize(d) for d in first_dirs]
+    report = {"about": describe(runs), "runs": [{k: r[k] for k in RUN_KEYS} for r in runs],
+              "models": per_model(runs), "differences": differences(runs), "details": details}
     out_dir = Path(out_dir)
     files = {"markdown": out_dir / "compare.md", "json": out_dir / "compare.json"}
-    atomic_write_bytes(files["markdown"], markdown(rows, about).encode())
-    write_json(files["json"], {"about": about, "models": rows})
-    histories = [(row["model"], read_json(r / HISTORY)["epochs"]) for row, r in zip(rows, run_dirs)]
+    atomic_write_bytes(files["markdown"], markdown(report).encode())
+    write_json(files["json"], report)
+    about = f"{details[0]['split']}; {describe(details)}"
+    histories = [(row["model"], read_json(d / HISTORY)["epochs"]) for row, d in zip(details, first_dirs)]
     files["loss"] = plot_loss_overlay(histories, out_dir / "loss-curves.png", f"Loss per epoch\n{about}")
-    matrices = [(f"{row['model']}: test accuracy {row['accuracy']:.1%}", read_json(r / METRICS)) for row, r in
-                zip(rows, run_dirs)]
+    matrices = [(f"{row['model']}: test accuracy {row['accuracy']:.1%}", read_json(d / METRICS)) for row, d in
+                zip(details, first_dirs)]
     files["confusion"] = plot_confusions(matrices, out_dir / "confusion-matrices.png",
                                          f"Test confusion matrices (row-normalised)\n{about}")
     return files
 
+
+def compare_models(models: Sequence[str], seeds: Sequence[int], epochs: int, out_dir: Path,
+                   data_dir: Path | None = None, jobs: int = 1, progress: bool = True,
+                   log: Callable[[str], None] = tqdm.write) -> list[str]:
+    """Train or reuse every (model, seed) run, write the comparison; the lines to print."""
+    out_dir = Path(out_dir)
+    run_dirs = train_or_reuse(models, seeds, epochs, out_dir, data_dir, jobs, progress, log)
+    files = write_comparison(run_dirs, out_dir)
+    return [files["markdown"].read_text(encoding="utf-8"), *(f"wrote {path}" for path in files.values())]

@@ -225,50 +225,92 @@ def plot_runs(run_dirs: Sequence[Path], overlay: Path) -> list[Path]:
     return written
 
 
-def plot_gradient_norms(curves: Sequence[tuple[str, Sequence[float]]], path: Path, title: str) -> Path:
-    """Mean gradient norm per time step counted back from the last letter, log scale, a line per curve."""
-    fig = Figure(figsize=(9, 5))
-    ax = fig.subplots()
-    for k, (label, norms) in enumerate(curves):
-        style = "--" if "random" in label else "-"
-        ax.semilogy(np.arange(1, len(norms) + 1), norms, style, color=f"C{k // 2}", marker="o", ms=3, label=label)
-    ax.set(xlabel="letters back from the last one (1 = last letter)", ylabel="mean |d loss / d input| (log scale)",
-           title=_wrap(title))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
+def plot_gradient_norms(report: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
+    """Mean gradient norm per time step counted back from the last letter, at initialisation (left)
+    and after training (right) on one log scale, so vanishing and exploding can be told apart."""
+    fig = Figure(figsize=(14, 5.5), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, stage, name in zip(axes, ("initial", "trained"), ("At initialisation", "After training")):
+        for k, (model, values) in enumerate(report.items()):
+            for kind, style in (("random_strings", "-"), ("test_names", "--")):
+                norms = values[stage][kind]
+                label = model if kind == "random_strings" else None
+                ax.semilogy(np.arange(1, len(norms) + 1), norms, style, color=f"C{k}", marker="o", ms=2.5,
+                            label=label)
+        ax.set(xlabel="letters back from the last one (1 = last letter)", title=name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("mean |d loss / d input letter| (log scale)")
+    axes[0].legend(title="solid: random strings, dashed: test names", fontsize=9)
+    fig.suptitle(_wrap(title, 150))
     return _save(fig, path)
 
 
-def plot_memory(results: dict[str, Sequence[tuple[int, float]]], chance: float, path: Path, title: str) -> Path:
-    """Test accuracy against the distance between the informative letter and the end, a line per model."""
-    fig = Figure(figsize=(9, 5))
-    ax = fig.subplots()
-    for model, points in results.items():
-        ax.plot([d for d, _ in points], [a for _, a in points], marker="o", label=model)
-    ax.axhline(chance, color="grey", ls=":", label=f"chance ({chance:.0%})")
-    ax.set(xlabel="distractor letters after the informative first letter", ylabel="test accuracy", ylim=(0, 1.05),
-           title=_wrap(title))
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return _save(fig, path)
+def _arm_label(row: dict[str, Any]) -> str:
+    return row["model"] if row["init"] == "default" else f"{row['model']}, {row['init']}"
 
 
-def plot_stability(runs: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
-    """Final validation loss against learning rate (log-log), a line per model (mean over seeds);
-    diverged runs are crosses on the top edge."""
+def plot_memory(results: Sequence[dict[str, Any]], chance: float, path: Path, title: str,
+                max_steps: int | None = None) -> Path:
+    """The memory experiment in three panels, one colour per arm, N on evenly spaced ticks: held-out
+    accuracy (a dot per seed, the median as a line, 'k/n' solved on top), steps to solve, and the
+    gradient of the loss w.r.t. the first symbol at initialisation (log scale)."""
+    arms = list(dict.fromkeys(_arm_label(r) for r in results))
+    distances = sorted({r["distance"] for r in results})
+    fig = Figure(figsize=(15, 10), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    top, steps_ax, grad_ax = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    width = 0.7 / max(len(arms), 1)
+    for k, arm in enumerate(arms):
+        colour, shift = f"C{k}", (k - (len(arms) - 1) / 2) * width
+        cells = [[r for r in results if _arm_label(r) == arm and r["distance"] == d] for d in distances]
+        xs = np.arange(len(distances)) + shift
+        for ax, key in ((top, "accuracy"), (grad_ax, "initial_gradient")):
+            # A gradient that underflowed to 0 in float32 has no place on a log scale: left out.
+            values = [[r[key] if key == "accuracy" or r[key] > 0 else np.nan for r in runs] for runs in cells]
+            for x, column in zip(xs, values):
+                ax.scatter([x] * len(column), column, s=14, color=colour, alpha=0.6)
+            ax.plot(xs, [np.median(column) for column in values], color=colour, marker="_", ms=12, label=arm)
+        for x, runs in zip(xs, cells):
+            solved = [r["steps"] for r in runs if r["steps"] is not None]
+            top.text(x, 1.06, f"{len(solved)}/{len(runs)}", ha="center", fontsize=8, color=colour)
+            steps_ax.scatter([x] * len(solved), solved, s=14, color=colour, alpha=0.6)
+        medians = [np.median([r["steps"] for r in runs if r["steps"] is not None] or [np.nan]) for runs in cells]
+        steps_ax.plot(xs, medians, color=colour, marker="_", ms=12, label=arm)
+    top.axhline(chance, color="grey", ls=":", label=f"chance ({chance:.0%})")
+    top.set(ylabel="held-out accuracy", ylim=(0, 1.12),
+            title="Held-out accuracy at the end (dots: seeds, line: median; k/n: seeds solved)")
+    top.yaxis.set_major_formatter(PercentFormatter(1.0))
+    top.legend(loc="lower left", ncols=4)
+    if max_steps:
+        steps_ax.axhline(max_steps, color="grey", ls=":", label=f"cap ({max_steps} steps)")
+        steps_ax.set_ylim(0, max_steps * 1.08)
+    steps_ax.set(ylabel="training steps", title="Steps to solve (solved seeds only)")
+    steps_ax.legend(fontsize=8)
+    grad_ax.set_yscale("log")
+    grad_ax.set(ylabel="mean |d loss / d first symbol| (log scale)", title="Gradient reaching the first symbol, "
+                "at initialisation\n(missing: it underflowed to 0 in float32)")
+    for ax in (top, steps_ax, grad_ax):
+        ax.set_xticks(np.arange(len(distances)), [str(d) for d in distances])
+        ax.set_xlabel("N: distractors between the class symbol and the end")
+        ax.grid(alpha=0.3, which="both", axis="y")
+    fig.suptitle(_wrap(title, 150))
+    return _save(fig, path, dpi=100)
+
+
+def plot_stability(runs: Sequence[dict[str, Any]], means: Sequence[dict[str, Any]], path: Path,
+                   title: str) -> Path:
+    """Final validation loss against learning rate (log-log), a line per model (`means`: the mean
+    over seeds); diverged runs are crosses on the top edge."""
     fig = Figure(figsize=(9, 5))
     ax = fig.subplots()
     finite = [r["val_loss"] for r in runs if r["val_loss"] is not None]
     top = max(finite) * 1.5 if finite else 10.0
     for k, model in enumerate(dict.fromkeys(r["model"] for r in runs)):
-        mine = [r for r in runs if r["model"] == model]
-        lrs = sorted({r["lr"] for r in mine})
-        means = [np.mean([r["val_loss"] for r in mine if r["lr"] == lr and r["val_loss"] is not None] or [np.nan])
-                 for lr in lrs]
-        ax.loglog(lrs, means, marker="o", color=f"C{k}", label=model)
-        diverged = [r["lr"] for r in mine if r["diverged"]]
+        mine = [c for c in means if c["model"] == model]
+        ax.loglog([c["lr"] for c in mine], [np.nan if c["val_loss"] is None else c["val_loss"] for c in mine],
+                  marker="o", color=f"C{k}", label=model)
+        diverged = [r["lr"] for r in runs if r["model"] == model and r["diverged"]]
         if diverged:
             ax.scatter(diverged, [top] * len(diverged), marker="x", s=80, color=f"C{k}",
                        label=f"{model} diverged (NaN)")

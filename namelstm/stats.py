@@ -1,0 +1,62 @@
+"""Seed statistics: mean +- sd, and paired differences with a 95% Student-t interval."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+# Two-sided 95% quantiles of Student's t, t_{0.975}(df), for df = 1..30 (standard tables); a handful of
+# seeds needs only these, so scipy is not a dependency.
+# fmt: off
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+         2.045, 2.042)
+# fmt: on
+Z_975 = 1.960
+
+
+def t_975(df: int) -> float:
+    """t_{0.975}(df); beyond the table the normal quantile, which is within 2% from df = 30 on."""
+    if df < 1:
+        raise ValueError("an interval needs at least two paired values")
+    return T_975[df - 1] if df <= len(T_975) else Z_975
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1); the sd is None for a single value."""
+    array = np.asarray(values, dtype=float)
+    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else None
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The mean of paired differences a - b over seeds, with its 95% t-interval.
+
+    `low`/`high` are None with a single seed; `exceeds_noise` says the interval excludes 0."""
+
+    mean: float
+    sd: float | None
+    n: int
+    low: float | None
+    high: float | None
+
+    @property
+    def exceeds_noise(self) -> bool:
+        return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "exceeds_noise": self.exceeds_noise}
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> Difference:
+    """a[i] - b[i] are the per-seed differences (same split, so the seed's luck cancels out)."""
+    diffs = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    mean, sd = mean_sd(diffs)
+    if sd is None:
+        return Difference(mean, None, 1, None, None)
+    half = t_975(len(diffs) - 1) * sd / math.sqrt(len(diffs))
+    return Difference(mean, sd, len(diffs), mean - half, mean + half)
