@@ -207,7 +207,7 @@ def gpu_prediction(run_dir: Path, names: list[str], device: torch.device, batch:
 
 
 def gpu_report(data_dir: Path, device_name: str, epochs: int, recipe: dict[str, Any],
-               predict_names: int = 1_000_000) -> dict[str, Any]:
+               predict_names: int = 1_000_000, batches: tuple[int, ...] = GPU_BATCHES) -> dict[str, Any]:
     """The GPU table's measurements (on another device too, to try this code without a GPU)."""
     device = torch.device(device_name)
     split = split_by_name(load_names(data_dir), seed=0)
@@ -216,7 +216,7 @@ def gpu_report(data_dir: Path, device_name: str, epochs: int, recipe: dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
         gpu_training(split, device, 64, 1, recipe, runs / "warm-up")  # CUDA context, cuDNN plans
-        results["training"] = [gpu_training(split, device, b, epochs, recipe, runs) for b in GPU_BATCHES]
+        results["training"] = [gpu_training(split, device, b, epochs, recipe, runs) for b in batches]
         test_names = [n for n, _ in split.test]
         names = (test_names * (predict_names // len(test_names) + 1))[:predict_names]
         results["prediction"] = gpu_prediction(runs / "gpu-1024", names, device)
@@ -318,6 +318,8 @@ def main() -> None:
                         help="cpu: the CPU table and the threads report; cuda (or cuda:N): the GPU table")
     parser.add_argument("--only-threads", action="store_true", help="only the threads report (cpu)")
     parser.add_argument("--threads-repeats", type=int, default=2, help="runs per cell of the threads report")
+    parser.add_argument("--gpu-batches", type=lambda v: tuple(int(b) for b in v.split(",")), default=GPU_BATCHES,
+                        help="batch sizes of the GPU training runs (1024 must be among them)")
     parser.add_argument("--gpu-epochs", type=int, default=20, help="epochs of each GPU training run")
     parser.add_argument("--gpu-recipe", type=json.loads, default=dict(GPU_RECIPE),
                         help=f"TrainConfig fields of the GPU runs, as JSON (default {json.dumps(GPU_RECIPE)})")
@@ -326,7 +328,8 @@ def main() -> None:
     data_dir = resolve_data_dir(args.data_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.device.startswith("cuda"):
-        results = {"machine": machine(), **gpu_report(data_dir, args.device, args.gpu_epochs, args.gpu_recipe)}
+        results = {"machine": machine(), **gpu_report(data_dir, args.device, args.gpu_epochs, args.gpu_recipe,
+                                                           batches=args.gpu_batches)}
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"Measured on {results['device']} ({results['machine']}); {results['split']}.\n")
         print(gpu_table(results))

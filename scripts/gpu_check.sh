@@ -55,7 +55,7 @@ timeout 120 python3 -m namelstm train --model lstm --device cuda --epochs 3 --ba
   Dostoevsky Nakamura || status=1
 
 step "bench --device cuda"
-timeout 240 python3 scripts/bench.py --device cuda --data-dir "$DATA" --out "$OUT/bench-gpu.json" \
+timeout 240 python3 scripts/bench.py --device cuda --data-dir "$DATA" --out "$OUT/bench-gpu.json" ${BENCH_ARGS:-} \
   > "$OUT/bench-gpu.md" || status=1
 cat "$OUT/bench-gpu.md"
 

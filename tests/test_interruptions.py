@@ -62,6 +62,7 @@ def assert_same_run(run_dir: Path, reference: Path) -> None:
     assert untimed(run_dir) == untimed(reference)
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_prints_how_to_resume_and_exits_130(tiny_data: Path, tmp_path: Path, reference: Path) -> None:
     process = start("--data-dir", str(tiny_data), "--out", "run", *ARGS, cwd=tmp_path)
     wait_for_epochs(tmp_path / "run", process, 3)
@@ -79,6 +80,7 @@ def test_ctrl_c_saves_prints_how_to_resume_and_exits_130(tiny_data: Path, tmp_pa
     assert_same_run(tmp_path / "run", reference)
 
 
+@pytest.mark.slow
 def test_kill_9_never_leaves_a_half_written_file_and_resume_finishes_the_same(
     tiny_data: Path, tmp_path: Path, reference: Path
 ) -> None:

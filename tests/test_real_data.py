@@ -14,7 +14,7 @@ from namelstm.config import TrainConfig
 from namelstm.predict import Predictor
 from namelstm.train import train_from_data
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 QUIET = {"progress": False, "log": lambda _: None}
 
 

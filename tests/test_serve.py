@@ -92,6 +92,7 @@ def test_bad_requests_get_a_4xx_json_error(server: tuple[str, int], method: str,
     assert message in answer["error"]
 
 
+@pytest.mark.slow
 def test_2000_requests_from_8_threads_all_answered_right(server: tuple[str, int]) -> None:
     names = ["Nakamura", "Dostoevsky", "Rossi", "Papadopoulos", "Tanaka"]
     expected = {p.name: p.predictions[0][0] for p in Predictor.load("pretrained").predict(names, top_k=1)}
