@@ -58,11 +58,12 @@ class TrainConfig:
         optimizer = {"sgd": "SGD", "adam": "Adam"}[self.optimizer or "sgd"]
         lr = "" if self.lr is None else f" lr {self.lr:g}"
         momentum = f" momentum {self.momentum:g}" if optimizer == "SGD" else ""
+        schedule = f" {self.lr_schedule} schedule" if self.lr_schedule == "cosine" else ""
         parts = [
             f"{self.model} hidden {self.hidden_size}" if self.hidden_size else self.model,
             f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
             f"batch {self.batch_size}",
-            f"{optimizer}{lr}{momentum}" + (f" {self.lr_schedule} schedule" if self.lr_schedule == "cosine" else ""),
+            f"{optimizer}{lr}{momentum}{schedule}",
             f"clip {self.clip:g}" if self.clip != float("inf") else "no clipping",
         ]
         if self.balance and self.balance != "none":

@@ -187,7 +187,7 @@ def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optim
 
 
 def _epoch_lr(config: TrainConfig, epoch: int) -> float:
-    """The learning rate of `epoch` (from 1). Computed, not stepped, so a resumed run follows the same curve."""
+    """The learning rate of `epoch` (from 1): computed, not stepped, so a resumed run keeps the curve."""
     if config.lr_schedule == "cosine":
         return config.lr * (1 + math.cos(math.pi * (epoch - 1) / config.epochs)) / 2  # type: ignore[operator]
     return config.lr  # type: ignore[return-value]

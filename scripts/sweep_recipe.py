@@ -34,8 +34,18 @@ POWERS = {"none": 0.0, "quarter": 0.25, "sqrt": 0.5, "inverse": 1.0}
 
 
 def grid(name: str) -> list[dict[str, Any]]:
-    base = {"model": "lstm", "hidden": 64, "optimizer": "sgd", "epochs": 20, "batch": 64, "lr": 0.1,
-            "schedule": "constant", "wd": 0.0, "balance": "none", "sampler": "shuffle"}
+    base = {
+        "model": "lstm",
+        "hidden": 64,
+        "optimizer": "sgd",
+        "epochs": 20,
+        "batch": 64,
+        "lr": 0.1,
+        "schedule": "constant",
+        "wd": 0.0,
+        "balance": "none",
+        "sampler": "shuffle",
+    }
     runs = []
     if name == "main":
         for balance, lr, schedule, wd, seed in itertools.product(
@@ -47,62 +57,143 @@ def grid(name: str) -> list[dict[str, Any]]:
         for balance, epochs, seed in itertools.product(["none", "sqrt"], [30], [0, 1, 2]):
             runs.append({**base, "balance": balance, "epochs": epochs, "schedule": "cosine", "seed": seed})
     if name in ("main", "families"):
-        fam = [("rnn", 128, "sgd", 0.02, 20), ("tanhrnn", 146, "sgd", 0.02, 20), ("mylstm", 64, "sgd", 0.1, 20),
-               ("bilstm", 64, "adam", 3e-3, 12)]
-        for (model, hidden, opt, lr, epochs), balance, seed in itertools.product(fam, ["none", "sqrt"], [0, 1, 2]):
-            runs.append({**base, "model": model, "hidden": hidden, "optimizer": opt, "lr": lr, "epochs": epochs,
-                         "balance": balance, "seed": seed})
+        fam = [
+            ("rnn", 128, "sgd", 0.02, 20),
+            ("tanhrnn", 146, "sgd", 0.02, 20),
+            ("mylstm", 64, "sgd", 0.1, 20),
+            ("bilstm", 64, "adam", 3e-3, 12),
+        ]
+        for (model, hidden, opt, lr, epochs), balance, seed in itertools.product(
+            fam, ["none", "sqrt"], [0, 1, 2]
+        ):
+            runs.append(
+                {
+                    **base,
+                    "model": model,
+                    "hidden": hidden,
+                    "optimizer": opt,
+                    "lr": lr,
+                    "epochs": epochs,
+                    "balance": balance,
+                    "seed": seed,
+                }
+            )
     if name == "local":  # in order of priority: the pool takes tasks first come, first served
         for seed, balance, schedule, lr in itertools.product(
             [0, 1], ["none", "quarter", "sqrt"], ["cosine", "constant"], [0.1, 0.2]
         ):
             runs.append({**base, "balance": balance, "lr": lr, "schedule": schedule, "seed": seed})
-        fam = [("mylstm", 64, "sgd", 0.1, 20), ("tanhrnn", 146, "sgd", 0.02, 20), ("rnn", 128, "sgd", 0.02, 20),
-               ("bilstm", 64, "adam", 3e-3, 12)]
+        fam = [
+            ("mylstm", 64, "sgd", 0.1, 20),
+            ("tanhrnn", 146, "sgd", 0.02, 20),
+            ("rnn", 128, "sgd", 0.02, 20),
+            ("bilstm", 64, "adam", 3e-3, 12),
+        ]
         for (model, hidden, opt, lr, epochs), balance in itertools.product(fam, ["none", "sqrt"]):
-            runs.append({**base, "model": model, "hidden": hidden, "optimizer": opt, "lr": lr, "epochs": epochs,
-                         "balance": balance, "seed": 0})
+            runs.append(
+                {
+                    **base,
+                    "model": model,
+                    "hidden": hidden,
+                    "optimizer": opt,
+                    "lr": lr,
+                    "epochs": epochs,
+                    "balance": balance,
+                    "seed": 0,
+                }
+            )
     if name == "focus":  # cosine schedule, higher lr, longer, smaller batches, forget bias 1
         settings = [
-            {"balance": "none", "lr": 0.4}, {"balance": "sqrt", "lr": 0.2}, {"balance": "sqrt", "lr": 0.4},
-            {"balance": "none", "lr": 0.2, "epochs": 30}, {"balance": "none", "lr": 0.2, "batch": 32},
-            {"balance": "quarter", "lr": 0.2}, {"balance": "none", "lr": 0.2, "forget_bias": 1.0},
+            {"balance": "none", "lr": 0.4},
+            {"balance": "sqrt", "lr": 0.2},
+            {"balance": "sqrt", "lr": 0.4},
+            {"balance": "none", "lr": 0.2, "epochs": 30},
+            {"balance": "none", "lr": 0.2, "batch": 32},
+            {"balance": "quarter", "lr": 0.2},
+            {"balance": "none", "lr": 0.2, "forget_bias": 1.0},
         ]
         for seed, setting in itertools.product([0, 1], settings):
             runs.append({**base, "schedule": "cosine", **setting, "seed": seed})
-        fam = [("mylstm", 64, "sgd", 0.1, 20), ("tanhrnn", 146, "sgd", 0.02, 20), ("rnn", 128, "sgd", 0.02, 20),
-               ("bilstm", 64, "adam", 3e-3, 12)]
+        fam = [
+            ("mylstm", 64, "sgd", 0.1, 20),
+            ("tanhrnn", 146, "sgd", 0.02, 20),
+            ("rnn", 128, "sgd", 0.02, 20),
+            ("bilstm", 64, "adam", 3e-3, 12),
+        ]
         for (model, hidden, opt, lr, epochs), balance in itertools.product(fam, ["none", "sqrt"]):
-            runs.append({**base, "model": model, "hidden": hidden, "optimizer": opt, "lr": lr, "epochs": epochs,
-                         "balance": balance, "seed": 0})
-    if name == "focus2":  # after focus's first runs: lr 0.4 with the cosine schedule led; more seeds, higher lr
+            runs.append(
+                {
+                    **base,
+                    "model": model,
+                    "hidden": hidden,
+                    "optimizer": opt,
+                    "lr": lr,
+                    "epochs": epochs,
+                    "balance": balance,
+                    "seed": 0,
+                }
+            )
+    if (
+        name == "focus2"
+    ):  # after focus's first runs: lr 0.4 with the cosine schedule led; more seeds, higher lr
         settings = [
-            ({"balance": "none", "lr": 0.6}, 0), ({"balance": "none", "lr": 0.8}, 0),
-            ({"balance": "none", "lr": 0.4}, 1), ({"balance": "none", "lr": 0.4}, 2),
-            ({"balance": "quarter", "lr": 0.4}, 0), ({"balance": "none", "lr": 0.4, "forget_bias": 1.0}, 0),
-            ({"balance": "sqrt", "lr": 0.4}, 1), ({"balance": "none", "lr": 0.6}, 1),
+            ({"balance": "none", "lr": 0.6}, 0),
+            ({"balance": "none", "lr": 0.8}, 0),
+            ({"balance": "none", "lr": 0.4}, 1),
+            ({"balance": "none", "lr": 0.4}, 2),
+            ({"balance": "quarter", "lr": 0.4}, 0),
+            ({"balance": "none", "lr": 0.4, "forget_bias": 1.0}, 0),
+            ({"balance": "sqrt", "lr": 0.4}, 1),
+            ({"balance": "none", "lr": 0.6}, 1),
         ]
         for setting, seed in settings:
             runs.append({**base, "schedule": "cosine", **setting, "seed": seed})
-        fam = [("mylstm", 64, "sgd", 0.1, 20), ("tanhrnn", 146, "sgd", 0.02, 20), ("rnn", 128, "sgd", 0.02, 20),
-               ("bilstm", 64, "adam", 3e-3, 12)]
+        fam = [
+            ("mylstm", 64, "sgd", 0.1, 20),
+            ("tanhrnn", 146, "sgd", 0.02, 20),
+            ("rnn", 128, "sgd", 0.02, 20),
+            ("bilstm", 64, "adam", 3e-3, 12),
+        ]
         for (model, hidden, opt, lr, epochs), balance in itertools.product(fam, ["none", "sqrt"]):
-            runs.append({**base, "model": model, "hidden": hidden, "optimizer": opt, "lr": lr, "epochs": epochs,
-                         "balance": balance, "seed": 0})
+            runs.append(
+                {
+                    **base,
+                    "model": model,
+                    "hidden": hidden,
+                    "optimizer": opt,
+                    "lr": lr,
+                    "epochs": epochs,
+                    "balance": balance,
+                    "seed": 0,
+                }
+            )
     if name == "focus3":  # longer or smaller-batch cosine runs, and the old recipe's other seeds
         settings = [
-            ({"balance": "none", "lr": 0.4, "epochs": 40}, 0), ({"balance": "none", "lr": 0.4, "batch": 32}, 0),
+            ({"balance": "none", "lr": 0.4, "epochs": 40}, 0),
+            ({"balance": "none", "lr": 0.4, "batch": 32}, 0),
             ({"balance": "none", "lr": 0.1, "schedule": "constant"}, 1),
             ({"balance": "none", "lr": 0.1, "schedule": "constant"}, 2),
-            ({"balance": "none", "lr": 0.4, "epochs": 40}, 1), ({"balance": "none", "lr": 0.4, "batch": 32}, 1),
-            ({"balance": "none", "lr": 0.8}, 1), ({"balance": "none", "lr": 0.8}, 2),
+            ({"balance": "none", "lr": 0.4, "epochs": 40}, 1),
+            ({"balance": "none", "lr": 0.4, "batch": 32}, 1),
+            ({"balance": "none", "lr": 0.8}, 1),
+            ({"balance": "none", "lr": 0.8}, 2),
         ]
         for setting, seed in settings:
             runs.append({**base, "schedule": "cosine", **setting, "seed": seed})
     if name == "bilstm":  # the planned shipped bilstm recipe: none vs sqrt, a second and third seed
         for seed, balance in itertools.product([1, 2], ["none", "sqrt"]):
-            runs.append({**base, "model": "bilstm", "hidden": 64, "optimizer": "adam", "lr": 3e-3, "epochs": 12,
-                         "balance": balance, "seed": seed})
+            runs.append(
+                {
+                    **base,
+                    "model": "bilstm",
+                    "hidden": 64,
+                    "optimizer": "adam",
+                    "lr": 3e-3,
+                    "epochs": 12,
+                    "balance": balance,
+                    "seed": seed,
+                }
+            )
     if name == "mylstm":  # does the lstm's chosen recipe carry over to the hand-written MyLSTM?
         for seed in (0, 1):
             runs.append({**base, "model": "mylstm", "lr": 0.8, "schedule": "cosine", "seed": seed})
@@ -115,9 +206,12 @@ def calibrated(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[floa
     tau = fit_tau(log_probs, targets, prior)
     adjusted = Calibration(prior, tau).apply(log_probs, temperature=False)
     predicted = adjusted.argmax(1)
-    return {"acc": float((predicted == targets).double().mean()),
-            "bal": balanced_accuracy(predicted, targets, log_probs.shape[1]),
-            "score": selection_score(adjusted, targets), "tau": tau}
+    return {
+        "acc": float((predicted == targets).double().mean()),
+        "bal": balanced_accuracy(predicted, targets, log_probs.shape[1]),
+        "score": selection_score(adjusted, targets),
+        "tau": tau,
+    }
 
 
 def one_run(task: tuple[dict[str, Any], str]) -> dict[str, Any]:
@@ -165,8 +259,12 @@ def one_run(task: tuple[dict[str, Any], str]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     best_loss = min(per_epoch, key=lambda r: r["wloss"])
     best_score = max(per_epoch, key=lambda r: r["score"])
-    result = {"spec": spec, "seconds": seconds, "per_epoch": per_epoch,
-              "select": {"loss": best_loss, "score": best_score, "last": per_epoch[-1]}}
+    result = {
+        "spec": spec,
+        "seconds": seconds,
+        "per_epoch": per_epoch,
+        "select": {"loss": best_loss, "score": best_score, "last": per_epoch[-1]},
+    }
     for k, avg in averages.items():
         val = score(avg.module, val_batches)
         result["select"][k] = calibrated(val.log_probs, val.targets, prior)
@@ -174,7 +272,9 @@ def one_run(task: tuple[dict[str, Any], str]) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--grid", default="main")
     parser.add_argument("--jobs", type=int, default=2)
@@ -184,7 +284,9 @@ def main() -> None:
     tasks = [(spec, data_dir) for spec in grid(args.grid)]
     # Slowest (bilstm, longer, smaller batches) first so the pool ends together.
     if args.grid not in ("local", "focus", "focus2", "focus3", "bilstm", "mylstm"):
-        tasks.sort(key=lambda t: -(t[0]["epochs"] * 64 / t[0]["batch"] * (3 if t[0]["model"] == "bilstm" else 1)))
+        tasks.sort(
+            key=lambda t: -(t[0]["epochs"] * 64 / t[0]["batch"] * (3 if t[0]["model"] == "bilstm" else 1))
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool, args.out.open("a") as out:
         futures = [pool.submit(one_run, t) for t in tasks]
@@ -193,8 +295,14 @@ def main() -> None:
             out.write(json.dumps(row) + "\n")
             out.flush()
             s = row["select"]
-            print(i, len(tasks), json.dumps(row["spec"]), f"{row['seconds']:.0f}s",
-                  " ".join(f"{k}={v['score']:.3f}" for k, v in s.items()), flush=True)
+            print(
+                i,
+                len(tasks),
+                json.dumps(row["spec"]),
+                f"{row['seconds']:.0f}s",
+                " ".join(f"{k}={v['score']:.3f}" for k, v in s.items()),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
