@@ -7,6 +7,7 @@ from typing import Any
 
 BALANCES = ("none", "sqrt", "inverse")  # class weights (n / (K n_c)) ** p for p = 0, 1/2, 1
 OPTIMIZERS = ("sgd", "adam")
+LR_SCHEDULES = ("constant", "cosine")  # cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, per epoch
 
 # Names per forward pass wherever a trained model only reads (evaluate, predict, serve, analyze):
 # large enough to be fast, small enough to bound memory for any number of names.
@@ -27,6 +28,8 @@ class TrainConfig:
     optimizer: str | None = None  # "sgd" or "adam"
     momentum: float = 0.9  # SGD only
     hidden_size: int | None = None
+    lr_schedule: str | None = None  # see LR_SCHEDULES
+    average_last: int | None = None  # keep the mean weights of the last N epochs (SWA); 0: the best epoch's
     clip: float = 1.0  # max gradient norm: keeps the linear RNN's recurrence from blowing up
     balance: str | None = None  # class weights of the loss: "none", "sqrt" or "inverse"
     forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
@@ -55,15 +58,18 @@ class TrainConfig:
         optimizer = {"sgd": "SGD", "adam": "Adam"}[self.optimizer or "sgd"]
         lr = "" if self.lr is None else f" lr {self.lr:g}"
         momentum = f" momentum {self.momentum:g}" if optimizer == "SGD" else ""
+        schedule = f" {self.lr_schedule} schedule" if self.lr_schedule == "cosine" else ""
         parts = [
             f"{self.model} hidden {self.hidden_size}" if self.hidden_size else self.model,
             f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
             f"batch {self.batch_size}",
-            f"{optimizer}{lr}{momentum}",
+            f"{optimizer}{lr}{momentum}{schedule}",
             f"clip {self.clip:g}" if self.clip != float("inf") else "no clipping",
         ]
         if self.balance and self.balance != "none":
             parts.append(f"{self.balance} class weights")
+        if self.average_last:
+            parts.append(f"mean of the last {self.average_last} epochs' weights")
         if self.forget_bias is not None:
             parts.append(f"forget bias {self.forget_bias:g}")
         return ", ".join(parts)

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from namelstm.alphabet import pick_alphabet
 from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of, selection_score
-from namelstm.config import INFERENCE_BATCH_SIZE, OPTIMIZERS, TrainConfig
+from namelstm.config import INFERENCE_BATCH_SIZE, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
@@ -46,12 +46,20 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     optimizer = config.optimizer or getattr(cls, "default_optimizer", "sgd")
     if optimizer not in OPTIMIZERS:
         raise NamelstmError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    schedule = config.lr_schedule or getattr(cls, "default_lr_schedule", "constant")
+    if schedule not in LR_SCHEDULES:
+        raise NamelstmError(f"unknown lr schedule {schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+    average = getattr(cls, "default_average_last", 0) if config.average_last is None else config.average_last
+    if average < 0:
+        raise NamelstmError(f"average_last must be 0 (keep the best epoch) or more, not {average}")
     return replace(
         config,
         lr=config.lr if config.lr is not None else cls.default_lr,
         hidden_size=config.hidden_size or cls.default_hidden_size,
         optimizer=optimizer,
         balance=config.balance or getattr(cls, "default_balance", "none"),
+        lr_schedule=schedule,
+        average_last=min(average, config.epochs),  # a short run averages all its epochs
     )
 
 
@@ -178,6 +186,13 @@ def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optim
     return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
 
 
+def _epoch_lr(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of `epoch` (from 1): computed, not stepped, so a resumed run keeps the curve."""
+    if config.lr_schedule == "cosine":
+        return config.lr * (1 + math.cos(math.pi * (epoch - 1) / config.epochs)) / 2  # type: ignore[operator]
+    return config.lr  # type: ignore[return-value]
+
+
 def _run(
     config: TrainConfig,
     split: Split,
@@ -219,6 +234,9 @@ def _fit(
     host_weights = class_weights(train_batches.targets, len(languages), config.balance or "none")
     weights = host_weights.to(device)
     feed = Feed(train_batches, device, team.world, host_weights)
+    # Averaging the last epochs' weights (Izmailov et al. 2018, SWA) smooths out the epoch-to-epoch
+    # swings of the small languages' recall that picking one best epoch is at the mercy of.
+    averaged = torch.optim.swa_utils.AveragedModel(model) if config.average_last else None
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {"val_loss": math.inf, "val_accuracy": 0.0, "epoch": 0, "state": {}}
     if state is not None:
@@ -227,6 +245,8 @@ def _fit(
         shuffler.set_state(state["shuffler"])
         torch.set_rng_state(state["torch_rng"])
         history, best = state["history"], state["best"]
+        if averaged is not None and state.get("averaged") is not None:
+            averaged.load_state_dict(state["averaged"])
     classify = team.wrap(model, device)  # after the resumed weights: DDP starts every rank from rank 0's
 
     def checkpoint(epoch: int, metrics: dict[str, Any], calibration: Calibration | None = None) -> Checkpoint:
@@ -254,6 +274,7 @@ def _fit(
             "torch_rng": torch.get_rng_state(),
             "history": history,
             "best": best,
+            "averaged": averaged.state_dict() if averaged is not None else None,
         }
         save_payload(run_dir / RESUME, payload)
 
@@ -264,6 +285,8 @@ def _fit(
     with stop_requests(team.world) as interrupted:
         for epoch in range(first_epoch, config.epochs + 1):
             epoch_start = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = _epoch_lr(config, epoch)
             record = _train_epoch(classify, model, optimizer, feed, shuffler, config, epoch,
                                   progress and team.is_main, best["epoch"], interrupted, weights, team)
             if record is None:  # Ctrl-C: the partial epoch is dropped; the last saved state stands
@@ -274,6 +297,8 @@ def _fit(
                 epoch_start += time.perf_counter() - paused
             if not team.is_main:  # the other ranks only train
                 continue
+            if averaged is not None and epoch > config.epochs - config.average_last:  # type: ignore[operator]
+                averaged.update_parameters(model)
             val = score(model, val_batches, device)
             # Selection uses the loss that training minimises: weighted as the training loss is.
             val_loss = F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item()
@@ -301,8 +326,14 @@ def _fit(
     if best["epoch"] == 0:
         raise NamelstmError(f"the validation loss was never finite; lower --lr (now {config.lr:g})")
 
-    model.load_state_dict(best["state"])
-    val = score(model, val_batches, device)
+    if averaged is not None:
+        model.load_state_dict(averaged.module.state_dict())
+        val = score(model, val_batches, device)
+        best = {"val_loss": F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item(),
+                "val_accuracy": val.accuracy, "epoch": config.epochs}
+    else:
+        model.load_state_dict(best["state"])
+        val = score(model, val_batches, device)
     calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split")
     calibrated_val = Scores(calibration.apply(val.log_probs), val.targets)
     val_metrics = {"accuracy": calibrated_val.accuracy, "balanced_accuracy": calibrated_val.balanced_accuracy,

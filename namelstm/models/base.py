@@ -20,6 +20,8 @@ class NameClassifier(nn.Module):
     default_hidden_size: int = 64
     default_lr: float = 0.1  # learning rate that trains this family well with its default optimizer
     default_optimizer: str = "sgd"  # "sgd" (with the config's momentum) or "adam"
+    default_lr_schedule: str = "constant"  # or "cosine" (see config.LR_SCHEDULES)
+    default_average_last: int = 0  # > 0: keep the mean weights of the last N epochs, not the best epoch's
 
     def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
         super().__init__()
