@@ -29,7 +29,9 @@ from namelstm.train import resolve_config, train
 # ---------------------------------------------------------------------------- (1) gradients through time
 
 
-def input_gradient_norms(model: NameClassifier, samples: Sequence[tuple[str, int | None]], steps: int) -> np.ndarray:
+def input_gradient_norms(
+    model: NameClassifier, samples: Sequence[tuple[str, int | None]], steps: int
+) -> np.ndarray:
     """Mean over `samples` of |d loss / d x_t|, the gradient with respect to the one-hot letter at
     time t, for t counted back from the last letter (index 0 is the last letter).
 
@@ -71,20 +73,28 @@ def gradient_profile(run_dir: Path, min_length: int, random_length: int, samples
     names = [(n, index[lang]) for n, lang in split.test if len(n) >= min_length][:samples]
     strings: list[tuple[str, int | None]] = [(n, None) for n in random_names(samples, random_length)]
     history = read_json(Path(run_dir) / HISTORY)
-    profile: dict[str, Any] = {"model": history["config"]["model"], "run": str(run_dir), "config": history["config"],
-                               "about": describe_run(history), "names": len(names)}
+    profile: dict[str, Any] = {
+        "model": history["config"]["model"],
+        "run": str(run_dir),
+        "config": history["config"],
+        "about": describe_run(history),
+        "names": len(names),
+    }
     start = initial_model(history["config"], predictor.model.n_letters, len(predictor.languages))
-    for stage, model in (("initial", start),
-                         ("trained", predictor.model)):
-        profile[stage] = {"test_names": input_gradient_norms(model, names, min_length).tolist(),
-                          "random_strings": input_gradient_norms(model, strings, random_length).tolist()}
+    for stage, model in (("initial", start), ("trained", predictor.model)):
+        profile[stage] = {
+            "test_names": input_gradient_norms(model, names, min_length).tolist(),
+            "random_strings": input_gradient_norms(model, strings, random_length).tolist(),
+        }
     return profile
 
 
 def random_names(count: int, length: int, seed: int = 0) -> list[str]:
     """Random letter strings, capitalised like names, for lengths that real names do not reach."""
     rng = random.Random(seed)
-    return ["".join(rng.choice(string.ascii_lowercase) for _ in range(length)).capitalize() for _ in range(count)]
+    return [
+        "".join(rng.choice(string.ascii_lowercase) for _ in range(length)).capitalize() for _ in range(count)
+    ]
 
 
 def mean_profiles(profiles: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -94,24 +104,31 @@ def mean_profiles(profiles: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any
         mine = [p for p in profiles if p["model"] == model]
         report[model] = {"runs": [p["run"] for p in mine], "about": [p["about"] for p in mine]}
         for stage in ("initial", "trained"):
-            report[model][stage] = {kind: np.mean([p[stage][kind] for p in mine], axis=0).tolist()
-                                    for kind in ("test_names", "random_strings")}
+            report[model][stage] = {
+                kind: np.mean([p[stage][kind] for p in mine], axis=0).tolist()
+                for kind in ("test_names", "random_strings")
+            }
     return report
 
 
 def describe_runs(profiles: Sequence[dict[str, Any]]) -> str:
-    """'mean over 6 runs: seeds 0,1,2; 20 epochs, batch 64; rnn hidden 128 lr 0.02, ...', from the runs' settings."""
+    """'mean over 6 runs: seeds 0,1,2; 20 epochs, batch 64; rnn hidden 128 lr 0.02, ...', from the runs'
+    settings."""
     configs = [p["config"] for p in profiles]
     epochs = sorted({c["epochs"] for c in configs})
     batches = sorted({c["batch_size"] for c in configs})
-    sizes = ", ".join(f"{m} hidden {c['hidden_size']} lr {c['lr']:g}" for m, c in
-                      {c["model"]: c for c in configs}.items())
-    return (f"mean over {len(configs)} runs: seeds {','.join(map(str, sorted({c['seed'] for c in configs})))}; "
-            f"{'/'.join(map(str, epochs))} epochs, batch {'/'.join(map(str, batches))}; {sizes}")
+    sizes = ", ".join(
+        f"{m} hidden {c['hidden_size']} lr {c['lr']:g}" for m, c in {c["model"]: c for c in configs}.items()
+    )
+    return (
+        f"mean over {len(configs)} runs: seeds {','.join(map(str, sorted({c['seed'] for c in configs})))}; "
+        f"{'/'.join(map(str, epochs))} epochs, batch {'/'.join(map(str, batches))}; {sizes}"
+    )
 
 
-def analyze_gradients(run_dirs: Sequence[Path], out_dir: Path, min_length: int, random_length: int,
-                      samples: int) -> list[str]:
+def analyze_gradients(
+    run_dirs: Sequence[Path], out_dir: Path, min_length: int, random_length: int, samples: int
+) -> list[str]:
     """Gradient by distance at initialisation and after training, per model (mean over its runs):
     writes `gradients.json` and `gradients.png`, returns the lines to print."""
     from namelstm.plots import plot_gradient_norms
@@ -120,20 +137,28 @@ def analyze_gradients(run_dirs: Sequence[Path], out_dir: Path, min_length: int, 
     report = mean_profiles(profiles)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(out_dir / "gradients.json", {"min_length": min_length, "random_length": random_length,
-                                            "samples": samples, "models": report})
-    title = (f"Gradient of the loss w.r.t. each input letter: test names of >= {min_length} letters (dashed), "
-             f"random {random_length}-letter strings (solid)\n{describe_runs(profiles)}")
+    write_json(
+        out_dir / "gradients.json",
+        {"min_length": min_length, "random_length": random_length, "samples": samples, "models": report},
+    )
+    title = (
+        f"Gradient of the loss w.r.t. each input letter: test names of >= {min_length} letters (dashed), "
+        f"random {random_length}-letter strings (solid)\n{describe_runs(profiles)}"
+    )
     figure = plot_gradient_norms(report, out_dir / "gradients.png", title)
     lines = [f"wrote {out_dir / 'gradients.json'}", f"wrote {figure}"]
     for model, values in report.items():
-        ratios = [values[s]["random_strings"][-1] / values[s]["random_strings"][0] for s in ("initial", "trained")]
-        lines.append(f"{model}: the gradient {random_length} letters back is {ratios[0]:.2g}x the last letter's "
-                     f"at initialisation, {ratios[1]:.2g}x after training")
+        ratios = [
+            values[s]["random_strings"][-1] / values[s]["random_strings"][0] for s in ("initial", "trained")
+        ]
+        lines.append(
+            f"{model}: the gradient {random_length} letters back is {ratios[0]:.2g}x the last letter's "
+            f"at initialisation, {ratios[1]:.2g}x after training"
+        )
     return lines
 
 
-# ---------------------------------------------------------------------------- (2) stability over learning rates
+# ------------------------------------------------------------------ (2) stability over learning rates
 
 
 @dataclass(frozen=True)
@@ -164,14 +189,29 @@ def stability_means(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         for lr in sorted({r["lr"] for r in runs if r["model"] == model}):
             mine = [r for r in runs if r["model"] == model and r["lr"] == lr]
             losses = [r["val_loss"] for r in mine if not r["diverged"]]
-            cells.append({"model": model, "lr": lr, "runs": len(mine), "diverged": len(mine) - len(losses),
-                          "val_loss": float(np.mean(losses)) if losses else None})
+            cells.append(
+                {
+                    "model": model,
+                    "lr": lr,
+                    "runs": len(mine),
+                    "diverged": len(mine) - len(losses),
+                    "val_loss": float(np.mean(losses)) if losses else None,
+                }
+            )
     return cells
 
 
-def analyze_stability(models: Sequence[str], lrs: Sequence[float], seeds: Sequence[int], epochs: int,
-                      clip: float | None, split: Split, out_dir: Path, jobs: int = 1,
-                      progress: bool = True) -> list[str]:
+def analyze_stability(
+    models: Sequence[str],
+    lrs: Sequence[float],
+    seeds: Sequence[int],
+    epochs: int,
+    clip: float | None,
+    split: Split,
+    out_dir: Path,
+    jobs: int = 1,
+    progress: bool = True,
+) -> list[str]:
     """Train each model a few epochs at each rate and seed (`jobs` at a time): writes
     `stability.json` and `stability.png`, returns the lines to print."""
     from namelstm.plots import plot_stability
@@ -186,18 +226,26 @@ def analyze_stability(models: Sequence[str], lrs: Sequence[float], seeds: Sequen
     means = stability_means(runs)
     settings = tasks[0].config
     optimizers = ", ".join(f"{t.config.model} {t.config.optimizer}" for t in tasks[:: len(lrs) * len(seeds)])
-    about = (f"{split_label(split.fractions, split.seed)}; {epochs} epochs, batch {settings.batch_size}, "
-             f"{optimizers} (SGD momentum {settings.momentum:g}), "
-             f"{'gradient norm clipped at ' + format(clip, 'g') if clip else 'no gradient clipping'}; "
-             f"seeds {','.join(map(str, seeds))}")
+    about = (
+        f"{split_label(split.fractions, split.seed)}; {epochs} epochs, batch {settings.batch_size}, "
+        f"{optimizers} (SGD momentum {settings.momentum:g}), "
+        f"{'gradient norm clipped at ' + format(clip, 'g') if clip else 'no gradient clipping'}; "
+        f"seeds {','.join(map(str, seeds))}"
+    )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "stability.json", {"about": about, "runs": runs, "means": means})
-    figure = plot_stability(runs, means, out_dir / "stability.png", f"Final validation loss by learning rate\n{about}")
+    figure = plot_stability(
+        runs, means, out_dir / "stability.png", f"Final validation loss by learning rate\n{about}"
+    )
     lines = [f"wrote {out_dir / 'stability.json'}", f"wrote {figure}"]
     for model in models:
-        cells = [f"lr {c['lr']:g}: " + (f"{c['val_loss']:.2f}" if c["val_loss"] is not None else "-")
-                 + (f" ({c['diverged']} of {c['runs']} diverged)" if c["diverged"] else "")
-                 for c in means if c["model"] == model]
+        cells = [
+            f"lr {c['lr']:g}: "
+            + (f"{c['val_loss']:.2f}" if c["val_loss"] is not None else "-")
+            + (f" ({c['diverged']} of {c['runs']} diverged)" if c["diverged"] else "")
+            for c in means
+            if c["model"] == model
+        ]
         lines.append(f"{model}: " + ", ".join(cells))
     return lines

@@ -43,7 +43,9 @@ class Calibration:
     def apply(self, log_probs: torch.Tensor, temperature: bool = True) -> torch.Tensor:
         logits = log_probs
         if self.prior and self.tau:
-            logits = logits - self.tau * torch.tensor(self.prior, dtype=logits.dtype, device=logits.device).log()
+            logits = (
+                logits - self.tau * torch.tensor(self.prior, dtype=logits.dtype, device=logits.device).log()
+            )
         if temperature:
             logits = logits / self.temperature
         return F.log_softmax(logits, dim=-1)
@@ -55,8 +57,12 @@ class Calibration:
     def from_dict(cls, raw: dict[str, Any] | None) -> Calibration:
         if not raw:
             return cls()
-        return cls(prior=tuple(float(p) for p in raw.get("prior", ())), tau=float(raw.get("tau", 0.0)),
-                   temperature=float(raw.get("temperature", 1.0)), fitted_on=str(raw.get("fitted_on", "")))
+        return cls(
+            prior=tuple(float(p) for p in raw.get("prior", ())),
+            tau=float(raw.get("tau", 0.0)),
+            temperature=float(raw.get("temperature", 1.0)),
+            fitted_on=str(raw.get("fitted_on", "")),
+        )
 
 
 def prior_of(targets: torch.Tensor, n_classes: int) -> tuple[float, ...]:
@@ -82,7 +88,10 @@ def selection_score(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
 def fit_tau(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]) -> float:
     """The logit-adjustment strength on TAU_GRID with the best `selection_score`; ties go to the
     smallest |tau|, the least change to what the model learned."""
-    best = max(TAU_GRID, key=lambda tau: (selection_score(Calibration(prior, tau).apply(log_probs), targets), -abs(tau)))
+    best = max(
+        TAU_GRID,
+        key=lambda tau: (selection_score(Calibration(prior, tau).apply(log_probs), targets), -abs(tau)),
+    )
     return float(best)
 
 
@@ -104,14 +113,18 @@ def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
     return temperature if math.isfinite(temperature) and temperature > 0 else 1.0
 
 
-def fit_calibration(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...], where: str) -> Calibration:
+def fit_calibration(
+    log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...], where: str
+) -> Calibration:
     """tau first (it moves the argmax), then the temperature of the adjusted outputs."""
     tau = fit_tau(log_probs, targets, prior)
     adjusted = Calibration(prior, tau).apply(log_probs, temperature=False)
     return Calibration(prior, tau, fit_temperature(adjusted, targets), where)
 
 
-def reliability(log_probs: torch.Tensor, targets: torch.Tensor, bins: int = ECE_BINS) -> list[dict[str, float]]:
+def reliability(
+    log_probs: torch.Tensor, targets: torch.Tensor, bins: int = ECE_BINS
+) -> list[dict[str, float]]:
     """Per equal-width confidence bin: mean confidence of the top language, its accuracy, the count."""
     confidence, predicted = log_probs.exp().max(1)
     correct = (predicted == targets).double()
@@ -120,9 +133,15 @@ def reliability(log_probs: torch.Tensor, targets: torch.Tensor, bins: int = ECE_
     for b in range(bins):
         inside = index == b
         n = int(inside.sum())
-        rows.append({"low": b / bins, "high": (b + 1) / bins, "count": n,
-                     "confidence": float(confidence[inside].double().mean()) if n else None,
-                     "accuracy": float(correct[inside].mean()) if n else None})
+        rows.append(
+            {
+                "low": b / bins,
+                "high": (b + 1) / bins,
+                "count": n,
+                "confidence": float(confidence[inside].double().mean()) if n else None,
+                "accuracy": float(correct[inside].mean()) if n else None,
+            }
+        )
     return rows
 
 
@@ -135,5 +154,8 @@ def expected_calibration_error(log_probs: torch.Tensor, targets: torch.Tensor, b
 
 def default_scores_about(calibration: Calibration) -> dict[str, Any]:
     """The calibration as shown in metrics and on the model card."""
-    return {"tau": calibration.tau, "temperature": calibration.temperature, "fitted_on": calibration.fitted_on}
-
+    return {
+        "tau": calibration.tau,
+        "temperature": calibration.temperature,
+        "fitted_on": calibration.fitted_on,
+    }

@@ -68,7 +68,9 @@ class Checkpoint:
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError:
-            raise NamelstmError(f"checkpoint weights do not fit a {self.model_name} of hidden size {self.hidden_size}") from None
+            raise NamelstmError(
+                f"checkpoint weights do not fit a {self.model_name} of hidden size {self.hidden_size}"
+            ) from None
         return model.to(device).eval()
 
 
@@ -93,13 +95,22 @@ def load_checkpoint(path: Path) -> Checkpoint:
     _check(raw.get("model_name") in MODELS, path, f"unknown model {raw.get('model_name')!r}")
     _check(isinstance(raw.get("hidden_size"), int) and raw["hidden_size"] > 0, path, "bad hidden_size")
     languages = raw.get("languages")
-    _check(isinstance(languages, list) and len(languages) >= 2 and all(isinstance(x, str) for x in languages),
-           path, "bad language list")
-    alphabet = raw.get("alphabet")  # any alphabet of distinct letters (--alphabet auto), not only the report's
+    _check(
+        isinstance(languages, list) and len(languages) >= 2 and all(isinstance(x, str) for x in languages),
+        path,
+        "bad language list",
+    )
+    alphabet = raw.get(
+        "alphabet"
+    )  # any alphabet of distinct letters (--alphabet auto), not only the report's
     _check(isinstance(alphabet, str) and 0 < len(set(alphabet)) == len(alphabet), path, "bad alphabet")
     _check(isinstance(raw.get("members", 1), int) and raw.get("members", 1) >= 1, path, "bad member count")
     state = raw.get("state_dict")
-    _check(isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()), path, "bad weights")
+    _check(
+        isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values()),
+        path,
+        "bad weights",
+    )
     return Checkpoint(
         model_name=raw["model_name"],
         hidden_size=raw["hidden_size"],

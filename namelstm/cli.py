@@ -22,11 +22,18 @@ THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: se
 # click.Path(path_type=str) keeps what was typed, so "pretrained" (the shipped model) and
 # "./pretrained" (a folder) stay apart.
 CHECKPOINT = click.Path(path_type=str)
-CHECKPOINT_HELP = ("Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
-                   "[default: the latest run directly under outputs/, else the pretrained model]")
+CHECKPOINT_HELP = (
+    "Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
+    "[default: the latest run directly under outputs/, else the pretrained model]"
+)
 PREDICT_CHECKPOINT_HELP = CHECKPOINT_HELP
-DEVICE_OPTION = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=DEFAULTS.device,
-                             show_default=True, help="Where the model runs; auto is a CUDA GPU when there is one.")
+DEVICE_OPTION = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=DEFAULTS.device,
+    show_default=True,
+    help="Where the model runs; auto is a CUDA GPU when there is one.",
+)
 
 
 class _BadInput(click.ClickException):
@@ -61,13 +68,25 @@ def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 def DATA_OPTIONS(command: Any) -> Any:
     """--data (alias --data-dir) and the CSV/TSV column names, shared by train and data."""
-    command = click.option("--label-column", default=COLUMNS.label, show_default=True,
-                           help="The --data table's column of labels (language, country, ...).")(command)
-    command = click.option("--name-column", default=COLUMNS.name, show_default=True,
-                           help="The --data table's column of names.")(command)
-    return click.option("--data", "--data-dir", "data_dir", type=click.Path(path_type=Path),
-                        help="A directory of <Label>.txt files, or a .csv/.tsv file with a header.  "
-                             "[default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]")(command)
+    command = click.option(
+        "--label-column",
+        default=COLUMNS.label,
+        show_default=True,
+        help="The --data table's column of labels (language, country, ...).",
+    )(command)
+    command = click.option(
+        "--name-column", default=COLUMNS.name, show_default=True, help="The --data table's column of names."
+    )(command)
+    return click.option(
+        "--data",
+        "--data-dir",
+        "data_dir",
+        type=click.Path(path_type=Path),
+        help="A directory of <Label>.txt files, or a .csv/.tsv file with a header.  "
+        "[default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]",
+    )(command)
+
+
 class _ModelHelp(click.Option):
     """An option whose help is written from the model classes when it is shown, so it lists every
     registered family and its own default, and `namelstm --help` does not wait for torch."""
@@ -86,7 +105,9 @@ class _ModelHelp(click.Option):
 def _per_family(attribute: str) -> Any:
     def describe(models: Any) -> str:
         values = {name: getattr(cls, attribute) for name, cls in models.items()}
-        return ", ".join(f"{name} {format(v, 'g') if isinstance(v, float) else v}" for name, v in values.items())
+        return ", ".join(
+            f"{name} {format(v, 'g') if isinstance(v, float) else v}" for name, v in values.items()
+        )
 
     return describe
 
@@ -106,45 +127,124 @@ def cli() -> None:
 
 
 @cli.command(short_help="Train a model family; score it on held-out names.")
-@click.option("--model", cls=_ModelHelp, default=DEFAULTS.model, show_default=True, callback=_model_name,
-              describe=lambda models: f"Model family: {', '.join(models)}.")
+@click.option(
+    "--model",
+    cls=_ModelHelp,
+    default=DEFAULTS.model,
+    show_default=True,
+    callback=_model_name,
+    describe=lambda models: f"Model family: {', '.join(models)}.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULTS.batch_size, show_default=True,
-              help="Names per SGD step (1 = the tutorial's regime).")
-@click.option("--lr", cls=_ModelHelp, type=click.FloatRange(min=0, min_open=True),
-              describe=lambda models: f"Learning rate.  [default: the model's own: {_per_family('default_lr')(models)}]")
-@click.option("--optimizer", cls=_ModelHelp, type=click.Choice(OPTIMIZERS),
-              describe=lambda models: f"[default: the model's own: {_per_family('default_optimizer')(models)}]")
-@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=DEFAULTS.momentum, show_default=True,
-              help="SGD momentum.")
-@click.option("--balance", type=click.Choice(BALANCES),
-              help="Class weights of the loss, (n / (K n_c))^p with p = 0, 1/2 or 1.  [default: the model's own, "
-                   "chosen on validation]")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.batch_size,
+    show_default=True,
+    help="Names per SGD step (1 = the tutorial's regime).",
+)
+@click.option(
+    "--lr",
+    cls=_ModelHelp,
+    type=click.FloatRange(min=0, min_open=True),
+    describe=lambda models: (
+        f"Learning rate.  [default: the model's own: {_per_family('default_lr')(models)}]"
+    ),
+)
+@click.option(
+    "--optimizer",
+    cls=_ModelHelp,
+    type=click.Choice(OPTIMIZERS),
+    describe=lambda models: f"[default: the model's own: {_per_family('default_optimizer')(models)}]",
+)
+@click.option(
+    "--momentum",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=DEFAULTS.momentum,
+    show_default=True,
+    help="SGD momentum.",
+)
+@click.option(
+    "--balance",
+    type=click.Choice(BALANCES),
+    help="Class weights of the loss, (n / (K n_c))^p with p = 0, 1/2 or 1.  [default: the model's own, "
+    "chosen on validation]",
+)
 @click.option("--forget-bias", type=float, help="Initial forget-gate bias of lstm, mylstm and bilstm.")
-@click.option("--hidden-size", cls=_ModelHelp, type=click.IntRange(min=1),
-              describe=lambda models: f"Hidden units.  [default: the model's own: "
-                                      f"{_per_family('default_hidden_size')(models)}]")
-@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Fixes the split, init and batch order.")
+@click.option(
+    "--hidden-size",
+    cls=_ModelHelp,
+    type=click.IntRange(min=1),
+    describe=lambda models: (
+        f"Hidden units.  [default: the model's own: {_per_family('default_hidden_size')(models)}]"
+    ),
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=DEFAULTS.seed,
+    show_default=True,
+    help="Fixes the split, init and batch order.",
+)
 @DATA_OPTIONS
-@click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
-              help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).")
+@click.option(
+    "--alphabet",
+    type=click.Choice(["report", "auto"]),
+    default=DEFAULTS.alphabet,
+    show_default=True,
+    help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).",
+)
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
-@click.option("--resume", type=click.Path(path_type=Path),
-              help="Continue the run in this directory with its own settings (--epochs may raise its total).")
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    help="Continue the run in this directory with its own settings (--epochs may raise its total).",
+)
 @DEVICE_OPTION
-@click.option("--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end.")
-@click.option("--transliterate", is_flag=True,
-              help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.")
+@click.option(
+    "--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end."
+)
+@click.option(
+    "--transliterate",
+    is_flag=True,
+    help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
-@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Train in N processes on this machine (DistributedDataParallel through torchrun); "
-                   "--batch-size stays the global batch.")
-def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer: str | None, momentum: float,
-          balance: str | None, forget_bias: float | None, hidden_size: int | None, seed: int, data_dir: Path | None,
-          name_column: str, label_column: str, alphabet: str, out: Path | None, overwrite: bool, resume: Path | None,
-          device: str, plots: bool, transliterate: bool, quiet: bool, threads: int | None, nproc: int) -> None:
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train in N processes on this machine (DistributedDataParallel through torchrun); "
+    "--batch-size stays the global batch.",
+)
+def train(
+    model: str,
+    epochs: int,
+    batch_size: int,
+    lr: float | None,
+    optimizer: str | None,
+    momentum: float,
+    balance: str | None,
+    forget_bias: float | None,
+    hidden_size: int | None,
+    seed: int,
+    data_dir: Path | None,
+    name_column: str,
+    label_column: str,
+    alphabet: str,
+    out: Path | None,
+    overwrite: bool,
+    resume: Path | None,
+    device: str,
+    plots: bool,
+    transliterate: bool,
+    quiet: bool,
+    threads: int | None,
+    nproc: int,
+) -> None:
     """Train a model; keep the weights of the best validation epoch; score them on the test names.
 
     The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
@@ -178,22 +278,56 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer:
         try:
             if resume is not None:
                 context = click.get_current_context()
-                given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
-                clashing = sorted(given - {"resume", "epochs", "quiet", "plots", "name_column", "label_column",
-                                                       "threads", "nproc"})
+                given = {
+                    p
+                    for p in context.params
+                    if context.get_parameter_source(p) is ParameterSource.COMMANDLINE
+                }
+                clashing = sorted(
+                    given
+                    - {
+                        "resume",
+                        "epochs",
+                        "quiet",
+                        "plots",
+                        "name_column",
+                        "label_column",
+                        "threads",
+                        "nproc",
+                    }
+                )
                 if clashing:
                     option = "--" + clashing[0].replace("_", "-")
                     raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
                 more = epochs if "epochs" in given else None
                 result = resume_training(resume, more, progress=not quiet, log=log, team=team)
             else:
-                config = TrainConfig(model=model, epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                                     momentum=momentum, balance=balance, forget_bias=forget_bias,
-                                     hidden_size=hidden_size, seed=seed, device=device, threads=threads,
-                                     transliterate=transliterate, alphabet=alphabet)
-                result = train_from_data(config, data_dir, out or Path("outputs") / model, progress=not quiet,
-                                         log=log, overwrite=overwrite, columns=Columns(name_column, label_column),
-                                         team=team)
+                config = TrainConfig(
+                    model=model,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    lr=lr,
+                    optimizer=optimizer,
+                    momentum=momentum,
+                    balance=balance,
+                    forget_bias=forget_bias,
+                    hidden_size=hidden_size,
+                    seed=seed,
+                    device=device,
+                    threads=threads,
+                    transliterate=transliterate,
+                    alphabet=alphabet,
+                )
+                result = train_from_data(
+                    config,
+                    data_dir,
+                    out or Path("outputs") / model,
+                    progress=not quiet,
+                    log=log,
+                    overwrite=overwrite,
+                    columns=Columns(name_column, label_column),
+                    team=team,
+                )
         except TrainingInterrupted as stop:
             if team.is_main:
                 click.echo(f"\n{stop}", err=True)
@@ -213,9 +347,12 @@ def train(model: str, epochs: int, batch_size: int, lr: float | None, optimizer:
         f"{result.seconds:.1f}s; run in {result.run_dir}"
     )
     if result.learned_nothing:
-        click.echo(f"warning: this run learned nothing: no epoch beat always answering the most common language "
-                   f"({result.majority_accuracy:.1%} of validation names); try a lower --lr "
-                   f"(now {result.config.lr:g})", err=True)
+        click.echo(
+            f"warning: this run learned nothing: no epoch beat always answering the most common language "
+            f"({result.majority_accuracy:.1%} of validation names); try a lower --lr "
+            f"(now {result.config.lr:g})",
+            err=True,
+        )
 
 
 def _without_option(args: list[str], option: str) -> list[str]:
@@ -240,24 +377,59 @@ def _echo_progress(line: str) -> None:
 @cli.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
 @click.argument("names", nargs=-1)
 @click.option("--checkpoint", type=CHECKPOINT, help=PREDICT_CHECKPOINT_HELP)
-@click.option("-k", "--top-k", type=click.IntRange(min=1), default=3, show_default=True, help="Languages shown per name.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print one JSON list, written whole at the end (so bounded in size; --jsonl streams).")
-@click.option("--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per line, as names are answered.")
-@click.option("--input", "input_path", type=click.Path(path_type=Path),
-              help="A file of names: .csv/.tsv with a header (see --column), else one name per line.")
+@click.option(
+    "-k",
+    "--top-k",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Languages shown per name.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON list, written whole at the end (so bounded in size; --jsonl streams).",
+)
+@click.option(
+    "--jsonl", "as_jsonl", is_flag=True, help="Print one JSON object per line, as names are answered."
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path),
+    help="A file of names: .csv/.tsv with a header (see --column), else one name per line.",
+)
 @click.option("--column", default="name", show_default=True, help="The --input table's column of names.")
-@click.option("--output", type=click.Path(path_type=Path),
-              help="Where --input's predictions go: .csv, .tsv or .jsonl (by extension), all input columns kept.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Where --input's predictions go: .csv, .tsv or .jsonl (by extension), all input columns kept.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output.")
 @click.option("--strict", is_flag=True, help="Stop at the first name with no letters or too many, naming it.")
-@click.option("--ignore-script", is_flag=True,
-              help="Let every language compete, whatever script the name is written in.")
+@click.option(
+    "--ignore-script",
+    is_flag=True,
+    help="Let every language compete, whatever script the name is written in.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
-def predict(names: tuple[str, ...], checkpoint: str | None, top_k: int, as_json: bool, as_jsonl: bool,
-            input_path: Path | None, column: str, output: Path | None, overwrite: bool, strict: bool,
-            ignore_script: bool, quiet: bool, threads: int | None) -> None:
+def predict(
+    names: tuple[str, ...],
+    checkpoint: str | None,
+    top_k: int,
+    as_json: bool,
+    as_jsonl: bool,
+    input_path: Path | None,
+    column: str,
+    output: Path | None,
+    overwrite: bool,
+    strict: bool,
+    ignore_script: bool,
+    quiet: bool,
+    threads: int | None,
+) -> None:
     """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line),
     or of every name of an --input file into an --output file.
 
@@ -278,30 +450,56 @@ def predict(names: tuple[str, ...], checkpoint: str | None, top_k: int, as_json:
     from namelstm.threads import apply_threads
 
     if bool(names) == bool(input_path):
-        raise click.UsageError("give NAMES (or '-' for stdin) or --input FILE, not both" if names else
-                               "give NAMES to predict, '-' to read them from stdin, or --input FILE")
+        raise click.UsageError(
+            "give NAMES (or '-' for stdin) or --input FILE, not both"
+            if names
+            else "give NAMES to predict, '-' to read them from stdin, or --input FILE"
+        )
     if input_path is not None and (output is None or as_json or as_jsonl):
-        raise click.UsageError("--input needs --output FILE, whose extension (.csv, .tsv, .jsonl) chooses the format")
+        raise click.UsageError(
+            "--input needs --output FILE, whose extension (.csv, .tsv, .jsonl) chooses the format"
+        )
     if input_path is None and output is not None:
-        raise click.UsageError("--output goes with --input; for stdin use --jsonl and redirect: ... > out.jsonl")
+        raise click.UsageError(
+            "--output goes with --input; for stdin use --jsonl and redirect: ... > out.jsonl"
+        )
     if as_json and as_jsonl:
         raise click.UsageError("choose one of --json and --jsonl")
     apply_threads(threads)
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
     predictor = Predictor.load(source)
     if top_k > len(predictor.languages):
-        raise click.BadParameter(f"at most {len(predictor.languages)} (the model knows that many languages)",
-                                 param_hint="'--top-k'")
+        raise click.BadParameter(
+            f"at most {len(predictor.languages)} (the model knows that many languages)",
+            param_hint="'--top-k'",
+        )
     if note:
         click.echo(f"{note} ({_describe(predictor.checkpoint)})", err=True)
     if input_path is not None:
-        tally = predict_file(predictor, input_path, output, column, top_k, strict, overwrite,  # type: ignore[arg-type]
-                             progress=not quiet, ignore_script=ignore_script)
+        tally = predict_file(
+            predictor,
+            input_path,
+            output,
+            column,
+            top_k,
+            strict,
+            overwrite,  # type: ignore[arg-type]
+            progress=not quiet,
+            ignore_script=ignore_script,
+        )
         click.echo(f"wrote {output}: {tally.names:,} names", err=True)
         return
     fmt = "json" if as_json else "jsonl" if as_jsonl else "text"
-    predict_to_stream(predictor, records_from_args(names, sys.stdin), sys.stdout, fmt, top_k, strict,
-                      report=lambda line: click.echo(line, err=True), ignore_script=ignore_script)
+    predict_to_stream(
+        predictor,
+        records_from_args(names, sys.stdin),
+        sys.stdout,
+        fmt,
+        top_k,
+        strict,
+        report=lambda line: click.echo(line, err=True),
+        ignore_script=ignore_script,
+    )
 
 
 def _describe(checkpoint: Any) -> str:
@@ -314,10 +512,15 @@ def _describe(checkpoint: Any) -> str:
 @click.option("--checkpoint", type=CHECKPOINT, help=CHECKPOINT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of tables.")
 @DEVICE_OPTION
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Where the names are, for the pretrained model (a run keeps its own split).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Where the names are, for the pretrained model (a run keeps its own split).",
+)
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
-def evaluate(checkpoint: str | None, as_json: bool, device: str, data_dir: Path | None, threads: int | None) -> None:
+def evaluate(
+    checkpoint: str | None, as_json: bool, device: str, data_dir: Path | None, threads: int | None
+) -> None:
     """Score a model on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1,
     NLL, ECE and a per-language table. Writes metrics.json in the run (the pretrained model is
     re-scored on its model card's split of the data).
@@ -343,8 +546,13 @@ def evaluate(checkpoint: str | None, as_json: bool, device: str, data_dir: Path 
 
 @cli.command(short_help="Loss curves and confusion matrix of runs, as PNG.")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--overlay", type=click.Path(path_type=Path), default=Path("outputs/validation-curves.png"),
-              show_default=True, help="Where the overlay of several runs' validation curves goes.")
+@click.option(
+    "--overlay",
+    type=click.Path(path_type=Path),
+    default=Path("outputs/validation-curves.png"),
+    show_default=True,
+    help="Where the overlay of several runs' validation curves goes.",
+)
 def plot(runs: tuple[Path, ...], overlay: Path) -> None:
     """Draw each RUN's loss curves (loss.png) and test confusion matrix (confusion.png), inside the run.
 
@@ -380,14 +588,23 @@ def _number_list(kind: type, positive: bool = True) -> Any:
     return parse
 
 
-MODELS_OPTION = click.option("--models", default="rnn,lstm,mylstm", show_default=True, callback=_model_list,
-                             help="Comma-separated model families.")
+MODELS_OPTION = click.option(
+    "--models",
+    default="rnn,lstm,mylstm",
+    show_default=True,
+    callback=_model_list,
+    help="Comma-separated model families.",
+)
 COMPARE_DIR = Path("outputs/compare")
 
 
 MEMORY = MemoryConfig()
-JOBS_OPTION = click.option("--jobs", type=click.IntRange(min=1), default=None,
-                           help="Runs trained at once, one process each.  [default: the number of cores]")
+JOBS_OPTION = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs trained at once, one process each.  [default: the number of cores]",
+)
 
 
 def _jobs(jobs: int | None) -> int:
@@ -397,17 +614,34 @@ def _jobs(jobs: int | None) -> int:
 
 
 @cli.command(short_help="Train and compare the models over several seeds.")
-@click.option("--models", default="rnn,tanhrnn,lstm,mylstm", show_default=True, callback=_model_list,
-              help="Comma-separated model families.")
-@click.option("--seeds", default="0,1,2", show_default=True, callback=_number_list(int, positive=False),
-              help="One run per model and seed; each seed has its own split and initialisation.")
+@click.option(
+    "--models",
+    default="rnn,tanhrnn,lstm,mylstm",
+    show_default=True,
+    callback=_model_list,
+    help="Comma-separated model families.",
+)
+@click.option(
+    "--seeds",
+    default="0,1,2",
+    show_default=True,
+    callback=_number_list(int, positive=False),
+    help="One run per model and seed; each seed has its own split and initialisation.",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Directory of <Language>.txt files.")
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
 @JOBS_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-run lines.")
-def compare(models: tuple[str, ...], seeds: tuple[int, ...], epochs: int, data_dir: Path | None, out: Path,
-            jobs: int | None, quiet: bool) -> None:
+def compare(
+    models: tuple[str, ...],
+    seeds: tuple[int, ...],
+    epochs: int,
+    data_dir: Path | None,
+    out: Path,
+    jobs: int | None,
+    quiet: bool,
+) -> None:
     """The report's comparison over seeds: train (or reuse) one run per model and seed, then write
     mean ± sd per model and the paired differences with 95% intervals (compare.md, compare.json),
     and the first seed's loss curves and confusion matrices, into --out.
@@ -421,7 +655,9 @@ def compare(models: tuple[str, ...], seeds: tuple[int, ...], epochs: int, data_d
     from namelstm.compare import compare_models
 
     log = (lambda _: None) if quiet else _echo_progress
-    for line in compare_models(models, seeds, epochs, out, data_dir, _jobs(jobs), progress=not quiet, log=log):
+    for line in compare_models(
+        models, seeds, epochs, out, data_dir, _jobs(jobs), progress=not quiet, log=log
+    ):
         click.echo(line)
 
 
@@ -440,12 +676,27 @@ def analyze() -> None:
 
 @analyze.command(short_help="Input gradient by distance from the last letter.")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--min-length", type=click.IntRange(min=2), default=8, show_default=True,
-              help="Average over test names of at least this many letters, for this many steps.")
-@click.option("--random-length", type=click.IntRange(min=2), default=30, show_default=True,
-              help="Length of the random letter strings that reach further back than names do.")
-@click.option("--samples", type=click.IntRange(min=1), default=300, show_default=True,
-              help="Names (and random strings) per run.")
+@click.option(
+    "--min-length",
+    type=click.IntRange(min=2),
+    default=8,
+    show_default=True,
+    help="Average over test names of at least this many letters, for this many steps.",
+)
+@click.option(
+    "--random-length",
+    type=click.IntRange(min=2),
+    default=30,
+    show_default=True,
+    help="Length of the random letter strings that reach further back than names do.",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=1),
+    default=300,
+    show_default=True,
+    help="Names (and random strings) per run.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
 def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, samples: int, out: Path) -> None:
     """Claim (1): the gradient of the loss with respect to each input letter, by distance from the
@@ -467,20 +718,47 @@ def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, sampl
 
 
 @analyze.command(short_help="Remembering a symbol across N distractors, per arm.")
-@click.option("--distances", default=",".join(map(str, MEMORY.distances)), show_default=True,
-              callback=_number_list(int), help="Numbers of distractors after the class symbol.")
-@click.option("--seeds", default=",".join(map(str, MEMORY.seeds)), show_default=True,
-              callback=_number_list(int, positive=False))
-@click.option("--max-steps", type=click.IntRange(min=1), default=MEMORY.max_steps, show_default=True,
-              help="Step cap, the same for every arm.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=MEMORY.batch_size, show_default=True,
-              help="Fresh sequences per step.")
+@click.option(
+    "--distances",
+    default=",".join(map(str, MEMORY.distances)),
+    show_default=True,
+    callback=_number_list(int),
+    help="Numbers of distractors after the class symbol.",
+)
+@click.option(
+    "--seeds",
+    default=",".join(map(str, MEMORY.seeds)),
+    show_default=True,
+    callback=_number_list(int, positive=False),
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=1),
+    default=MEMORY.max_steps,
+    show_default=True,
+    help="Step cap, the same for every arm.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=MEMORY.batch_size,
+    show_default=True,
+    help="Fresh sequences per step.",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @JOBS_OPTION
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def memory(distances: tuple[int, ...], seeds: tuple[int, ...], max_steps: int, batch_size: int,
-           device: str, jobs: int | None, out: Path, quiet: bool) -> None:
+def memory(
+    distances: tuple[int, ...],
+    seeds: tuple[int, ...],
+    max_steps: int,
+    batch_size: int,
+    device: str,
+    jobs: int | None,
+    out: Path,
+    quiet: bool,
+) -> None:
     """Claims (1) and (2) on a synthetic task (Hochreiter & Schmidhuber 1997, experiment 2): the
     class is the first symbol (one of 4), followed by N distractors. Each arm (rnn, tanhrnn, lstm
     and mylstm with default init and with forget-gate bias 1) trains with Adam on a fresh batch per
@@ -497,8 +775,9 @@ def memory(distances: tuple[int, ...], seeds: tuple[int, ...], max_steps: int, b
     from namelstm.train import pick_device
 
     pick_device(device)  # fail before any work when CUDA is asked for and missing
-    config = dataclasses.replace(MEMORY, distances=distances, seeds=seeds, device=device, max_steps=max_steps,
-                                 batch_size=batch_size)
+    config = dataclasses.replace(
+        MEMORY, distances=distances, seeds=seeds, device=device, max_steps=max_steps, batch_size=batch_size
+    )
     log = (lambda _: None) if quiet else _echo_progress
     for line in analyze_memory(config, out, _jobs(jobs), progress=not quiet, log=log):
         click.echo(line)
@@ -507,16 +786,33 @@ def memory(distances: tuple[int, ...], seeds: tuple[int, ...], max_steps: int, b
 @analyze.command(short_help="Final validation loss vs learning rate.")
 @MODELS_OPTION
 @click.option("--lrs", default="0.003,0.01,0.03,0.1,0.3,1,3", show_default=True, callback=_number_list(float))
-@click.option("--seeds", default="0", show_default=True, callback=_number_list(int, positive=False),
-              help="Initialisations and batch orders per learning rate (the split stays seed 0).")
+@click.option(
+    "--seeds",
+    default="0",
+    show_default=True,
+    callback=_number_list(int, positive=False),
+    help="Initialisations and batch orders per learning rate (the split stays seed 0).",
+)
 @click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True)
-@click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Clip gradient norms at this value.  [default: no clipping, to see raw stability]")
+@click.option(
+    "--clip",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Clip gradient norms at this value.  [default: no clipping, to see raw stability]",
+)
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Directory of <Language>.txt files.")
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
 @JOBS_OPTION
-def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int, ...], epochs: int,
-              clip: float | None, data_dir: Path | None, out: Path, jobs: int | None) -> None:
+def stability(
+    models: tuple[str, ...],
+    lrs: tuple[float, ...],
+    seeds: tuple[int, ...],
+    epochs: int,
+    clip: float | None,
+    data_dir: Path | None,
+    out: Path,
+    jobs: int | None,
+) -> None:
     """Claim (3): train each model for a few epochs at each learning rate and plot the final
     validation loss; runs whose loss became NaN are marked as diverged.
 
@@ -536,7 +832,9 @@ def stability(models: tuple[str, ...], lrs: tuple[float, ...], seeds: tuple[int,
 @cli.command(short_help="Serve predictions over HTTP, with a small page.")
 @click.option("--checkpoint", type=CHECKPOINT, help=CHECKPOINT_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port."
+)
 @click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
 def serve(checkpoint: str | None, host: str, port: int, quiet: bool, threads: int | None) -> None:
@@ -576,8 +874,13 @@ def serve(checkpoint: str | None, host: str, port: int, quiet: bool, threads: in
 
 @cli.command(short_help="Find or download the dataset and describe it.")
 @DATA_OPTIONS
-@click.option("--alphabet", type=click.Choice(["report", "auto"]), default=DEFAULTS.alphabet, show_default=True,
-              help="Fold to the report's 57 letters, or keep every letter of the data.")
+@click.option(
+    "--alphabet",
+    type=click.Choice(["report", "auto"]),
+    default=DEFAULTS.alphabet,
+    show_default=True,
+    help="Fold to the report's 57 letters, or keep every letter of the data.",
+)
 def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: str) -> None:
     """Find (or download and check) the dataset and describe it: rows, distinct names, repeats, and
     every bad row (the first ones with their line numbers).
@@ -588,9 +891,8 @@ def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: s
       namelstm data --data-dir ~/datasets/names
       namelstm data --data customers.csv --name-column name --label-column country --alphabet auto
     """
-    from namelstm.data import summarize_data
-
     from namelstm.alphabet import pick_alphabet
+    from namelstm.data import summarize_data
 
     for line in summarize_data(data_dir, Columns(name_column, label_column), pick_alphabet(alphabet)).lines():
         click.echo(line)

@@ -21,8 +21,11 @@ from namelstm.runs import CHECKPOINT, HISTORY, METRICS, RESUME, atomic_write_byt
 from namelstm.stats import mean_sd, paired_difference
 from namelstm.train import resolve_config, resume_training, train
 
-METRICS_COMPARED = (("accuracy", "test accuracy"), ("balanced_accuracy", "balanced accuracy"),
-                    ("macro_f1", "macro-F1"))
+METRICS_COMPARED = (
+    ("accuracy", "test accuracy"),
+    ("balanced_accuracy", "balanced accuracy"),
+    ("macro_f1", "macro-F1"),
+)
 RUN_KEYS = ("model", "seed", "accuracy", "balanced_accuracy", "macro_f1", "seconds")
 # Differences the report argues about first, then any other pair of families present.
 PAIRS = (("lstm", "rnn"), ("mylstm", "lstm"), ("tanhrnn", "rnn"), ("lstm", "tanhrnn"), ("bilstm", "lstm"))
@@ -51,8 +54,11 @@ def _settings_match(run_dir: Path, config: TrainConfig) -> bool:
 
 
 def _finished_run_matches(run_dir: Path, config: TrainConfig) -> bool:
-    return (run_dir / METRICS).is_file() and _settings_match(run_dir, config) and \
-        len(read_json(run_dir / HISTORY)["epochs"]) == config.epochs
+    return (
+        (run_dir / METRICS).is_file()
+        and _settings_match(run_dir, config)
+        and len(read_json(run_dir / HISTORY)["epochs"]) == config.epochs
+    )
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,11 @@ def train_or_reuse(
             if _finished_run_matches(run_dir, config):
                 log(f"{model} seed {seed}: reusing {run_dir}")
             else:  # an interrupted run with these settings continues; anything else there is replaced
-                resume = (run_dir / RESUME).is_file() and not (run_dir / METRICS).is_file() and \
-                    _settings_match(run_dir, config)
+                resume = (
+                    (run_dir / RESUME).is_file()
+                    and not (run_dir / METRICS).is_file()
+                    and _settings_match(run_dir, config)
+                )
                 tasks.append(CompareTask(config, run_dir, None, resume))
     if tasks:
         resolved = resolve_data_dir(data_dir, progress=progress)  # download once, before the workers start
@@ -112,8 +121,11 @@ def train_or_reuse(
             verb = "resuming" if task.resume else "training into"
             log(f"{task.config.model} seed {task.config.seed}: {verb} {task.run_dir}")
         run_all(_train_task, tasks, jobs, "compare: runs", progress)
-    return [Path(out_dir) / run_name(resolve_config(TrainConfig(model=m, epochs=epochs, seed=s)))
-            for m in models for s in seeds]
+    return [
+        Path(out_dir) / run_name(resolve_config(TrainConfig(model=m, epochs=epochs, seed=s)))
+        for m in models
+        for s in seeds
+    ]
 
 
 def confused_pairs(metrics: dict[str, Any], top: int = 5, min_support: int = 5) -> list[dict[str, Any]]:
@@ -128,8 +140,15 @@ def confused_pairs(metrics: dict[str, Any], top: int = 5, min_support: int = 5) 
     for flat in np.argsort(rates, axis=None)[::-1][:top]:
         i, j = np.unravel_index(flat, rates.shape)
         if rates[i, j] > 0:
-            pairs.append({"true": languages[i], "predicted": languages[j], "rate": float(rates[i, j]),
-                          "count": int(counts[i, j]), "support": int(support[i, 0])})
+            pairs.append(
+                {
+                    "true": languages[i],
+                    "predicted": languages[j],
+                    "rate": float(rates[i, j]),
+                    "count": int(counts[i, j]),
+                    "support": int(support[i, 0]),
+                }
+            )
     return pairs
 
 
@@ -143,9 +162,13 @@ def misclassified(run_dir: Path, top: int = 5) -> list[dict[str, Any]]:
     names = list(labels)
     predictions = Predictor.load(run_dir / CHECKPOINT).predict(names, top_k=1)
     wrong = [
-        {"name": name, "true": " / ".join(sorted(labels[name])), "predicted": p.predictions[0][0],
-         "probability": p.predictions[0][1]}
-        for name, p in zip(names, predictions)
+        {
+            "name": name,
+            "true": " / ".join(sorted(labels[name])),
+            "predicted": p.predictions[0][0],
+            "probability": p.predictions[0][1],
+        }
+        for name, p in zip(names, predictions, strict=False)
         if p.predictions[0][0] not in labels[name]
     ]
     return sorted(wrong, key=lambda w: -w["probability"])[:top]
@@ -196,7 +219,9 @@ def differences(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         seeds = sorted(s for m, s in by if m == a and (b, s) in by)
         row: dict[str, Any] = {"a": a, "b": b, "seeds": seeds}
         for key, _ in METRICS_COMPARED:
-            row[key] = paired_difference([by[a, s][key] for s in seeds], [by[b, s][key] for s in seeds]).to_dict()
+            row[key] = paired_difference(
+                [by[a, s][key] for s in seeds], [by[b, s][key] for s in seeds]
+            ).to_dict()
         rows.append(row)
     return rows
 
@@ -218,34 +243,55 @@ def _difference_cell(d: dict[str, Any]) -> str:
 def markdown(report: dict[str, Any]) -> str:
     """The comparison as Markdown: mean ± sd per model, paired differences, and the first seed's details."""
     metric_heads = " | ".join(h for _, h in METRICS_COMPARED)
-    lines = [f"Made from: {report['about']}.", "",
-             f"| model | seeds | parameters | {metric_heads} | training time (s) |",
-             "| --- |" + " ---: |" * (len(METRICS_COMPARED) + 3)]
+    lines = [
+        f"Made from: {report['about']}.",
+        "",
+        f"| model | seeds | parameters | {metric_heads} | training time (s) |",
+        "| --- |" + " ---: |" * (len(METRICS_COMPARED) + 3),
+    ]
     for row in report["models"]:
         cells = [_pm(row[k], row[f"{k}_sd"], True) for k, _ in METRICS_COMPARED]
-        lines.append(f"| `{row['model']}` | {row['runs']} | {row['parameters']:,} | " + " | ".join(cells)
-                     + f" | {_pm(row['seconds'], row['seconds_sd'], False)} |")
+        lines.append(
+            f"| `{row['model']}` | {row['runs']} | {row['parameters']:,} | "
+            + " | ".join(cells)
+            + f" | {_pm(row['seconds'], row['seconds_sd'], False)} |"
+        )
     if report["differences"]:
         n = max(len(d["seeds"]) for d in report["differences"])
-        intro = (f"Paired differences in percentage points (same seed, so the same split), mean and 95% "
-                 f"t-interval over {n} seeds; **bold**: the interval excludes 0, so the difference exceeds "
-                 "seed noise.")
-        lines += ["", intro, "", f"| difference | {metric_heads} |", "| --- |" + " ---: |" * len(METRICS_COMPARED)]
+        intro = (
+            f"Paired differences in percentage points (same seed, so the same split), mean and 95% "
+            f"t-interval over {n} seeds; **bold**: the interval excludes 0, so the difference exceeds "
+            "seed noise."
+        )
+        lines += [
+            "",
+            intro,
+            "",
+            f"| difference | {metric_heads} |",
+            "| --- |" + " ---: |" * len(METRICS_COMPARED),
+        ]
         for d in report["differences"]:
-            lines.append(f"| `{d['a']}` − `{d['b']}` | " + " | ".join(_difference_cell(d[k]) for k, _ in
-                                                                     METRICS_COMPARED) + " |")
+            lines.append(
+                f"| `{d['a']}` − `{d['b']}` | "
+                + " | ".join(_difference_cell(d[k]) for k, _ in METRICS_COMPARED)
+                + " |"
+            )
         lines += ["", *_verdicts(report["differences"])]
     first = report["details"]
     seed = first[0]["seed"]
     lines += ["", f"Most confused language pairs, seed {seed} (share of the true language's test names):", ""]
     for row in first:
-        pairs = ", ".join(f"{p['true']} → {p['predicted']} {p['rate']:.0%} ({p['count']} of {p['support']})"
-                          for p in row["confused_pairs"])
+        pairs = ", ".join(
+            f"{p['true']} → {p['predicted']} {p['rate']:.0%} ({p['count']} of {p['support']})"
+            for p in row["confused_pairs"]
+        )
         lines.append(f"- `{row['model']}`: {pairs}")
     lines += ["", f"Misclassified test names, seed {seed}, most confident first:", ""]
     for row in first:
-        names = ", ".join(f"{w['name']} ({w['true']} → {w['predicted']} {w['probability']:.0%})"
-                          for w in row["misclassified"])
+        names = ", ".join(
+            f"{w['name']} ({w['true']} → {w['predicted']} {w['probability']:.0%})"
+            for w in row["misclassified"]
+        )
         lines.append(f"- `{row['model']}`: {names}")
     return "\n".join(lines) + "\n"
 
@@ -256,16 +302,21 @@ def _verdicts(diffs: Sequence[dict[str, Any]]) -> list[str]:
         for key, head in METRICS_COMPARED:
             if d[key]["low"] is not None:
                 (exceed if d[key]["exceeds_noise"] else within).append(f"`{d['a']}` − `{d['b']}` {head}")
-    return [f"Exceed seed noise: {', '.join(exceed) or 'none'}.",
-            f"Within seed noise: {', '.join(within) or 'none'}."]
+    return [
+        f"Exceed seed noise: {', '.join(exceed) or 'none'}.",
+        f"Within seed noise: {', '.join(within) or 'none'}.",
+    ]
 
 
 def describe(runs: Sequence[dict[str, Any]]) -> str:
     """What the comparison was made from, built from the runs' own settings."""
     seeds = sorted({r["seed"] for r in runs})
     fractions = "/".join(f"{f:g}" for f in runs[0]["config"]["fractions"])
-    recipes = "; ".join(TrainConfig.from_dict(c).describe() for c in {r["model"]: r["config"] for r in runs}.values())
-    return f"seeds {','.join(map(str, seeds))}, each its own split by name {fractions} and initialisation; {recipes}"
+    recipes = "; ".join(
+        TrainConfig.from_dict(c).describe() for c in {r["model"]: r["config"] for r in runs}.values()
+    )
+    seeds_text = ",".join(map(str, seeds))
+    return f"seeds {seeds_text}, each its own split by name {fractions} and initialisation; {recipes}"
 
 
 def write_comparison(run_dirs: Sequence[Path], out_dir: Path) -> dict[str, Path]:
@@ -274,27 +325,44 @@ def write_comparison(run_dirs: Sequence[Path], out_dir: Path) -> dict[str, Path]
 
     runs = [summarize(r, details=False) for r in run_dirs]
     first_seed = min(r["seed"] for r in runs)
-    first_dirs = [d for d, r in zip(run_dirs, runs) if r["seed"] == first_seed]
+    first_dirs = [d for d, r in zip(run_dirs, runs, strict=False) if r["seed"] == first_seed]
     details = [summarize(d) for d in first_dirs]
-    report = {"about": describe(runs), "runs": [{k: r[k] for k in RUN_KEYS} for r in runs],
-              "models": per_model(runs), "differences": differences(runs), "details": details}
+    report = {
+        "about": describe(runs),
+        "runs": [{k: r[k] for k in RUN_KEYS} for r in runs],
+        "models": per_model(runs),
+        "differences": differences(runs),
+        "details": details,
+    }
     out_dir = Path(out_dir)
     files = {"markdown": out_dir / "compare.md", "json": out_dir / "compare.json"}
     atomic_write_bytes(files["markdown"], markdown(report).encode())
     write_json(files["json"], report)
     about = f"{details[0]['split']}; {describe(details)}"
-    histories = [(row["model"], read_json(d / HISTORY)["epochs"]) for row, d in zip(details, first_dirs)]
+    histories = [
+        (row["model"], read_json(d / HISTORY)["epochs"]) for row, d in zip(details, first_dirs, strict=True)
+    ]
     files["loss"] = plot_loss_overlay(histories, out_dir / "loss-curves.png", f"Loss per epoch\n{about}")
-    matrices = [(f"{row['model']}: test accuracy {row['accuracy']:.1%}", read_json(d / METRICS)) for row, d in
-                zip(details, first_dirs)]
-    files["confusion"] = plot_confusions(matrices, out_dir / "confusion-matrices.png",
-                                         f"Test confusion matrices (row-normalised)\n{about}")
+    matrices = [
+        (f"{row['model']}: test accuracy {row['accuracy']:.1%}", read_json(d / METRICS))
+        for row, d in zip(details, first_dirs, strict=False)
+    ]
+    files["confusion"] = plot_confusions(
+        matrices, out_dir / "confusion-matrices.png", f"Test confusion matrices (row-normalised)\n{about}"
+    )
     return files
 
 
-def compare_models(models: Sequence[str], seeds: Sequence[int], epochs: int, out_dir: Path,
-                   data_dir: Path | None = None, jobs: int = 1, progress: bool = True,
-                   log: Callable[[str], None] = tqdm.write) -> list[str]:
+def compare_models(
+    models: Sequence[str],
+    seeds: Sequence[int],
+    epochs: int,
+    out_dir: Path,
+    data_dir: Path | None = None,
+    jobs: int = 1,
+    progress: bool = True,
+    log: Callable[[str], None] = tqdm.write,
+) -> list[str]:
     """Train or reuse every (model, seed) run, write the comparison; the lines to print."""
     out_dir = Path(out_dir)
     run_dirs = train_or_reuse(models, seeds, epochs, out_dir, data_dir, jobs, progress, log)

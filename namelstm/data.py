@@ -113,11 +113,14 @@ class NamesDataset:
 
     def describe(self) -> str:
         bad = f"{self.n_skipped:,} bad rows skipped" + (
-            f" ({'; '.join(map(str, self.skipped[:3]))}{'; ...' if self.n_skipped > 3 else ''})" if self.n_skipped else ""
+            f" ({'; '.join(map(str, self.skipped[:3]))}{'; ...' if self.n_skipped > 3 else ''})"
+            if self.n_skipped
+            else ""
         )
         return (
             f"{self.data_label}: {self.lines:,} rows, {len(self.pairs):,} distinct (name, language) pairs in "
-            f"{len(self.languages)} languages, {len(self.alphabet)} letters; {self.duplicates:,} repeats dropped, {bad}"
+            f"{len(self.languages)} languages, {len(self.alphabet)} letters; "
+            f"{self.duplicates:,} repeats dropped, {bad}"
         )
 
 
@@ -156,7 +159,9 @@ def load_names(
     languages = declared or tuple(sorted(per_label))
     if len(languages) < 2:
         found = f"only {languages[0]!r}" if languages else "none"
-        raise NamelstmError(f"{source.path} needs names of at least 2 labels; it has {found} ({n_skipped:,} bad rows)")
+        raise NamelstmError(
+            f"{source.path} needs names of at least 2 labels; it has {found} ({n_skipped:,} bad rows)"
+        )
     pairs = tuple(sorted(seen, key=lambda p: (p[1], p[0])))
     return NamesDataset(
         languages=languages,
@@ -202,7 +207,9 @@ def verify_names(directory: Path, sums: Mapping[str, str] | None = None, where: 
         if not path.is_file():
             raise NamelstmError(f"{filename} is missing from {where or directory}")
         if sha256_of(path) != expected:
-            raise NamelstmError(f"{filename} fails its SHA-256 check; the file is corrupt or not the official one")
+            raise NamelstmError(
+                f"{filename} fails its SHA-256 check; the file is corrupt or not the official one"
+            )
 
 
 def official_mismatch(directory: Path) -> str | None:
@@ -224,7 +231,9 @@ class DataSummary:
 
     def lines(self) -> list[str]:
         d = self.dataset
-        official = "the official files (SHA-256 checked)" if d.official else "custom data (not the official files)"
+        official = (
+            "the official files (SHA-256 checked)" if d.official else "custom data (not the official files)"
+        )
         per_language = Counter(language for _, language in d.pairs)
         lines = [
             f"{self.path}: {len(d.languages)} labels; {official}",
@@ -283,7 +292,9 @@ def download_names(
                         if parent.endswith("names") and filename in sums:
                             (extracted / filename).write_bytes(zf.read(member))
             except zipfile.BadZipFile:
-                raise NamelstmError(f"the archive downloaded from {url} is incomplete or not a zip file") from None
+                raise NamelstmError(
+                    f"the archive downloaded from {url} is incomplete or not a zip file"
+                ) from None
             verify_names(extracted, sums, where=f"the archive downloaded from {url}")
             extracted.rename(dest)
     except BaseException:
@@ -336,8 +347,12 @@ class Split:
 
     def detail(self) -> dict[str, Any]:
         """`describe` as fields: seed, fractions and the number of pairs in each part."""
-        return {"by": "name", "seed": self.seed, "fractions": list(self.fractions),
-                "counts": {part: len(getattr(self, part)) for part in ("train", "val", "test")}}
+        return {
+            "by": "name",
+            "seed": self.seed,
+            "fractions": list(self.fractions),
+            "counts": {part: len(getattr(self, part)) for part in ("train", "val", "test")},
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -353,16 +368,22 @@ class Split:
         """split.json, atomically; compact (no indent), since a large dataset makes it millions of names."""
         from namelstm.runs import atomic_write_bytes
 
-        atomic_write_bytes(path, json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
+        atomic_write_bytes(
+            path, json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+        )
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Split:
         return cls(
-            **{part: tuple((str(n), str(lang)) for n, lang in raw[part]) for part in ("train", "val", "test")},
+            **{
+                part: tuple((str(n), str(lang)) for n, lang in raw[part]) for part in ("train", "val", "test")
+            },
             languages=tuple(raw["languages"]),
             seed=int(raw["seed"]),
             fractions=tuple(float(f) for f in raw["fractions"]),  # type: ignore[arg-type]
-            alphabet=Alphabet(raw.get("alphabet", REPORT.letters)),  # runs older than --alphabet used the report's
+            alphabet=Alphabet(
+                raw.get("alphabet", REPORT.letters)
+            ),  # runs older than --alphabet used the report's
             data=dict(raw.get("data") or {}),
         )
 
@@ -408,9 +429,15 @@ def split_by_name(
         seed=seed,
         fractions=fractions,
         alphabet=dataset.alphabet,
-        data={"source": dataset.source, "official": dataset.official, "label": dataset.data_label,
-              "rows": dataset.lines, "repeats": dataset.duplicates, "bad_rows": dataset.n_skipped,
-              "first_bad_rows": [str(b) for b in dataset.skipped]},
+        data={
+            "source": dataset.source,
+            "official": dataset.official,
+            "label": dataset.data_label,
+            "rows": dataset.lines,
+            "repeats": dataset.duplicates,
+            "bad_rows": dataset.n_skipped,
+            "first_bad_rows": [str(b) for b in dataset.skipped],
+        },
     )
 
 

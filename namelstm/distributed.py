@@ -48,8 +48,10 @@ class World:
         try:
             world = cls(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", env["RANK"])))
         except (KeyError, ValueError):
-            raise NamelstmError("WORLD_SIZE is set but RANK/LOCAL_RANK are missing or not numbers; "
-                                "start several processes with torchrun") from None
+            raise NamelstmError(
+                "WORLD_SIZE is set but RANK/LOCAL_RANK are missing or not numbers; "
+                "start several processes with torchrun"
+            ) from None
         if not 0 <= world.rank < world.size:
             raise NamelstmError(f"RANK {world.rank} is outside WORLD_SIZE {world.size}")
         return world
@@ -70,8 +72,10 @@ class World:
             if not torch.cuda.is_available():
                 raise NamelstmError("--device cuda asked for, but PyTorch sees no CUDA GPU")
             if self.local_rank >= torch.cuda.device_count():
-                raise NamelstmError(f"LOCAL_RANK {self.local_rank} has no GPU of its own "
-                                    f"({torch.cuda.device_count()} visible); lower --nproc-per-node")
+                raise NamelstmError(
+                    f"LOCAL_RANK {self.local_rank} has no GPU of its own "
+                    f"({torch.cuda.device_count()} visible); lower --nproc-per-node"
+                )
             torch.cuda.set_device(self.local_rank)
             return torch.device("cuda", self.local_rank)
         return torch.device(name)
@@ -142,7 +146,9 @@ class Team:
             return model.classify
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(_Classify(model), device_ids=[device.index] if device.type == "cuda" else None)
+        return DistributedDataParallel(
+            _Classify(model), device_ids=[device.index] if device.type == "cuda" else None
+        )
 
 
 @contextmanager
@@ -161,8 +167,10 @@ def joined(world: World) -> Iterator[Team]:
         if world.is_main:
             raise
         # A collective broke because another rank stopped; that rank (rank 0 if it was) says why.
-        print(f"rank {world.rank}: stopped, as another rank did ({str(err).splitlines()[0][:120]})",
-              file=sys.stderr)
+        print(
+            f"rank {world.rank}: stopped, as another rank did ({str(err).splitlines()[0][:120]})",
+            file=sys.stderr,
+        )
         raise SystemExit(1) from None
     finally:
         dist.destroy_process_group()
@@ -221,7 +229,9 @@ def launch(nproc: int, argv: Sequence[str], threads: int | None = None) -> int:
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("torch.distributed.elastic"):
             logging.getLogger(name).setLevel(logging.ERROR)
-    args = get_args_parser().parse_args(["--standalone", "--nproc-per-node", str(nproc), "-m", "namelstm", *argv])
+    args = get_args_parser().parse_args(
+        ["--standalone", "--nproc-per-node", str(nproc), "-m", "namelstm", *argv]
+    )
     try:
         run(args)
     except SignalException as stop:

@@ -122,7 +122,10 @@ def test_metrics(
         **compute_metrics(after, languages),
         "ece_uncalibrated": expected_calibration_error(before, raw.targets),
         "calibration": calibration.to_dict(),
-        "reliability": {"before": reliability(before, raw.targets), "after": reliability(after.log_probs, raw.targets)},
+        "reliability": {
+            "before": reliability(before, raw.targets),
+            "after": reliability(after.log_probs, raw.targets),
+        },
     }
 
 
@@ -137,8 +140,13 @@ def _checkpoint_metrics(
         "run": where,
         "model": checkpoint.model_name,
         "epoch": checkpoint.epoch,
-        **test_metrics(checkpoint.build_model(device), split, checkpoint.languages, device,
-                       Calibration.from_dict(checkpoint.calibration)),
+        **test_metrics(
+            checkpoint.build_model(device),
+            split,
+            checkpoint.languages,
+            device,
+            Calibration.from_dict(checkpoint.calibration),
+        ),
     }
 
 
@@ -181,15 +189,27 @@ def evaluate_model(
 
 def metrics_table(metrics: dict[str, Any]) -> list[str]:
     """The lines `namelstm evaluate` prints: the overall scores, then one row per language."""
-    lines = [f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
-             f"{metrics['split']}"]
-    for key in ("accuracy", "balanced_accuracy", "top3_accuracy", "macro_precision", "macro_recall", "macro_f1"):
+    lines = [
+        f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
+        f"{metrics['split']}"
+    ]
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "top3_accuracy",
+        "macro_precision",
+        "macro_recall",
+        "macro_f1",
+    ):
         lines.append(f"  {key.replace('_', ' '):<18} {metrics[key]:6.1%}")
     lines.append(f"  {'NLL':<18} {metrics['nll']:6.3f}")
-    lines.append(f"  {'ECE':<18} {metrics['ece']:6.3f}  "
-                 f"({metrics['ece_uncalibrated']:.3f} before temperature scaling)")
+    lines.append(
+        f"  {'ECE':<18} {metrics['ece']:6.3f}  ({metrics['ece_uncalibrated']:.3f} before temperature scaling)"
+    )
     lines.append(f"\n  {'language':<12} {'precision':>9} {'recall':>7} {'F1':>6} {'names':>6}")
     for language, row in metrics["per_language"].items():
         precision = "n/a" if row["precision"] is None else f"{row['precision']:.1%}"
-        lines.append(f"  {language:<12} {precision:>9} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}")
+        lines.append(
+            f"  {language:<12} {precision:>9} {row['recall']:7.1%} {row['f1']:6.1%} {row['support']:6d}"
+        )
     return lines

@@ -38,11 +38,15 @@ class Feed:
     memory with a non-blocking copy.
     """
 
-    def __init__(self, batches: Batches, device: torch.device, world: World,
-                 class_weights: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, batches: Batches, device: torch.device, world: World, class_weights: torch.Tensor | None = None
+    ) -> None:
         self.batches, self.device, self.world = batches, device, world
-        self.weights = (torch.ones(int(batches.targets.max()) + 1) if class_weights is None
-                        else class_weights.detach().float().cpu())
+        self.weights = (
+            torch.ones(int(batches.targets.max()) + 1)
+            if class_weights is None
+            else class_weights.detach().float().cpu()
+        )
         encoded = batches.encoded
         self.resident = device.type == "cuda" and _fits(encoded.flat, device)
         if self.resident:
@@ -61,11 +65,15 @@ class Feed:
         on_device = _to(order, self.device)
         start = 0
         for rows in chunks:
-            share, counts = rank_share(torch.arange(start, start + len(rows)), self.world.rank, self.world.size)
+            share, counts = rank_share(
+                torch.arange(start, start + len(rows)), self.world.rank, self.world.size
+            )
             first, end = int(share[0]), int(share[-1]) + 1
             start += len(rows)
             host_rows, index = order[first:end], on_device[first:end]
-            norm = float(self.weights[self.batches.targets[rows]].sum())  # the global batch's, from host memory
+            norm = float(
+                self.weights[self.batches.targets[rows]].sum()
+            )  # the global batch's, from host memory
             yield Step(
                 letters=self._letters(index, host_rows),
                 lengths=self.lengths[index],

@@ -82,7 +82,7 @@ def init_model(arm: Arm, seed: int, device: torch.device) -> NameClassifier:
 def first_input_gradient(model: NameClassifier, letters: torch.Tensor, labels: torch.Tensor) -> float:
     """Mean over sequences of |d loss / d x_0|, the gradient with respect to the one-hot first symbol."""
     total = 0.0
-    for row, label in zip(letters, labels):
+    for row, label in zip(letters, labels, strict=False):
         one_hot = F.one_hot(row, len(ALPHABET)).float().unsqueeze(1).requires_grad_()
         loss = F.nll_loss(model.classify_one_hot(one_hot), label.view(1))
         (grad,) = torch.autograd.grad(loss, one_hot)
@@ -161,7 +161,7 @@ def tune(
     rows = run_all(train_run, tasks, jobs, "memory: tuning lr", progress)
     chosen = {}
     for arm in config.arms:
-        mine = [(task.lr, row) for task, row in zip(tasks, rows) if task.arm == arm]
+        mine = [(task.lr, row) for task, row in zip(tasks, rows, strict=False) if task.arm == arm]
         chosen[arm] = max(mine, key=lambda pair: _tuning_score(pair[1]))[0]
     return chosen, rows
 
@@ -180,7 +180,7 @@ def run_memory(config: MemoryConfig, jobs: int, progress: bool = True) -> dict[s
     # Longest first, so no worker is left alone with a long run at the end; reported in arm order.
     order = sorted(range(len(tasks)), key=lambda i: -tasks[i].distance)
     done = run_all(train_run, [tasks[i] for i in order], jobs, "memory: runs", progress)
-    results = [row for _, row in sorted(zip(order, done))]
+    results = [row for _, row in sorted(zip(order, done, strict=False))]
     return {
         "about": config.describe(),
         "settings": {**dataclasses.asdict(config), "arms": [dataclasses.asdict(a) for a in config.arms]},

@@ -85,7 +85,9 @@ def _row_rates(confusion: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarr
     return counts, counts / np.maximum(counts.sum(1, keepdims=True), 1)
 
 
-def _draw_confusion(ax: Any, confusion: Sequence[Sequence[int]], languages: Sequence[str], fontsize: int = 7) -> Any:
+def _draw_confusion(
+    ax: Any, confusion: Sequence[Sequence[int]], languages: Sequence[str], fontsize: int = 7
+) -> Any:
     """Row-normalised matrix on `ax`, every language labelled, shares of 1% or more written in
     as percentages."""
     counts, rates = _row_rates(confusion)
@@ -97,12 +99,21 @@ def _draw_confusion(ax: Any, confusion: Sequence[Sequence[int]], languages: Sequ
     for i in range(len(languages)):
         for j in range(len(languages)):
             if rates[i, j] >= 0.005:
-                ax.text(j, i, f"{rates[i, j]:.0%}", ha="center", va="center", fontsize=fontsize,
-                        color="white" if rates[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{rates[i, j]:.0%}",
+                    ha="center",
+                    va="center",
+                    fontsize=fontsize,
+                    color="white" if rates[i, j] > 0.5 else "black",
+                )
     return image
 
 
-def plot_confusion(confusion: Sequence[Sequence[int]], languages: Sequence[str], path: Path, title: str) -> Path:
+def plot_confusion(
+    confusion: Sequence[Sequence[int]], languages: Sequence[str], path: Path, title: str
+) -> Path:
     """Row-normalised confusion matrix: row = true language, so the diagonal is each recall."""
     n = len(languages)
     fig = Figure(figsize=(0.55 * n + 3, 0.5 * n + 2.5), layout="constrained")
@@ -119,7 +130,7 @@ def plot_confusions(runs: Sequence[tuple[str, dict[str, Any]]], path: Path, titl
     n = len(runs[0][1]["languages"])
     fig = Figure(figsize=(len(runs) * (0.45 * n + 2.5), 0.45 * n + 3), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(runs)))
-    for ax, (label, metrics) in zip(axes, runs):
+    for ax, (label, metrics) in zip(axes, runs, strict=False):
         image = _draw_confusion(ax, metrics["confusion"], metrics["languages"], fontsize=6)
         ax.set_title(label)
     fig.colorbar(image, ax=list(axes), fraction=0.015, pad=0.01, label="share of the true language's names")
@@ -141,17 +152,24 @@ def plot_loss_overlay(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path
     ax.set(xlabel="epoch", ylabel="NLL loss", title=_wrap(title))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    styles = [Line2D([], [], color="grey", label="train"), Line2D([], [], color="grey", ls="--", label="validation")]
+    styles = [
+        Line2D([], [], color="grey", label="train"),
+        Line2D([], [], color="grey", ls="--", label="validation"),
+    ]
     ax.legend(handles=[*ax.get_lines()[::2], *styles])
     return _save(fig, path)
 
 
-def plot_validation_overlay(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: Path, title: str) -> Path:
+def plot_validation_overlay(
+    runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: Path, title: str
+) -> Path:
     """Validation loss per epoch of several runs on one axis, one line per run."""
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
     for label, history in runs:
-        ax.plot([r["epoch"] for r in history], [r["val_loss"] for r in history], marker="o", ms=3, label=label)
+        ax.plot(
+            [r["epoch"] for r in history], [r["val_loss"] for r in history], marker="o", ms=3, label=label
+        )
     ax.set(xlabel="epoch", ylabel="validation NLL loss", title=title)
     _integer_epochs(ax, [r["epoch"] for _, history in runs for r in history])
     ax.grid(alpha=0.3)
@@ -183,10 +201,18 @@ def run_phrases(config: dict[str, Any], epochs: int) -> list[str]:
     """What a run was made from, as short phrases, from its saved settings: model and size,
     optimiser, batch, epochs, split."""
     optimizer = config.get("optimizer") or "sgd"
-    steps = (f"SGD lr {config['lr']:g} momentum {config['momentum']:g}" if optimizer == "sgd"
-             else f"{optimizer.capitalize()} lr {config['lr']:g}")
-    return [f"{config['model']} hidden {config['hidden_size']}", f"batch {config['batch_size']}", steps,
-            _plural(epochs, "epoch"), describe_split(config)]
+    steps = (
+        f"SGD lr {config['lr']:g} momentum {config['momentum']:g}"
+        if optimizer == "sgd"
+        else f"{optimizer.capitalize()} lr {config['lr']:g}"
+    )
+    return [
+        f"{config['model']} hidden {config['hidden_size']}",
+        f"batch {config['batch_size']}",
+        steps,
+        _plural(epochs, "epoch"),
+        describe_split(config),
+    ]
 
 
 def describe_run(history_file: dict[str, Any]) -> str:
@@ -207,14 +233,24 @@ def plot_run(run_dir: Path) -> list[Path]:
 
         metrics = evaluate_run(run_dir)
     about = run_phrases(history_file["config"], len(history_file["epochs"]))
-    scores = [f"test accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names "
-              f"(epoch {metrics['epoch']})",
-              f"balanced accuracy {metrics['balanced_accuracy']:.1%}"]
+    scores = [
+        f"test accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names "
+        f"(epoch {metrics['epoch']})",
+        f"balanced accuracy {metrics['balanced_accuracy']:.1%}",
+    ]
     return [
         plot_history(history_file["epochs"], run_dir / LOSS_FIGURE, _title(about)),
-        plot_confusion(metrics["confusion"], metrics["languages"], run_dir / CONFUSION_FIGURE,
-                       _title(about, scores, width=max(50, 5 * len(metrics["languages"])))),
-    ] + ([plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, _title(about))] if "reliability" in metrics else [])
+        plot_confusion(
+            metrics["confusion"],
+            metrics["languages"],
+            run_dir / CONFUSION_FIGURE,
+            _title(about, scores, width=max(50, 5 * len(metrics["languages"]))),
+        ),
+    ] + (
+        [plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, _title(about))]
+        if "reliability" in metrics
+        else []
+    )
 
 
 def plot_runs(run_dirs: Sequence[Path], overlay: Path) -> list[Path]:
@@ -230,13 +266,15 @@ def plot_gradient_norms(report: dict[str, dict[str, Any]], path: Path, title: st
     and after training (right) on one log scale, so vanishing and exploding can be told apart."""
     fig = Figure(figsize=(14, 5.5), layout="constrained")
     axes = fig.subplots(1, 2, sharey=True)
-    for ax, stage, name in zip(axes, ("initial", "trained"), ("At initialisation", "After training")):
+    stages = (("initial", "At initialisation"), ("trained", "After training"))
+    for ax, (stage, name) in zip(axes, stages, strict=True):
         for k, (model, values) in enumerate(report.items()):
             for kind, style in (("random_strings", "-"), ("test_names", "--")):
                 norms = values[stage][kind]
                 label = model if kind == "random_strings" else None
-                ax.semilogy(np.arange(1, len(norms) + 1), norms, style, color=f"C{k}", marker="o", ms=2.5,
-                            label=label)
+                ax.semilogy(
+                    np.arange(1, len(norms) + 1), norms, style, color=f"C{k}", marker="o", ms=2.5, label=label
+                )
         ax.set(xlabel="letters back from the last one (1 = last letter)", title=name)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3, which="both")
@@ -250,8 +288,9 @@ def _arm_label(row: dict[str, Any]) -> str:
     return row["model"] if row["init"] == "default" else f"{row['model']}, {row['init']}"
 
 
-def plot_memory(results: Sequence[dict[str, Any]], chance: float, path: Path, title: str,
-                max_steps: int | None = None) -> Path:
+def plot_memory(
+    results: Sequence[dict[str, Any]], chance: float, path: Path, title: str, max_steps: int | None = None
+) -> Path:
     """The memory experiment in three panels, one colour per arm, N on evenly spaced ticks: held-out
     accuracy (a dot per seed, the median as a line, 'k/n' solved on top), steps to solve, and the
     gradient of the loss w.r.t. the first symbol at initialisation (log scale)."""
@@ -259,7 +298,11 @@ def plot_memory(results: Sequence[dict[str, Any]], chance: float, path: Path, ti
     distances = sorted({r["distance"] for r in results})
     fig = Figure(figsize=(15, 10), layout="constrained")
     grid = fig.add_gridspec(2, 2)
-    top, steps_ax, grad_ax = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    top, steps_ax, grad_ax = (
+        fig.add_subplot(grid[0, :]),
+        fig.add_subplot(grid[1, 0]),
+        fig.add_subplot(grid[1, 1]),
+    )
     width = 0.7 / max(len(arms), 1)
     for k, arm in enumerate(arms):
         colour, shift = f"C{k}", (k - (len(arms) - 1) / 2) * width
@@ -268,18 +311,23 @@ def plot_memory(results: Sequence[dict[str, Any]], chance: float, path: Path, ti
         for ax, key in ((top, "accuracy"), (grad_ax, "initial_gradient")):
             # A gradient that underflowed to 0 in float32 has no place on a log scale: left out.
             values = [[r[key] if key == "accuracy" or r[key] > 0 else np.nan for r in runs] for runs in cells]
-            for x, column in zip(xs, values):
+            for x, column in zip(xs, values, strict=False):
                 ax.scatter([x] * len(column), column, s=14, color=colour, alpha=0.6)
             ax.plot(xs, [np.median(column) for column in values], color=colour, marker="_", ms=12, label=arm)
-        for x, runs in zip(xs, cells):
+        for x, runs in zip(xs, cells, strict=False):
             solved = [r["steps"] for r in runs if r["steps"] is not None]
             top.text(x, 1.06, f"{len(solved)}/{len(runs)}", ha="center", fontsize=8, color=colour)
             steps_ax.scatter([x] * len(solved), solved, s=14, color=colour, alpha=0.6)
-        medians = [np.median([r["steps"] for r in runs if r["steps"] is not None] or [np.nan]) for runs in cells]
+        medians = [
+            np.median([r["steps"] for r in runs if r["steps"] is not None] or [np.nan]) for runs in cells
+        ]
         steps_ax.plot(xs, medians, color=colour, marker="_", ms=12, label=arm)
     top.axhline(chance, color="grey", ls=":", label=f"chance ({chance:.0%})")
-    top.set(ylabel="held-out accuracy", ylim=(0, 1.12),
-            title="Held-out accuracy at the end (dots: seeds, line: median; k/n: seeds solved)")
+    top.set(
+        ylabel="held-out accuracy",
+        ylim=(0, 1.12),
+        title="Held-out accuracy at the end (dots: seeds, line: median; k/n: seeds solved)",
+    )
     top.yaxis.set_major_formatter(PercentFormatter(1.0))
     top.legend(loc="lower left", ncols=4)
     if max_steps:
@@ -288,8 +336,11 @@ def plot_memory(results: Sequence[dict[str, Any]], chance: float, path: Path, ti
     steps_ax.set(ylabel="training steps", title="Steps to solve (solved seeds only)")
     steps_ax.legend(fontsize=8)
     grad_ax.set_yscale("log")
-    grad_ax.set(ylabel="mean |d loss / d first symbol| (log scale)", title="Gradient reaching the first symbol, "
-                "at initialisation\n(missing: it underflowed to 0 in float32)")
+    grad_ax.set(
+        ylabel="mean |d loss / d first symbol| (log scale)",
+        title="Gradient reaching the first symbol, "
+        "at initialisation\n(missing: it underflowed to 0 in float32)",
+    )
     for ax in (top, steps_ax, grad_ax):
         ax.set_xticks(np.arange(len(distances)), [str(d) for d in distances])
         ax.set_xlabel("N: distractors between the class symbol and the end")
@@ -298,8 +349,9 @@ def plot_memory(results: Sequence[dict[str, Any]], chance: float, path: Path, ti
     return _save(fig, path, dpi=100)
 
 
-def plot_stability(runs: Sequence[dict[str, Any]], means: Sequence[dict[str, Any]], path: Path,
-                   title: str) -> Path:
+def plot_stability(
+    runs: Sequence[dict[str, Any]], means: Sequence[dict[str, Any]], path: Path, title: str
+) -> Path:
     """Final validation loss against learning rate (log-log), a line per model (`means`: the mean
     over seeds); diverged runs are crosses on the top edge."""
     fig = Figure(figsize=(9, 5))
@@ -308,12 +360,23 @@ def plot_stability(runs: Sequence[dict[str, Any]], means: Sequence[dict[str, Any
     top = max(finite) * 1.5 if finite else 10.0
     for k, model in enumerate(dict.fromkeys(r["model"] for r in runs)):
         mine = [c for c in means if c["model"] == model]
-        ax.loglog([c["lr"] for c in mine], [np.nan if c["val_loss"] is None else c["val_loss"] for c in mine],
-                  marker="o", color=f"C{k}", label=model)
+        ax.loglog(
+            [c["lr"] for c in mine],
+            [np.nan if c["val_loss"] is None else c["val_loss"] for c in mine],
+            marker="o",
+            color=f"C{k}",
+            label=model,
+        )
         diverged = [r["lr"] for r in runs if r["model"] == model and r["diverged"]]
         if diverged:
-            ax.scatter(diverged, [top] * len(diverged), marker="x", s=80, color=f"C{k}",
-                       label=f"{model} diverged (NaN)")
+            ax.scatter(
+                diverged,
+                [top] * len(diverged),
+                marker="x",
+                s=80,
+                color=f"C{k}",
+                label=f"{model} diverged (NaN)",
+            )
     ax.set(xlabel="learning rate", ylabel="final validation NLL loss", title=_wrap(title))
     ax.grid(alpha=0.3, which="both")
     ax.legend()
@@ -334,13 +397,27 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
         rows = [r for r in metrics["reliability"][key] if r["count"]]
         centres = [(r["low"] + r["high"]) / 2 for r in rows]
         width = rows[0]["high"] - rows[0]["low"] if rows else 1 / 15
-        ax.bar(centres, [r["accuracy"] for r in rows], width=width * 0.9, color="C0", alpha=0.8,
-               label="accuracy in the bin")
-        ax.plot(centres, [r["confidence"] for r in rows], "D", color="C1", ms=4,
-                label="mean confidence in the bin")
+        ax.bar(
+            centres,
+            [r["accuracy"] for r in rows],
+            width=width * 0.9,
+            color="C0",
+            alpha=0.8,
+            label="accuracy in the bin",
+        )
+        ax.plot(
+            centres,
+            [r["confidence"] for r in rows],
+            "D",
+            color="C1",
+            ms=4,
+            label="mean confidence in the bin",
+        )
         ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
         for x, r in zip(centres, rows, strict=True):
-            ax.text(x, 0.02, f"{r['count']}", ha="center", va="bottom", fontsize=7, rotation=90, color="white")
+            ax.text(
+                x, 0.02, f"{r['count']}", ha="center", va="bottom", fontsize=7, rotation=90, color="white"
+            )
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top language", title=labels[key])
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -348,7 +425,16 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
     axes[0].set_ylabel("accuracy (test names; bar labels: names per bin)")
     axes[0].legend(loc="upper left", fontsize=8)
     tau = calibration.get("tau", 0)
-    fig.suptitle(title + "\n" + _title([f"reliability on {metrics['n']} test names",
-                                         f"logit adjustment tau = {tau:g} in both panels",
-                                         "tau and T fitted on the validation split"], width=110))
+    fig.suptitle(
+        title
+        + "\n"
+        + _title(
+            [
+                f"reliability on {metrics['n']} test names",
+                f"logit adjustment tau = {tau:g} in both panels",
+                "tau and T fitted on the validation split",
+            ],
+            width=110,
+        )
+    )
     return _save(fig, path)

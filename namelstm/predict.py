@@ -86,7 +86,9 @@ class Predictor:
         # The checkpoint's alphabet; other scripts are transliterated only for the report's Latin
         # letters or a run trained with --transliterate (an auto alphabet may hold them as they are).
         self.alphabet = Alphabet(checkpoint.alphabet) if checkpoint else REPORT
-        self.transliterate = self.alphabet == REPORT or bool(checkpoint and checkpoint.config.get("transliterate"))
+        self.transliterate = self.alphabet == REPORT or bool(
+            checkpoint and checkpoint.config.get("transliterate")
+        )
         self.source = source  # what it was loaded from: a path, or "pretrained"
 
     @classmethod
@@ -99,19 +101,28 @@ class Predictor:
         """
         shipped = isinstance(path, str) and path == PRETRAINED
         checkpoint = load_checkpoint(pretrained_path() if shipped else resolve_checkpoint(Path(path)))
-        return cls(checkpoint.build_model(), checkpoint.languages, checkpoint,
-                   Calibration.from_dict(checkpoint.calibration), checkpoint.scripts,
-                   PRETRAINED if shipped else str(path))
+        return cls(
+            checkpoint.build_model(),
+            checkpoint.languages,
+            checkpoint,
+            Calibration.from_dict(checkpoint.calibration),
+            checkpoint.scripts,
+            PRETRAINED if shipped else str(path),
+        )
 
     def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then
         folded to the model's alphabet. Raises `BadInput` if nothing usable is left."""
         shown = name if len(name) <= 40 else name[:40] + "..."
         if len(name) > 4 * MAX_LETTERS:  # before transliterating, which can lengthen the text
-            raise BadInput(f"{shown!r} is {len(name):,} characters long; a name has at most {MAX_LETTERS:,} letters")
+            raise BadInput(
+                f"{shown!r} is {len(name):,} characters long; a name has at most {MAX_LETTERS:,} letters"
+            )
         folded = self.alphabet.fold(name, transliterate=self.transliterate)
         if not folded:
-            raise BadInput(f"{shown!r} has no letters (a name needs at least one of a-z, A-Z, or any script's letters)")
+            raise BadInput(
+                f"{shown!r} has no letters (a name needs at least one of a-z, A-Z, or any script's letters)"
+            )
         if len(folded) > MAX_LETTERS:
             raise BadInput(f"{shown!r} has {len(folded):,} letters; a name has at most {MAX_LETTERS:,}")
         return folded
@@ -157,7 +168,13 @@ class Predictor:
         languages = self.languages
         return [
             # A language outside the name's script has probability 0 and is left out.
-            Prediction(name, read, tuple((languages[j], p) for j, p in zip(i_row, p_row, strict=True) if p > 0),
-                       ev.describe())
-            for name, read, p_row, i_row, ev in zip(names, seen, probs.tolist(), index.tolist(), found, strict=True)
+            Prediction(
+                name,
+                read,
+                tuple((languages[j], p) for j, p in zip(i_row, p_row, strict=True) if p > 0),
+                ev.describe(),
+            )
+            for name, read, p_row, i_row, ev in zip(
+                names, seen, probs.tolist(), index.tolist(), found, strict=True
+            )
         ]

@@ -294,8 +294,9 @@ def predict_to_stream(
     (all the others are answered first), or at the first bad name with `strict`."""
     writer: Any = {"text": TextWriter, "jsonl": JsonlWriter, "json": JsonListWriter}[fmt](out)
     tally = Tally()
-    for rows in predict_chunks(predictor, chunks_as_they_come(records), top_k, strict, report, tally,
-                               ignore_script):
+    for rows in predict_chunks(
+        predictor, chunks_as_they_come(records), top_k, strict, report, tally, ignore_script
+    ):
         writer.write(rows)
     if fmt == "json":
         writer.close()
@@ -352,8 +353,9 @@ def predict_file(
                     if suffix == ".jsonl"
                     else TableWriter(out, header, top_k, TABLE_SUFFIXES[suffix])
                 )
-                for rows in predict_chunks(predictor, fixed_chunks(records), top_k, strict, report, tally,
-                                           ignore_script):
+                for rows in predict_chunks(
+                    predictor, fixed_chunks(records), top_k, strict, report, tally, ignore_script
+                ):
                     writer.write(rows)
             os.chmod(tmp, 0o644)  # mkstemp makes files private; an output is an ordinary file
             os.replace(tmp, output)

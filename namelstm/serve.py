@@ -83,8 +83,11 @@ class _Handler(BaseHTTPRequestHandler):
             status, content_type, body = err.status, "application/json", _json({"error": str(err)})
         except Exception as err:  # noqa: BLE001 — a bug must still answer in JSON, never with a traceback
             print(f"namelstm serve: internal error: {err!r}", file=sys.stderr)
-            status, content_type, body = HTTPStatus.INTERNAL_SERVER_ERROR, "application/json", _json(
-                {"error": "internal error"})
+            status, content_type, body = (
+                HTTPStatus.INTERNAL_SERVER_ERROR,
+                "application/json",
+                _json({"error": "internal error"}),
+            )
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -120,7 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
             for _ in range(min(length, 16 * MAX_BODY_BYTES) // MAX_BODY_BYTES + 1):
                 if not self.rfile.read1(MAX_BODY_BYTES):
                     break
-            raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes")
+            raise RequestError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"the body may be at most {MAX_BODY_BYTES} bytes"
+            )
         try:
             payload = json.loads(self.rfile.read(length))
         except (ValueError, UnicodeDecodeError):
@@ -129,7 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(payload, dict):
             payload, top_k = payload.get("names"), payload.get("top_k", 3)
         if not isinstance(payload, list):
-            raise RequestError(HTTPStatus.BAD_REQUEST, 'send a JSON list of names, or {"names": [...], "top_k": 3}')
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, 'send a JSON list of names, or {"names": [...], "top_k": 3}'
+            )
         top_k = _top_k(str(top_k), len(self.server.predictor.languages))
         return HTTPStatus.OK, "application/json", _json(self.server.predict(payload, top_k))
 
@@ -152,6 +159,8 @@ def _json(payload: Any) -> bytes:
     return json.dumps(payload, ensure_ascii=False).encode()
 
 
-def make_server(predictor: Predictor, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False) -> PredictionServer:
+def make_server(
+    predictor: Predictor, host: str = "127.0.0.1", port: int = 8000, quiet: bool = False
+) -> PredictionServer:
     """A server bound to (host, port); port 0 picks a free one (see `server.server_address`)."""
     return PredictionServer((host, port), predictor, quiet)

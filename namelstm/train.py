@@ -17,15 +17,14 @@ from tqdm import tqdm
 
 from namelstm.alphabet import pick_alphabet
 from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of, selection_score
-from namelstm.config import INFERENCE_BATCH_SIZE, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
+from namelstm.config import INFERENCE_BATCH_SIZE, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import Scores, score, test_metrics
 from namelstm.feed import Feed
 from namelstm.models import NameClassifier, build_model, family
-from namelstm.script import default_scripts
 from namelstm.runs import (
     CHECKPOINT,
     HISTORY,
@@ -37,6 +36,7 @@ from namelstm.runs import (
     remove_stale_temporaries,
     write_json,
 )
+from namelstm.script import default_scripts
 from namelstm.sources import Columns
 
 
@@ -154,7 +154,10 @@ def _completed_epochs(run_dir: Path) -> int:
 
 
 def resume_training(
-    run_dir: Path, epochs: int | None = None, progress: bool = True, log: Callable[[str], None] = tqdm.write,
+    run_dir: Path,
+    epochs: int | None = None,
+    progress: bool = True,
+    log: Callable[[str], None] = tqdm.write,
     team: Team | None = None,
 ) -> TrainResult:
     """Continue an interrupted (or, with more `epochs`, a finished) run from its last completed
@@ -174,7 +177,8 @@ def resume_training(
         config = replace(config, epochs=epochs)
     if state["epoch"] >= config.epochs:
         raise NamelstmError(
-            f"{run_dir} has already trained {state['epoch']} of {config.epochs} epochs; pass --epochs N to go further"
+            f"{run_dir} has already trained {state['epoch']} of {config.epochs} epochs; "
+            "pass --epochs N to go further"
         )
     log(f"resuming {run_dir} after epoch {state['epoch']} of {config.epochs}")
     return _run(config, split, run_dir, state, progress, log, team.world.device(config.device), team, None)
@@ -287,8 +291,20 @@ def _fit(
             epoch_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = _epoch_lr(config, epoch)
-            record = _train_epoch(classify, model, optimizer, feed, shuffler, config, epoch,
-                                  progress and team.is_main, best["epoch"], interrupted, weights, team)
+            record = _train_epoch(
+                classify,
+                model,
+                optimizer,
+                feed,
+                shuffler,
+                config,
+                epoch,
+                progress and team.is_main,
+                best["epoch"],
+                interrupted,
+                weights,
+                team,
+            )
             if record is None:  # Ctrl-C: the partial epoch is dropped; the last saved state stands
                 raise TrainingInterrupted(run_dir, epoch - 1)
             if on_epoch is not None:
@@ -302,15 +318,25 @@ def _fit(
             val = score(model, val_batches, device)
             # Selection uses the loss that training minimises: weighted as the training loss is.
             val_loss = F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item()
-            record.update(val_loss=val_loss, val_accuracy=val.accuracy, val_balanced_accuracy=val.balanced_accuracy,
-                          seconds=time.perf_counter() - epoch_start)
+            record.update(
+                val_loss=val_loss,
+                val_accuracy=val.accuracy,
+                val_balanced_accuracy=val.balanced_accuracy,
+                seconds=time.perf_counter() - epoch_start,
+            )
             history.append(record)
             improved = val_loss < best["val_loss"]
             if improved:
-                best = {"val_loss": val_loss, "val_accuracy": val.accuracy, "epoch": epoch,
-                        "state": {k: v.detach().clone() for k, v in model.state_dict().items()}}
-                save_checkpoint(run_dir / CHECKPOINT, checkpoint(epoch, {"val_loss": val_loss,
-                                                                         "val_accuracy": val.accuracy}))
+                best = {
+                    "val_loss": val_loss,
+                    "val_accuracy": val.accuracy,
+                    "epoch": epoch,
+                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                }
+                save_checkpoint(
+                    run_dir / CHECKPOINT,
+                    checkpoint(epoch, {"val_loss": val_loss, "val_accuracy": val.accuracy}),
+                )
             write_json(run_dir / HISTORY, {"config": config.to_dict(), "epochs": history})
             save_resume_state(epoch)
             log(
@@ -329,22 +355,33 @@ def _fit(
     if averaged is not None:
         model.load_state_dict(averaged.module.state_dict())
         val = score(model, val_batches, device)
-        best = {"val_loss": F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item(),
-                "val_accuracy": val.accuracy, "epoch": config.epochs}
+        best = {
+            "val_loss": F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item(),
+            "val_accuracy": val.accuracy,
+            "epoch": config.epochs,
+        }
     else:
         model.load_state_dict(best["state"])
         val = score(model, val_batches, device)
     calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split")
     calibrated_val = Scores(calibration.apply(val.log_probs), val.targets)
-    val_metrics = {"accuracy": calibrated_val.accuracy, "balanced_accuracy": calibrated_val.balanced_accuracy,
-                   "selection_score": selection_score(calibrated_val.log_probs, val.targets)}
+    val_metrics = {
+        "accuracy": calibrated_val.accuracy,
+        "balanced_accuracy": calibrated_val.balanced_accuracy,
+        "selection_score": selection_score(calibrated_val.log_probs, val.targets),
+    }
     metrics = {**test_metrics(model, split, languages, device, calibration), "validation": val_metrics}
-    write_json(run_dir / METRICS, {"run": str(run_dir), "model": config.model, "epoch": best["epoch"], **metrics})
+    write_json(
+        run_dir / METRICS, {"run": str(run_dir), "model": config.model, "epoch": best["epoch"], **metrics}
+    )
     headline = {k: metrics[k] for k in HEADLINE}
     save_checkpoint(
         run_dir / CHECKPOINT,
-        checkpoint(best["epoch"], {"val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"], "test": headline},
-                   calibration),
+        checkpoint(
+            best["epoch"],
+            {"val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"], "test": headline},
+            calibration,
+        ),
     )
     return TrainResult(config, run_dir, history, best["epoch"], metrics, seconds, majority)
 
@@ -405,8 +442,14 @@ def _train_epoch(
     loss_sum, correct, n = team.sum(totals).tolist()  # the epoch's one host sync
     train_loss = loss_sum / n
     if not math.isfinite(train_loss):
-        kept = f"the best checkpoint so far (epoch {best_epoch}) is kept" if best_epoch else "no checkpoint was written"
-        raise NamelstmError(f"the loss became {train_loss} in epoch {epoch}; lower --lr (now {config.lr:g}); {kept}")
+        kept = (
+            f"the best checkpoint so far (epoch {best_epoch}) is kept"
+            if best_epoch
+            else "no checkpoint was written"
+        )
+        raise NamelstmError(
+            f"the loss became {train_loss} in epoch {epoch}; lower --lr (now {config.lr:g}); {kept}"
+        )
     return {
         "epoch": epoch,
         "train_loss": train_loss,
@@ -434,8 +477,13 @@ def train_from_data(
     if team.is_main:
         new_run_dir(run_dir, overwrite, create=False)
         try:
-            dataset = load_names(resolve_data_dir(data_dir, progress=progress), config.transliterate,
-                                 pick_alphabet(config.alphabet), columns, progress=progress)
+            dataset = load_names(
+                resolve_data_dir(data_dir, progress=progress),
+                config.transliterate,
+                pick_alphabet(config.alphabet),
+                columns,
+                progress=progress,
+            )
             split = split_by_name(dataset, config.fractions, config.seed)
         except KeyboardInterrupt:
             raise TrainingInterrupted(None, 0) from None

@@ -52,8 +52,9 @@ GPU_RECIPE = {"optimizer": "adam", "lr": 0.01, "balance": "none"}  # plain accur
 GPU_BATCHES = (64, 256, 1024)  # the issue asks for 64 and 1024; 256 is where Adam reaches 80% soonest on CPU
 
 
-def tutorial_names_per_second(model_name: str, pairs: list[tuple[str, str]], languages: tuple[str, ...],
-                              n: int, seed: int = 0) -> float:
+def tutorial_names_per_second(
+    model_name: str, pairs: list[tuple[str, str]], languages: tuple[str, ...], n: int, seed: int = 0
+) -> float:
     """The tutorial's training loop: a random language, a random name of it, its one-hot tensor
     built on the spot, the model run letter by letter, then a plain SGD update."""
     rng = random.Random(seed)
@@ -79,8 +80,9 @@ def tutorial_names_per_second(model_name: str, pairs: list[tuple[str, str]], lan
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Run `python -m namelstm ARGS` as a new process: wall seconds and peak resident memory (bytes)."""
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "namelstm", *args],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "namelstm", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -90,8 +92,22 @@ def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, 
 
 def default_training(model_name: str, data_dir: Path, runs: Path, *extra: str) -> dict[str, Any]:
     run_dir = runs / "-".join((model_name, *extra))
-    wall, peak = run_cli(["train", "--model", model_name, "--data-dir", str(data_dir), "--out", str(run_dir),
-                          "-q", "--no-plots", "--device", "cpu", *extra])
+    wall, peak = run_cli(
+        [
+            "train",
+            "--model",
+            model_name,
+            "--data-dir",
+            str(data_dir),
+            "--out",
+            str(run_dir),
+            "-q",
+            "--no-plots",
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
     history = json.loads((run_dir / "history.json").read_text())["epochs"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     n_train = len(json.loads((run_dir / "split.json").read_text())["train"])
@@ -127,12 +143,40 @@ def threads_report(data_dir: Path, runs: Path, repeats: int, epochs: int = 5) ->
                 seconds, loadavg_before = [], os.getloadavg()[0]
                 for i in range(repeats):
                     run_dir = runs / f"threads-{load}-{threads}-{i}"
-                    seconds.append(run_cli(["train", "--model", "lstm", "--epochs", str(epochs), "--threads",
-                                            str(threads), "--data-dir", str(data_dir), "--out", str(run_dir),
-                                            "-q", "--no-plots", "--device", "cpu"])[0])
-                rows.append({"load": load, "threads": threads, "epochs": epochs, "seconds": seconds,
-                             "loadavg_before": loadavg_before, "loadavg_after": os.getloadavg()[0]})
-                print(f"threads {threads}, {load}: {', '.join(f'{s:.1f}' for s in seconds)} s", file=sys.stderr)
+                    seconds.append(
+                        run_cli(
+                            [
+                                "train",
+                                "--model",
+                                "lstm",
+                                "--epochs",
+                                str(epochs),
+                                "--threads",
+                                str(threads),
+                                "--data-dir",
+                                str(data_dir),
+                                "--out",
+                                str(run_dir),
+                                "-q",
+                                "--no-plots",
+                                "--device",
+                                "cpu",
+                            ]
+                        )[0]
+                    )
+                rows.append(
+                    {
+                        "load": load,
+                        "threads": threads,
+                        "epochs": epochs,
+                        "seconds": seconds,
+                        "loadavg_before": loadavg_before,
+                        "loadavg_after": os.getloadavg()[0],
+                    }
+                )
+                print(
+                    f"threads {threads}, {load}: {', '.join(f'{s:.1f}' for s in seconds)} s", file=sys.stderr
+                )
         finally:
             if busy is not None:
                 busy.kill()
@@ -141,31 +185,45 @@ def threads_report(data_dir: Path, runs: Path, repeats: int, epochs: int = 5) ->
 
 
 def threads_table(rows: list[dict[str, Any]]) -> str:
-    lines = [("| machine | load average before → after | threads | `train --model lstm --epochs 5`, "
-              "wall seconds (each run) | median |"), "| --- | --- | ---: | --- | ---: |"]
+    lines = [
+        (
+            "| machine | load average before → after | threads | `train --model lstm --epochs 5`, "
+            "wall seconds (each run) | median |"
+        ),
+        "| --- | --- | ---: | --- | ---: |",
+    ]
     for r in rows:
         # "quiet" means the machine as found, which the load average tells; "load" adds one busy loop.
         load = "as found" if r["load"] == "quiet" else "as found + one busy-looping process"
-        lines.append(f"| {load} | {r['loadavg_before']:.1f} → {r['loadavg_after']:.1f} | {r['threads']} "
-                     f"| {', '.join(f'{s:.1f}' for s in r['seconds'])} | {statistics.median(r['seconds']):.1f} s |")
+        lines.append(
+            f"| {load} | {r['loadavg_before']:.1f} → {r['loadavg_after']:.1f} | {r['threads']} "
+            f"| {', '.join(f'{s:.1f}' for s in r['seconds'])} | {statistics.median(r['seconds']):.1f} s |"
+        )
     return "\n".join(lines)
 
 
-def gpu_training(split: Split, device: torch.device, batch_size: int, epochs: int, recipe: dict[str, Any],
-                 runs: Path) -> dict[str, Any]:
+def gpu_training(
+    split: Split, device: torch.device, batch_size: int, epochs: int, recipe: dict[str, Any], runs: Path
+) -> dict[str, Any]:
     """lstm training on `device`: names/s after the first epoch, and the training seconds (and wall
     seconds with validation) until the test accuracy of the weights after an epoch reaches 80%."""
     test = Batches(split.test, split.languages, 4096)
     accuracies: list[float] = []
     config = TrainConfig(model="lstm", batch_size=batch_size, epochs=epochs, device=device.type, **recipe)
-    result = train(config, split, runs / f"gpu-{batch_size}", progress=False, log=lambda _: None,
-                   on_epoch=lambda epoch, model: accuracies.append(score(model, test, device).accuracy))
+    result = train(
+        config,
+        split,
+        runs / f"gpu-{batch_size}",
+        progress=False,
+        log=lambda _: None,
+        on_epoch=lambda epoch, model: accuracies.append(score(model, test, device).accuracy),
+    )
     history = result.history
     steady = history[1:] or history  # the first epoch pays for CUDA and cuDNN start-up
     n = len(split.train)
     train_seconds = wall = 0.0
     to_80: dict[str, Any] = {"epoch": None, "train_seconds": None, "wall_seconds": None}
-    for record, accuracy in zip(history, accuracies):
+    for record, accuracy in zip(history, accuracies, strict=False):
         train_seconds += record["train_seconds"]
         wall += record["seconds"]
         if to_80["epoch"] is None and accuracy >= 0.80:
@@ -180,7 +238,9 @@ def gpu_training(split: Split, device: torch.device, batch_size: int, epochs: in
     }
 
 
-def gpu_prediction(run_dir: Path, names: list[str], device: torch.device, batch: int = 65_536) -> dict[str, Any]:
+def gpu_prediction(
+    run_dir: Path, names: list[str], device: torch.device, batch: int = 65_536
+) -> dict[str, Any]:
     """Names/s of the trained lstm's forward pass on `device`, names already encoded there, in
     length-ordered batches (what a large scoring job costs on the GPU, without the CPU's folding)."""
     from namelstm.checkpoint import load_checkpoint
@@ -191,8 +251,10 @@ def gpu_prediction(run_dir: Path, names: list[str], device: torch.device, batch:
     model.to(device).eval()
     letters, lengths = encode(names)
     order = torch.argsort(lengths)
-    chunks = [(letters[rows, : int(lengths[rows].max())].to(device), lengths[rows].to(device))
-              for rows in order.split(batch)]
+    chunks = [
+        (letters[rows, : int(lengths[rows].max())].to(device), lengths[rows].to(device))
+        for rows in order.split(batch)
+    ]
 
     def run() -> None:
         with torch.no_grad():
@@ -206,8 +268,14 @@ def gpu_prediction(run_dir: Path, names: list[str], device: torch.device, batch:
     return {"names": len(names), "batch": batch, "names_per_second": len(names) / best}
 
 
-def gpu_report(data_dir: Path, device_name: str, epochs: int, recipe: dict[str, Any],
-               predict_names: int = 1_000_000, batches: tuple[int, ...] = GPU_BATCHES) -> dict[str, Any]:
+def gpu_report(
+    data_dir: Path,
+    device_name: str,
+    epochs: int,
+    recipe: dict[str, Any],
+    predict_names: int = 1_000_000,
+    batches: tuple[int, ...] = GPU_BATCHES,
+) -> dict[str, Any]:
     """The GPU table's measurements (on another device too, to try this code without a GPU)."""
     device = torch.device(device_name)
     split = split_by_name(load_names(data_dir), seed=0)
@@ -227,22 +295,28 @@ def gpu_table(results: dict[str, Any]) -> str:
     ok = {True: "met", False: "**missed**"}
     rows = ["| measure (lstm) | value | target | |", "| --- | ---: | ---: | --- |"]
     for t in results["training"]:
-        rows.append(f"| training names/s at batch {t['batch_size']} (after epoch 1) | {t['names_per_second']:,.0f} "
-                    f"| {'≥ 1,000,000' if t['batch_size'] >= 1024 else ''} "
-                    f"| {ok[t['names_per_second'] >= 1e6] if t['batch_size'] >= 1024 else ''} |")
+        rows.append(
+            f"| training names/s at batch {t['batch_size']} (after epoch 1) | {t['names_per_second']:,.0f} "
+            f"| {'≥ 1,000,000' if t['batch_size'] >= 1024 else ''} "
+            f"| {ok[t['names_per_second'] >= 1e6] if t['batch_size'] >= 1024 else ''} |"
+        )
     for t in results["training"]:
         to_80 = t["to_80_test"]
-        value = ("not reached in {} epochs (best {:.1%})".format(len(t["test_accuracy_per_epoch"]),
-                                                                 max(t["test_accuracy_per_epoch"]))
-                 if to_80["epoch"] is None else
-                 f"{to_80['train_seconds']:.2f} s training ({to_80['wall_seconds']:.2f} s with validation), "
-                 f"epoch {to_80['epoch']}")
+        value = (
+            "not reached in {} epochs (best {:.1%})".format(
+                len(t["test_accuracy_per_epoch"]), max(t["test_accuracy_per_epoch"])
+            )
+            if to_80["epoch"] is None
+            else f"{to_80['train_seconds']:.2f} s training ({to_80['wall_seconds']:.2f} s with validation), "
+            f"epoch {to_80['epoch']}"
+        )
         met = to_80["epoch"] is not None and to_80["train_seconds"] <= 2
-        rows.append(f"| seconds to 80% test accuracy ({t['recipe']}) | {value} | ≤ 2 s "
-                    f"| {ok[met]} |")
+        rows.append(f"| seconds to 80% test accuracy ({t['recipe']}) | {value} | ≤ 2 s | {ok[met]} |")
     p = results["prediction"]
-    rows.append(f"| prediction names/s ({p['names']:,} names, batches of {p['batch']:,}, encoded on the GPU) "
-                f"| {p['names_per_second']:,.0f} | | |")
+    rows.append(
+        f"| prediction names/s ({p['names']:,} names, batches of {p['batch']:,}, encoded on the GPU) "
+        f"| {p['names_per_second']:,.0f} | | |"
+    )
     return "\n".join(rows)
 
 
@@ -269,40 +343,64 @@ def _timed(fn: Any) -> float:
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
 def table(results: dict[str, Any]) -> str:
-    t, lstm, mylstm, p = results["training"], results["training"]["lstm"], results["training"]["mylstm"], results["prediction"]
+    t, lstm, mylstm, p = (
+        results["training"],
+        results["training"]["lstm"],
+        results["training"]["mylstm"],
+        results["prediction"],
+    )
     ok = {True: "met", False: "**missed**"}
     rows = ["| measure | value | target | |", "| --- | ---: | ---: | --- |"]
     for name in MODELS:
         ratio = t[name]["names_per_second"] / results["tutorial"][name]
-        rows.append(f"| `{name}` training, names/s: default (batch 64) vs tutorial loop | "
-                    f"{t[name]['names_per_second']:,.0f} vs {results['tutorial'][name]:,.0f} = **{ratio:.0f}×** "
-                    f"| ≥ 30× | {ok[ratio >= 30]} |")
+        rows.append(
+            f"| `{name}` training, names/s: default (batch 64) vs tutorial loop | "
+            f"{t[name]['names_per_second']:,.0f} vs {results['tutorial'][name]:,.0f} = **{ratio:.0f}×** "
+            f"| ≥ 30× | {ok[ratio >= 30]} |"
+        )
     for name in MODELS:
         ratio = results["batch_256"][name]["names_per_second"] / results["tutorial"][name]
-        rows.append(f"| `{name}` training at `--batch-size 256`, names/s | "
-                    f"{results['batch_256'][name]['names_per_second']:,.0f} = **{ratio:.0f}×** | | |")
+        rows.append(
+            f"| `{name}` training at `--batch-size 256`, names/s | "
+            f"{results['batch_256'][name]['names_per_second']:,.0f} = **{ratio:.0f}×** | | |"
+        )
     for name in MODELS:
-        rows.append(f"| `{name}` seconds per epoch (train + validation), test accuracy | "
-                    f"{t[name]['seconds_per_epoch']:.2f} s, {t[name]['test_accuracy']:.1%} | | |")
+        rows.append(
+            f"| `{name}` seconds per epoch (train + validation), test accuracy | "
+            f"{t[name]['seconds_per_epoch']:.2f} s, {t[name]['test_accuracy']:.1%} | | |"
+        )
     to_78 = lstm["seconds_to_78_val"]
-    rows.append(f"| `lstm` seconds to 78% validation accuracy | "
-                f"{'never' if to_78 is None else f'{to_78:.1f} s'} | ≤ 15 s | {ok[to_78 is not None and to_78 <= 15]} |")
+    rows.append(
+        f"| `lstm` seconds to 78% validation accuracy | "
+        f"{'never' if to_78 is None else f'{to_78:.1f} s'} | ≤ 15 s "
+        f"| {ok[to_78 is not None and to_78 <= 15]} |"
+    )
     ratio = mylstm["seconds_per_epoch"] / lstm["seconds_per_epoch"]
     gap = abs(mylstm["test_accuracy"] - lstm["test_accuracy"]) * 100
-    rows.append(f"| `mylstm` / `lstm` time per epoch; test accuracy gap | {ratio:.2f}×; {gap:.1f} points "
-                f"| ≤ 1.5×; ≤ 1 point | {ok[ratio <= 1.5 and gap <= 1]} |")
-    rows.append(f"| batched prediction, {p['batch']:,} names | {p['names_per_second']:,.0f} names/s | ≥ 50,000 "
-                f"| {ok[p['names_per_second'] >= 50_000]} |")
-    rows.append(f"| `namelstm predict Smith`, new process (median of 3) | {p['predict_process_seconds']:.2f} s | < 2 s "
-                f"| {ok[p['predict_process_seconds'] < 2]} |")
+    rows.append(
+        f"| `mylstm` / `lstm` time per epoch; test accuracy gap | {ratio:.2f}×; {gap:.1f} points "
+        f"| ≤ 1.5×; ≤ 1 point | {ok[ratio <= 1.5 and gap <= 1]} |"
+    )
+    rows.append(
+        f"| batched prediction, {p['batch']:,} names | {p['names_per_second']:,.0f} names/s | ≥ 50,000 "
+        f"| {ok[p['names_per_second'] >= 50_000]} |"
+    )
+    rows.append(
+        "| `namelstm predict Smith`, new process (median of 3) "
+        f"| {p['predict_process_seconds']:.2f} s | < 2 s "
+        f"| {ok[p['predict_process_seconds'] < 2]} |"
+    )
     rows.append(f"| `namelstm --help`, new process | {p['help_process_seconds']:.2f} s | instant | |")
     peak = max(t[name]["peak_memory_mb"] for name in MODELS)
     rows.append(f"| peak memory of a `namelstm train` process | {peak:.0f} MB | | |")
@@ -311,25 +409,42 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, help="directory of the 18 name files (default: as namelstm finds it)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="directory of the 18 name files (default: as namelstm finds it)"
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/bench.json"))
-    parser.add_argument("--tutorial-names", type=int, default=1000, help="names per timing of the tutorial loop")
-    parser.add_argument("--device", default="cpu",
-                        help="cpu: the CPU table and the threads report; cuda (or cuda:N): the GPU table")
+    parser.add_argument(
+        "--tutorial-names", type=int, default=1000, help="names per timing of the tutorial loop"
+    )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu: the CPU table and the threads report; cuda (or cuda:N): the GPU table",
+    )
     parser.add_argument("--only-threads", action="store_true", help="only the threads report (cpu)")
     parser.add_argument("--threads-repeats", type=int, default=2, help="runs per cell of the threads report")
-    parser.add_argument("--gpu-batches", type=lambda v: tuple(int(b) for b in v.split(",")), default=GPU_BATCHES,
-                        help="batch sizes of the GPU training runs (1024 must be among them)")
+    parser.add_argument(
+        "--gpu-batches",
+        type=lambda v: tuple(int(b) for b in v.split(",")),
+        default=GPU_BATCHES,
+        help="batch sizes of the GPU training runs (1024 must be among them)",
+    )
     parser.add_argument("--gpu-epochs", type=int, default=20, help="epochs of each GPU training run")
-    parser.add_argument("--gpu-recipe", type=json.loads, default=dict(GPU_RECIPE),
-                        help=f"TrainConfig fields of the GPU runs, as JSON (default {json.dumps(GPU_RECIPE)})")
+    parser.add_argument(
+        "--gpu-recipe",
+        type=json.loads,
+        default=dict(GPU_RECIPE),
+        help=f"TrainConfig fields of the GPU runs, as JSON (default {json.dumps(GPU_RECIPE)})",
+    )
     args = parser.parse_args()
 
     data_dir = resolve_data_dir(args.data_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.device.startswith("cuda"):
-        results = {"machine": machine(), **gpu_report(data_dir, args.device, args.gpu_epochs, args.gpu_recipe,
-                                                           batches=args.gpu_batches)}
+        results = {
+            "machine": machine(),
+            **gpu_report(data_dir, args.device, args.gpu_epochs, args.gpu_recipe, batches=args.gpu_batches),
+        }
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         print(f"Measured on {results['device']} ({results['machine']}); {results['split']}.\n")
         print(gpu_table(results))
@@ -357,8 +472,10 @@ def main() -> None:
         results["training"] = {}
         for name in MODELS:
             results["training"][name] = default_training(name, data_dir, Path(tmp))
-            print(f"default training {name}: {results['training'][name]['names_per_second']:,.0f} names/s",
-                  file=sys.stderr)
+            print(
+                f"default training {name}: {results['training'][name]['names_per_second']:,.0f} names/s",
+                file=sys.stderr,
+            )
         # Where the per-batch overhead goes: the same models with 4x larger batches, 3 epochs.
         results["batch_256"] = {
             name: default_training(name, data_dir, Path(tmp), "--batch-size", "256", "--epochs", "3")

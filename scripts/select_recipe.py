@@ -25,7 +25,9 @@ from namelstm.train import train
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--models", default="rnn,lstm,mylstm")
     parser.add_argument("--balances", default="none,sqrt,inverse")
@@ -42,15 +44,29 @@ def main() -> None:
             for seed in map(int, args.seeds.split(",")):
                 config = TrainConfig(model=model, balance=balance, epochs=args.epochs, device="cpu")
                 with tempfile.TemporaryDirectory() as tmp:
-                    result = train(dataclasses.replace(config, seed=seed), split, Path(tmp) / "run", progress=False,
-                                   log=lambda _: None)
+                    result = train(
+                        dataclasses.replace(config, seed=seed),
+                        split,
+                        Path(tmp) / "run",
+                        progress=False,
+                        log=lambda _: None,
+                    )
                 val, test = result.test_metrics["validation"], result.test_metrics
-                row = {"model": model, "balance": balance, "seed": seed, "recipe": result.config.describe(),
-                       "val_accuracy": val["accuracy"], "val_balanced_accuracy": val["balanced_accuracy"],
-                       "val_score": val["selection_score"], "tau": test["calibration"]["tau"],
-                       "temperature": test["calibration"]["temperature"], "seconds": result.seconds,
-                       "test_accuracy": test["accuracy"], "test_balanced_accuracy": test["balanced_accuracy"],
-                       "test_ece": test["ece"]}
+                row = {
+                    "model": model,
+                    "balance": balance,
+                    "seed": seed,
+                    "recipe": result.config.describe(),
+                    "val_accuracy": val["accuracy"],
+                    "val_balanced_accuracy": val["balanced_accuracy"],
+                    "val_score": val["selection_score"],
+                    "tau": test["calibration"]["tau"],
+                    "temperature": test["calibration"]["temperature"],
+                    "seconds": result.seconds,
+                    "test_accuracy": test["accuracy"],
+                    "test_balanced_accuracy": test["balanced_accuracy"],
+                    "test_ece": test["ece"],
+                }
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)

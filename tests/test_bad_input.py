@@ -57,7 +57,12 @@ def test_1_other_scripts_are_transliterated_not_dropped(isolated: Path) -> None:
 
 # 2. huge input
 def test_2_a_100000_character_name(isolated: Path) -> None:
-    fails_cleanly(["predict", "a" * 100_000], 2, "is 100,000 characters long; a name has at most 1,000 letters", isolated)
+    fails_cleanly(
+        ["predict", "a" * 100_000],
+        2,
+        "is 100,000 characters long; a name has at most 1,000 letters",
+        isolated,
+    )
 
 
 def test_2_a_bad_line_on_stdin_is_named_by_position(isolated: Path) -> None:
@@ -75,7 +80,9 @@ def test_2_100000_names_on_stdin_all_come_out_in_order(trained: Path) -> None:
 
 # 3. nothing trained yet (predict then uses the shipped pretrained model: tests/test_pretrained.py)
 def test_3_no_run_yet_says_how_to_train(isolated: Path) -> None:
-    fails_cleanly(["plot"], 1, "no trained run under outputs/; train one first: namelstm train --model lstm", isolated)
+    fails_cleanly(
+        ["plot"], 1, "no trained run under outputs/; train one first: namelstm train --model lstm", isolated
+    )
 
 
 def test_3_evaluate_without_a_run_scores_the_pretrained_model_on_its_own_split(
@@ -110,7 +117,9 @@ def _bad_checkpoints(trained: Path, where: Path) -> dict[str, tuple[Path, str]]:
     put("text.pt", b"hello\n", "unreadable")
     put("truncated.pt", good.read_bytes()[:300], "unreadable")
     put("other-model.pt", saved({**raw, "model_name": "rnn"}), "do not fit a rnn")
-    put("other-alphabet.pt", saved({**raw, "alphabet": "abc"}), "do not fit")  # userdata: any alphabet loads; weights must fit it
+    put(
+        "other-alphabet.pt", saved({**raw, "alphabet": "abc"}), "do not fit"
+    )  # userdata: any alphabet loads; weights must fit it
     put("other-languages.pt", saved({**raw, "languages": ["A", "B"]}), "do not fit")
     put("code.pt", pickle.dumps({"x": _RunsCode()}), "objects other than tensors and plain data (not loaded)")
     (where / "empty-dir").mkdir()
@@ -197,17 +206,27 @@ def test_6_top_k_above_the_number_of_languages(trained: Path, isolated: Path) ->
 # 7. output that cannot be written
 def test_7_a_file_where_the_run_directory_should_be(isolated: Path, tiny_data: Path) -> None:
     (isolated / "taken").write_text("mine\n")
-    fails_cleanly(["train", "--data-dir", str(tiny_data), "--out", "taken", *TINY], 1,
-                  "cannot use taken as a run directory: a file is in the way", isolated)
-    fails_cleanly(["train", "--data-dir", str(tiny_data), "--out", "taken/run", *TINY], 1,
-                  "not a writable directory", isolated)
+    fails_cleanly(
+        ["train", "--data-dir", str(tiny_data), "--out", "taken", *TINY],
+        1,
+        "cannot use taken as a run directory: a file is in the way",
+        isolated,
+    )
+    fails_cleanly(
+        ["train", "--data-dir", str(tiny_data), "--out", "taken/run", *TINY],
+        1,
+        "not a writable directory",
+        isolated,
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories anyway")
 def test_7_a_read_only_directory(isolated: Path, tiny_data: Path) -> None:
     (isolated / "ro").mkdir()
     (isolated / "ro").chmod(0o555)
-    fails_cleanly(["train", "--data-dir", str(tiny_data), "--out", "ro/run", *TINY], 1, "not a writable", isolated)
+    fails_cleanly(
+        ["train", "--data-dir", str(tiny_data), "--out", "ro/run", *TINY], 1, "not a writable", isolated
+    )
 
 
 def test_7_an_existing_run_is_not_replaced(trained: Path, isolated: Path, tiny_data: Path) -> None:
@@ -219,8 +238,9 @@ def test_8_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_checkpoint(
     trained: Path, isolated: Path, tiny_data: Path
 ) -> None:
     good = (trained / "checkpoint.pt").read_bytes()
-    result = CliRunner().invoke(cli, ["train", "--data-dir", str(tiny_data), "--model", "rnn", "--lr", "1e12",
-                                      "--overwrite", *TINY])
+    result = CliRunner().invoke(
+        cli, ["train", "--data-dir", str(tiny_data), "--model", "rnn", "--lr", "1e12", "--overwrite", *TINY]
+    )
     assert result.exit_code == 1
     assert "the loss became nan in epoch 1; lower --lr" in result.output
     assert (trained / "checkpoint.pt").read_bytes() == good

@@ -14,7 +14,9 @@ from namelstm.models import build_model
 
 def _checkpoint(**changes: object) -> Checkpoint:
     model = build_model("lstm", 57, 3, hidden_size=4)
-    fields = dict(model_name="lstm", hidden_size=4, languages=("A", "B", "C"), state_dict=model.state_dict(), epoch=2)
+    fields = dict(
+        model_name="lstm", hidden_size=4, languages=("A", "B", "C"), state_dict=model.state_dict(), epoch=2
+    )
     return Checkpoint(**{**fields, **changes})  # type: ignore[arg-type]
 
 
@@ -61,7 +63,9 @@ def test_truncated_and_mismatched_checkpoints_are_refused(tmp_path: Path) -> Non
     save_checkpoint(tmp_path / "alphabet.pt", _checkpoint(alphabet="abca"))  # a letter twice
     with pytest.raises(NamelstmError, match="bad alphabet"):
         load_checkpoint(tmp_path / "alphabet.pt")
-    save_checkpoint(tmp_path / "other.pt", _checkpoint(alphabet="abc"))  # any alphabet loads; the weights must fit it
+    save_checkpoint(
+        tmp_path / "other.pt", _checkpoint(alphabet="abc")
+    )  # any alphabet loads; the weights must fit it
     with pytest.raises(NamelstmError, match="do not fit"):
         load_checkpoint(tmp_path / "other.pt").build_model()
     save_checkpoint(tmp_path / "shape.pt", _checkpoint(hidden_size=5))

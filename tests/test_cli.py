@@ -75,7 +75,9 @@ def test_plot_writes_png_figures_and_an_overlay(trained: Path) -> None:
 
 
 def test_python_dash_m_runs_the_same_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "namelstm", "--help"], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "namelstm", "--help"], capture_output=True, text=True, check=True
+    )
     assert "namelstm train --model lstm" in result.stdout
 
 
@@ -85,8 +87,10 @@ def test_data_describes_a_directory_and_says_it_is_not_the_official_one(tiny_dat
     tiny = run("data", "--data-dir", str(tiny_data))
     assert tiny.exit_code == 0 and "custom data (not the official files)" in tiny.stdout
     dataset = load_names(tiny_data)
-    assert (f"{len(dataset.pairs)} distinct (name, label) pairs from 243 rows; {dataset.duplicates} repeats, "
-            "1 bad rows; 57 letters") in tiny.stdout
+    assert (
+        f"{len(dataset.pairs)} distinct (name, label) pairs from 243 rows; {dataset.duplicates} repeats, "
+        "1 bad rows; 57 letters"
+    ) in tiny.stdout
     assert "bad row: Alphan.txt line 82: '12345' has no letters" in tiny.stdout
 
 
@@ -101,8 +105,9 @@ def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
     import signal
     import urllib.request
 
-    process = subprocess.Popen([sys.executable, "-m", "namelstm", "serve", "--port", "0", "-q"],
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "namelstm", "serve", "--port", "0", "-q"], stderr=subprocess.PIPE, text=True
+    )
     try:
         note, line = process.stderr.readline(), process.stderr.readline()
         assert "using the pretrained model" in note

@@ -50,8 +50,22 @@ def test_confused_pairs_reads_the_matrix_rows() -> None:
 
 
 def _compare(tiny_data: Path, out: Path, jobs: int) -> None:
-    args = ["compare", "--models", "rnn,lstm", "--seeds", "0,1", "--epochs", "2", "--data-dir", str(tiny_data),
-            "--out", str(out), "--jobs", str(jobs), "-q"]
+    args = [
+        "compare",
+        "--models",
+        "rnn,lstm",
+        "--seeds",
+        "0,1",
+        "--epochs",
+        "2",
+        "--data-dir",
+        str(tiny_data),
+        "--out",
+        str(out),
+        "--jobs",
+        str(jobs),
+        "-q",
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
 
@@ -65,19 +79,29 @@ def compared(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_compare_writes_the_table_and_figures(compared: Path) -> None:
     table = json.loads((compared / "compare.json").read_text())
-    assert [(r["model"], r["seed"]) for r in table["runs"]] == [("rnn", 0), ("rnn", 1), ("lstm", 0), ("lstm", 1)]
-    assert all(set(r) == {"model", "seed", "accuracy", "balanced_accuracy", "macro_f1", "seconds"}
-               for r in table["runs"])
+    assert [(r["model"], r["seed"]) for r in table["runs"]] == [
+        ("rnn", 0),
+        ("rnn", 1),
+        ("lstm", 0),
+        ("lstm", 1),
+    ]
+    assert all(
+        set(r) == {"model", "seed", "accuracy", "balanced_accuracy", "macro_f1", "seconds"}
+        for r in table["runs"]
+    )
     lstm = next(m for m in table["models"] if m["model"] == "lstm")
     accuracies = [r["accuracy"] for r in table["runs"] if r["model"] == "lstm"]
     assert lstm["runs"] == 2 and lstm["accuracy"] == pytest.approx(np.mean(accuracies))
     assert lstm["accuracy_sd"] == pytest.approx(np.std(accuracies, ddof=1))
     (difference,) = table["differences"]
     assert (difference["a"], difference["b"], difference["seeds"]) == ("lstm", "rnn", [0, 1])
-    paired = [a["accuracy"] - b["accuracy"] for a, b in zip(table["runs"][2:], table["runs"][:2])]
+    later, first = table["runs"][2:], table["runs"][:2]
+    paired = [a["accuracy"] - b["accuracy"] for a, b in zip(later, first, strict=False)]
     assert difference["accuracy"]["mean"] == pytest.approx(np.mean(paired))
     assert difference["accuracy"]["low"] < difference["accuracy"]["mean"] < difference["accuracy"]["high"]
-    assert "seeds 0,1, each its own split by name 0.8/0.1/0.1" in table["about"] and "2 epochs" in table["about"]
+    assert (
+        "seeds 0,1, each its own split by name 0.8/0.1/0.1" in table["about"] and "2 epochs" in table["about"]
+    )
     assert [d["model"] for d in table["details"]] == ["rnn", "lstm"]  # the first seed's runs
     markdown = (compared / "compare.md").read_text()
     assert markdown.startswith("Made from: seeds 0,1")
@@ -90,16 +114,33 @@ def test_compare_writes_the_table_and_figures(compared: Path) -> None:
 def test_compare_with_two_jobs_gives_the_same_table(compared: Path, tiny_data: Path, tmp_path: Path) -> None:
     _compare(tiny_data, tmp_path, jobs=2)
     serial, parallel = (json.loads((d / "compare.json").read_text()) for d in (compared, tmp_path))
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in parallel["runs"]] == \
-        [{k: v for k, v in r.items() if k != "seconds"} for r in serial["runs"]]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in parallel["runs"]] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in serial["runs"]
+    ]
     assert parallel["differences"] == serial["differences"]
 
 
 def test_compare_reuses_finished_runs(compared: Path, tiny_data: Path) -> None:
     checkpoint = compared / "lstm-e2-s1" / "checkpoint.pt"
     before = checkpoint.stat().st_mtime_ns
-    result = CliRunner().invoke(cli, ["compare", "--models", "lstm", "--seeds", "1", "--epochs", "2",
-                                      "--data-dir", str(tiny_data), "--out", str(compared), "--jobs", "1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "compare",
+            "--models",
+            "lstm",
+            "--seeds",
+            "1",
+            "--epochs",
+            "2",
+            "--data-dir",
+            str(tiny_data),
+            "--out",
+            str(compared),
+            "--jobs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "lstm seed 1: reusing" in result.output
     assert checkpoint.stat().st_mtime_ns == before
@@ -107,8 +148,22 @@ def test_compare_reuses_finished_runs(compared: Path, tiny_data: Path) -> None:
 
 def test_analyze_gradients_on_the_compared_runs(compared: Path) -> None:
     runs = [str(compared / f"{m}-e2-s{s}") for m in ("rnn", "lstm") for s in (0, 1)]
-    result = CliRunner().invoke(cli, ["analyze", "gradients", *runs, "--min-length", "4", "--random-length", "9",
-                                      "--samples", "8", "--out", str(compared)])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            "gradients",
+            *runs,
+            "--min-length",
+            "4",
+            "--random-length",
+            "9",
+            "--samples",
+            "8",
+            "--out",
+            str(compared),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((compared / "gradients.json").read_text())
     assert len(report["models"]["lstm"]["runs"]) == 2
@@ -131,14 +186,31 @@ def test_initial_model_is_the_runs_starting_point(compared: Path) -> None:
     state = torch.get_rng_state()
     again = initial_model(config, trained.n_letters, 3)
     assert torch.equal(state, torch.get_rng_state())  # the global generator is left as it was
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    pairs = zip(model.state_dict().values(), again.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
     assert not torch.equal(model.out.weight, trained.out.weight)
 
 
 def test_analyze_stability(tiny_data: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["analyze", "stability", "--models", "rnn", "--lrs", "0.01,1e12",
-                                      "--epochs", "1", "--data-dir", str(tiny_data), "--out", str(tmp_path),
-                                      "--jobs", "1"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "analyze",
+            "stability",
+            "--models",
+            "rnn",
+            "--lrs",
+            "0.01,1e12",
+            "--epochs",
+            "1",
+            "--data-dir",
+            str(tiny_data),
+            "--out",
+            str(tmp_path),
+            "--jobs",
+            "1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "stability.json").read_text())
     assert [r["diverged"] for r in report["runs"]] == [False, True]

@@ -20,8 +20,9 @@ from namelstm.train import train
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def test_training_on_cuda_does_not_sync_the_host_every_step(tiny_data: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_training_on_cuda_does_not_sync_the_host_every_step(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     split = split_by_name(load_names(tiny_data))
     config = replace(TINY_CONFIG, device="cuda", batch_size=4, epochs=2)
     steps_per_epoch = -(-len(split.train) // config.batch_size)
@@ -49,6 +50,8 @@ def test_training_on_cuda_does_not_sync_the_host_every_step(tiny_data: Path, tmp
 
 def test_a_cuda_run_predicts_on_the_cpu(tiny_data: Path, tmp_path: Path) -> None:
     split = split_by_name(load_names(tiny_data))
-    result = train(replace(TINY_CONFIG, device="cuda"), split, tmp_path / "run", progress=False, log=lambda _: None)
+    result = train(
+        replace(TINY_CONFIG, device="cuda"), split, tmp_path / "run", progress=False, log=lambda _: None
+    )
     (prediction,) = Predictor.load(result.run_dir).predict(["Bakaki"], top_k=1)
     assert prediction.predictions[0][0] == "Betan"

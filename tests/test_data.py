@@ -87,7 +87,11 @@ def test_split_keeps_every_name_in_one_part_and_is_fixed_by_seed(tiny_data: Path
     dataset = load_names(tiny_data)
     split = split_by_name(dataset, seed=3)
     parts = _parts_of(split)
-    assert not parts["train"] & parts["val"] and not parts["train"] & parts["test"] and not parts["val"] & parts["test"]
+    assert (
+        not parts["train"] & parts["val"]
+        and not parts["train"] & parts["test"]
+        and not parts["val"] & parts["test"]
+    )
     assert sorted(split.train + split.val + split.test) == sorted(dataset.pairs)
     assert split == split_by_name(dataset, seed=3)
     assert split.test != split_by_name(dataset, seed=4).test
@@ -110,7 +114,11 @@ def test_real_split_is_grouped_and_stratified(real_data: Path) -> None:
     dataset = load_names(real_data)
     split = split_by_name(dataset, seed=0)
     parts = _parts_of(split)
-    assert not parts["train"] & parts["test"] and not parts["train"] & parts["val"] and not parts["val"] & parts["test"]
+    assert (
+        not parts["train"] & parts["test"]
+        and not parts["train"] & parts["val"]
+        and not parts["val"] & parts["test"]
+    )
     # 464 names are listed under several languages: all their pairs still share one part
     multi = Counter(n.lower() for n, _ in dataset.pairs)
     assert sum(1 for c in multi.values() if c > 1) >= 400
@@ -190,7 +198,9 @@ def test_the_package_knows_the_official_sums(real_data: Path) -> None:
     }
 
 
-def test_data_dir_order_flag_then_environment(tiny_data: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_dir_order_flag_then_environment(
+    tiny_data: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert resolve_data_dir(tiny_data) == tiny_data
     monkeypatch.setenv("NAMELSTM_DATA", str(tiny_data))
     assert resolve_data_dir(None) == tiny_data

@@ -52,23 +52,30 @@ def _rank(rank: int, size: int, port: int, config: TrainConfig, split: Split, ru
         train(config, split, run_dir, team=team, **QUIET)
 
 
-def test_two_ranks_end_two_epochs_with_the_weights_of_one_process(tiny_data: Path, tmp_path: Path,
-                                                                   one_thread: None) -> None:
+def test_two_ranks_end_two_epochs_with_the_weights_of_one_process(
+    tiny_data: Path, tmp_path: Path, one_thread: None
+) -> None:
     split = split_by_name(load_names(tiny_data))
     split = replace(split, train=split.train[:166])  # 11 batches of 15, then 1 name
     one = train(CONFIG, split, tmp_path / "one", **QUIET)
-    mp.start_processes(_rank, args=(2, _free_port(), CONFIG, split, tmp_path / "two"), nprocs=2,
-                       start_method="spawn")
-    alone, ranked = load_resume_state(tmp_path / "one" / "resume.pt"), load_resume_state(tmp_path / "two" / "resume.pt")
+    mp.start_processes(
+        _rank, args=(2, _free_port(), CONFIG, split, tmp_path / "two"), nprocs=2, start_method="spawn"
+    )
+    alone, ranked = (
+        load_resume_state(tmp_path / "one" / "resume.pt"),
+        load_resume_state(tmp_path / "two" / "resume.pt"),
+    )
     assert alone["epoch"] == ranked["epoch"] == 2
     for name, weight in alone["model"].items():
         assert torch.allclose(ranked["model"][name], weight, rtol=0, atol=1e-5), name
     assert not torch.equal(alone["model"]["out.weight"], torch.zeros_like(alone["model"]["out.weight"]))
     # The epoch totals are summed over the ranks: the same losses and accuracies.
-    for a, b in zip(one.history, ranked["history"]):
+    for a, b in zip(one.history, ranked["history"], strict=False):
         assert b["train_loss"] == pytest.approx(a["train_loss"], abs=1e-5)
         assert b["train_accuracy"] == a["train_accuracy"]
-    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
+        p.name for p in (tmp_path / "one").iterdir()
+    )
 
 
 TRAIN = ["train", "--model", "lstm", "--hidden-size", "16", "--batch-size", "16", "--no-plots"]
@@ -78,8 +85,23 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 @pytest.mark.slow
 def test_torchrun_with_two_ranks_writes_a_run_that_predicts(tiny_data: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               "-m", "namelstm", *TRAIN, "--epochs", "2", "--data-dir", str(tiny_data), "--out", str(run_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "namelstm",
+        *TRAIN,
+        "--epochs",
+        "2",
+        "--data-dir",
+        str(tiny_data),
+        "--out",
+        str(run_dir),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ONE_THREAD, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("lstm: test accuracy") == 1  # only rank 0 prints
@@ -91,8 +113,13 @@ def test_torchrun_with_two_ranks_writes_a_run_that_predicts(tiny_data: Path, tmp
 def test_ctrl_c_stops_every_rank_of_train_nproc_and_the_run_resumes(tiny_data: Path, tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     args = [*TRAIN, "--data-dir", str(tiny_data), "--out", str(run_dir), "-q"]
-    process = subprocess.Popen([sys.executable, "-m", "namelstm", *args, "--epochs", "500", "--nproc", "2"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ONE_THREAD)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "namelstm", *args, "--epochs", "500", "--nproc", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ONE_THREAD,
+    )
     deadline = time.monotonic() + 90
     while not (run_dir / "history.json").exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -102,9 +129,27 @@ def test_ctrl_c_stops_every_rank_of_train_nproc_and_the_run_resumes(tiny_data: P
     assert stderr.count("namelstm train --resume") == 1, stderr
     stopped_after = load_resume_state(run_dir / "resume.pt")["epoch"]
     assert 1 <= stopped_after < 500
-    more = subprocess.run([sys.executable, "-m", "namelstm", "train", "--resume", str(run_dir), "--epochs",
-                           str(stopped_after + 1), "--nproc", "2", "--no-plots", "-q"],
-                          capture_output=True, text=True, timeout=120, env=ONE_THREAD, check=False)
+    more = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "namelstm",
+            "train",
+            "--resume",
+            str(run_dir),
+            "--epochs",
+            str(stopped_after + 1),
+            "--nproc",
+            "2",
+            "--no-plots",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=ONE_THREAD,
+        check=False,
+    )
     assert more.returncode == 0, more.stderr
     assert load_resume_state(run_dir / "resume.pt")["epoch"] == stopped_after + 1
     assert Predictor.load(run_dir).predict(["Bakaki"])

@@ -15,7 +15,13 @@ from namelstm.threads import resolve_threads
 def test_world_from_torchrun_environment() -> None:
     assert World.from_env({}) == World(0, 1, 0)
     world = World.from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"})
-    assert (world.rank, world.size, world.local_rank, world.is_main, world.distributed) == (3, 4, 1, False, True)
+    assert (world.rank, world.size, world.local_rank, world.is_main, world.distributed) == (
+        3,
+        4,
+        1,
+        False,
+        True,
+    )
     with pytest.raises(NamelstmError, match="outside WORLD_SIZE"):
         World.from_env({"RANK": "4", "WORLD_SIZE": "4"})
     with pytest.raises(NamelstmError, match="torchrun"):
@@ -37,11 +43,19 @@ def test_feed_gives_each_rank_its_slice_of_the_same_global_batches() -> None:
     pairs = [(n, "X" if i % 2 else "Y") for i, n in enumerate(names)]
     batches = Batches(pairs, ["X", "Y"], batch_size=3)
     weights = torch.tensor([1.0, 3.0])
-    single = list(Feed(batches, torch.device("cpu"), World(), weights).steps(torch.Generator().manual_seed(5)))
-    ranks = [list(Feed(batches, torch.device("cpu"), World(r, 2, r), weights).steps(torch.Generator().manual_seed(5)))
-             for r in range(2)]
+    single = list(
+        Feed(batches, torch.device("cpu"), World(), weights).steps(torch.Generator().manual_seed(5))
+    )
+    ranks = [
+        list(
+            Feed(batches, torch.device("cpu"), World(r, 2, r), weights).steps(
+                torch.Generator().manual_seed(5)
+            )
+        )
+        for r in range(2)
+    ]
     assert len(single) == len(ranks[0]) == len(ranks[1]) == 3
-    for whole, *parts in zip(single, *ranks):
+    for whole, *parts in zip(single, *ranks, strict=False):
         counted = [p for p in parts if p.names]
         assert sorted(torch.cat([p.targets for p in counted]).tolist()) == sorted(whole.targets.tolist())
         assert sum(p.names for p in parts) == whole.names == len(whole.targets)

@@ -16,13 +16,30 @@ import torch
 from namelstm.checkpoint import load_checkpoint, load_resume_state
 
 # Enough tiny epochs that a signal lands mid-run; each epoch takes a few milliseconds.
-ARGS = ["--epochs", "60", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.1", "--model", "mylstm",
-        "--no-plots", "-q"]
+ARGS = [
+    "--epochs",
+    "60",
+    "--batch-size",
+    "16",
+    "--hidden-size",
+    "16",
+    "--lr",
+    "0.1",
+    "--model",
+    "mylstm",
+    "--no-plots",
+    "-q",
+]
 
 
 def start(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "namelstm", "train", *args], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "namelstm", "train", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for_epochs(run_dir: Path, process: subprocess.Popen[str], at_least: int) -> None:
@@ -63,7 +80,9 @@ def assert_same_run(run_dir: Path, reference: Path) -> None:
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_prints_how_to_resume_and_exits_130(tiny_data: Path, tmp_path: Path, reference: Path) -> None:
+def test_ctrl_c_saves_prints_how_to_resume_and_exits_130(
+    tiny_data: Path, tmp_path: Path, reference: Path
+) -> None:
     process = start("--data-dir", str(tiny_data), "--out", "run", *ARGS, cwd=tmp_path)
     wait_for_epochs(tmp_path / "run", process, 3)
     process.send_signal(signal.SIGINT)

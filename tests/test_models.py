@@ -79,7 +79,9 @@ def test_hidden_size_overrides_the_default(name: str) -> None:
 
 
 def test_unknown_model_is_a_clear_error() -> None:
-    with pytest.raises(NamelstmError, match="unknown model 'gru'; choose one of rnn, lstm, mylstm, tanhrnn, bilstm"):
+    with pytest.raises(
+        NamelstmError, match="unknown model 'gru'; choose one of rnn, lstm, mylstm, tanhrnn, bilstm"
+    ):
         build_model("gru", 57, 18)
 
 
@@ -102,7 +104,11 @@ def test_tanhrnn_has_about_the_lstms_parameter_count() -> None:
 
 def test_default_optimizers() -> None:
     assert {name: cls.default_optimizer for name, cls in MODELS.items()} == {
-        "rnn": "sgd", "lstm": "sgd", "mylstm": "sgd", "tanhrnn": "sgd", "bilstm": "adam"
+        "rnn": "sgd",
+        "lstm": "sgd",
+        "mylstm": "sgd",
+        "tanhrnn": "sgd",
+        "bilstm": "adam",
     }
 
 
@@ -168,7 +174,9 @@ def _copy_lstm_into_mylstm(reference: nn.LSTM, mine: MyLSTM) -> None:
         for layer, k in gates.items():
             rows = slice(k * H, (k + 1) * H)
             linear = getattr(mine, layer)
-            linear.weight.copy_(torch.cat([reference.weight_ih_l0[rows], reference.weight_hh_l0[rows]], dim=1))
+            linear.weight.copy_(
+                torch.cat([reference.weight_ih_l0[rows], reference.weight_hh_l0[rows]], dim=1)
+            )
             linear.bias.copy_(reference.bias_ih_l0[rows] + reference.bias_hh_l0[rows])
 
 
@@ -188,9 +196,13 @@ def test_mylstm_equals_nn_lstm_in_outputs_and_gradients() -> None:
     H = 64
     for layer, k in {"W_i": 0, "W_f": 1, "W_C": 2, "W_o": 3}.items():
         rows = slice(k * H, (k + 1) * H)
-        expected = torch.cat([reference.rnn.weight_ih_l0.grad[rows], reference.rnn.weight_hh_l0.grad[rows]], dim=1)
+        expected = torch.cat(
+            [reference.rnn.weight_ih_l0.grad[rows], reference.rnn.weight_hh_l0.grad[rows]], dim=1
+        )
         torch.testing.assert_close(getattr(mine, layer).weight.grad, expected, atol=1e-5, rtol=1e-4)
-        torch.testing.assert_close(getattr(mine, layer).bias.grad, reference.rnn.bias_ih_l0.grad[rows], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            getattr(mine, layer).bias.grad, reference.rnn.bias_ih_l0.grad[rows], atol=1e-5, rtol=1e-4
+        )
     torch.testing.assert_close(mine.out.weight.grad, reference.out.weight.grad, atol=1e-5, rtol=1e-4)
 
 
@@ -218,4 +230,6 @@ def test_lstm_and_mylstm_with_the_same_forget_bias_still_agree() -> None:
     reference.init_forget_bias(2.0)
     mine.init_forget_bias(2.0)
     letters, lengths = encode(NAMES)
-    torch.testing.assert_close(mine.classify(letters, lengths), reference.classify(letters, lengths), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        mine.classify(letters, lengths), reference.classify(letters, lengths), atol=1e-5, rtol=1e-5
+    )

@@ -25,8 +25,15 @@ def test_the_shipped_file_is_small_and_holds_only_tensors_and_plain_data() -> No
 
 @pytest.mark.parametrize(
     ("name", "language"),
-    [("Dostoevsky", "Russian"), ("Nakamura", "Japanese"), ("Tanaka", "Japanese"), ("Papadopoulos", "Greek"),
-     ("Rossi", "Italian"), ("Schneider", "German"), ("Достоевский", "Russian")],
+    [
+        ("Dostoevsky", "Russian"),
+        ("Nakamura", "Japanese"),
+        ("Tanaka", "Japanese"),
+        ("Papadopoulos", "Greek"),
+        ("Rossi", "Italian"),
+        ("Schneider", "German"),
+        ("Достоевский", "Russian"),
+    ],
 )
 def test_clear_cases(name: str, language: str) -> None:
     assert Predictor.load("pretrained").predict([name], top_k=1)[0].predictions[0][0] == language
@@ -42,7 +49,9 @@ def test_schmidt_is_german_or_english_because_the_data_lists_it_under_both(real_
 
 @pytest.mark.realdata
 def test_evaluate_pretrained_rescores_the_card_metrics_on_the_test_split(real_data: Path) -> None:
-    result = CliRunner().invoke(cli, ["evaluate", "--checkpoint", "pretrained", "--json", "--data-dir", str(real_data)])
+    result = CliRunner().invoke(
+        cli, ["evaluate", "--checkpoint", "pretrained", "--json", "--data-dir", str(real_data)]
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
     assert metrics["run"] == "pretrained" and metrics["split"] == CARD["split"]

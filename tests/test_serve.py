@@ -28,8 +28,13 @@ def server() -> Iterator[tuple[str, int]]:
     instance.server_close()
 
 
-def request(server: tuple[str, int], method: str, path: str, body: bytes | None = None,
-            headers: dict[str, str] | None = None) -> tuple[int, Any, str]:
+def request(
+    server: tuple[str, int],
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any, str]:
     connection = http.client.HTTPConnection(*server, timeout=30)
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -52,14 +57,18 @@ def test_get_predict(server: tuple[str, int]) -> None:
     assert status == 200
     assert body[0]["name"] == "Nakamura" and len(body[0]["predictions"]) == 2
     assert body[0]["predictions"][0]["language"] == "Japanese"
-    status, body, _ = request(server, "GET", "/predict?name=%D0%94%D0%BE%D1%81%D1%82%D0%BE%D0%B5%D0%B2%D1%81%D0%BA%D0%B8%D0%B9")
+    status, body, _ = request(
+        server, "GET", "/predict?name=%D0%94%D0%BE%D1%81%D1%82%D0%BE%D0%B5%D0%B2%D1%81%D0%BA%D0%B8%D0%B9"
+    )
     assert status == 200 and body[0]["seen_as"] == "Dostoevskiy"
 
 
 def test_post_predict_list_and_object(server: tuple[str, int]) -> None:
     status, body, _ = request(server, "POST", "/predict", json.dumps(["Dostoevsky", "Rossi"]).encode())
     assert status == 200 and [r["predictions"][0]["language"] for r in body] == ["Russian", "Italian"]
-    status, body, _ = request(server, "POST", "/predict", json.dumps({"names": ["Rossi"], "top_k": 5}).encode())
+    status, body, _ = request(
+        server, "POST", "/predict", json.dumps({"names": ["Rossi"], "top_k": 5}).encode()
+    )
     assert status == 200 and len(body[0]["predictions"]) == 5
 
 
@@ -80,13 +89,26 @@ def test_the_page(server: tuple[str, int]) -> None:
         ("POST", "/predict", b'{"names": "Li"}', 400, "send a JSON list"),
         ("POST", "/predict", b"[1, 2]", 400, "names must be strings"),
         ("POST", "/predict", b"[]", 400, "at least one name"),
-        ("POST", "/predict", json.dumps(["Li"] * (MAX_NAMES + 1)).encode(), 413, f"at most {MAX_NAMES} names"),
-        ("POST", "/predict", b"[" + b'"Li",' * (MAX_BODY_BYTES // 5) + b'"Li"]', 413, "the body may be at most"),
+        (
+            "POST",
+            "/predict",
+            json.dumps(["Li"] * (MAX_NAMES + 1)).encode(),
+            413,
+            f"at most {MAX_NAMES} names",
+        ),
+        (
+            "POST",
+            "/predict",
+            b"[" + b'"Li",' * (MAX_BODY_BYTES // 5) + b'"Li"]',
+            413,
+            "the body may be at most",
+        ),
         ("POST", "/health", b"[]", 404, "POST goes to /predict"),
     ],
 )
-def test_bad_requests_get_a_4xx_json_error(server: tuple[str, int], method: str, path: str, body: bytes | None,
-                                           status: int, message: str) -> None:
+def test_bad_requests_get_a_4xx_json_error(
+    server: tuple[str, int], method: str, path: str, body: bytes | None, status: int, message: str
+) -> None:
     got, answer, content_type = request(server, method, path, body)
     assert got == status and "json" in content_type
     assert message in answer["error"]
@@ -117,7 +139,9 @@ def test_2000_requests_from_8_threads_all_answered_right(server: tuple[str, int]
 
 
 def test_the_page_in_headless_chromium(server: tuple[str, int], tmp_path: Path) -> None:
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')"
+    )
     chromium, chromedriver = shutil.which("chromium"), shutil.which("chromedriver")
     if not chromium or not chromedriver:
         pytest.skip("no headless browser here: apt-get install chromium chromium-driver (.ci/run does)")
@@ -126,9 +150,17 @@ def test_the_page_in_headless_chromium(server: tuple[str, int], tmp_path: Path) 
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=chromedriver))
     try:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import TINY_CONFIG
+
 from namelstm.data import load_names, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.train import resolve_config, train, train_from_data
@@ -24,7 +24,11 @@ def test_training_learns_the_tiny_languages_and_writes_the_run(tiny_run: Path) -
     assert metrics["accuracy"] > 0.9  # chance is 1/3
     assert metrics["part"] == "test" and "seed 0" in metrics["split"]
     assert sorted(p.name for p in tiny_run.iterdir()) == [
-        "checkpoint.pt", "history.json", "metrics.json", "resume.pt", "split.json"
+        "checkpoint.pt",
+        "history.json",
+        "metrics.json",
+        "resume.pt",
+        "split.json",
     ]
     raw = torch.load(tiny_run / "checkpoint.pt", weights_only=True)
     assert raw["model_name"] == "lstm" and raw["languages"] == ["Alphan", "Betan", "Gamman"]
@@ -36,6 +40,7 @@ def test_same_seed_gives_identical_runs_on_cpu(tiny_data: Path, tmp_path: Path) 
     config = dataclasses.replace(TINY_CONFIG, epochs=2, model="mylstm")
     first = train_from_data(config, tiny_data, tmp_path / "a", **QUIET)
     second = train_from_data(config, tiny_data, tmp_path / "b", **QUIET)
+
     def untimed(history: list[dict]) -> list[dict]:
         return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in history]
 

@@ -26,7 +26,9 @@ def family(name: str) -> type[NameClassifier]:
     return MODELS[name]
 
 
-def build_model(name: str, n_letters: int, n_languages: int, hidden_size: int | None = None) -> NameClassifier:
+def build_model(
+    name: str, n_letters: int, n_languages: int, hidden_size: int | None = None
+) -> NameClassifier:
     """A fresh model of family `name`, at the report's size unless `hidden_size` is given."""
     cls = family(name)
     return cls(n_letters, n_languages, hidden_size or cls.default_hidden_size)

@@ -66,3 +66,30 @@ def pick_by_length(states: dict[int, torch.Tensor], lengths: torch.Tensor) -> to
     for length, state in others:
         last = torch.where((lengths == length).unsqueeze(1), state, last)
     return last
+
+
+class TorchRecurrent(NameClassifier):
+    """A family built on one of PyTorch's fused recurrent layers (`rnn`, over one-hot letters) and
+    a linear read-out `out` of the last letter's hidden state; subclasses choose the layer."""
+
+    rnn: nn.RNNBase
+
+    def __init__(self, n_letters: int, n_languages: int, hidden_size: int, rnn: nn.RNNBase) -> None:
+        super().__init__(n_letters, n_languages, hidden_size)
+        self.rnn = rnn
+        self.out = nn.Linear(hidden_size, n_languages)
+        self.softmax = nn.LogSoftmax(dim=-1)
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """The report's signature: `<len x B x n_letters>` -> log-probs of the last step `[B, L]`."""
+        output, _ = self.rnn(input)
+        return self.softmax(self.out(output[-1]))
+
+    def classify_one_hot(self, line_tensor: torch.Tensor) -> torch.Tensor:
+        return self(line_tensor)
+
+    def classify(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # The fused layers want dense inputs; their kernels make the one-hot product cheap.
+        one_hot = F.one_hot(letters.t(), self.n_letters).to(self.out.weight.dtype)
+        output, _ = self.rnn(one_hot)  # [T, B, H]; steps after a name's end are never read
+        return self.softmax(self.out(at_lengths(output.transpose(0, 1), lengths)))

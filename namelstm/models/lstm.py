@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from namelstm.models.base import NameClassifier, at_lengths
+from namelstm.models.base import TorchRecurrent
 
 
-class LSTM(NameClassifier):
+class LSTM(TorchRecurrent):
     """`nn.LSTM(n_letters, H)` over the one-hot letters; `out` reads the last letter's hidden state.
     The reference the hand-written `MyLSTM` is checked against.
     """
@@ -23,24 +22,7 @@ class LSTM(NameClassifier):
     default_balance = "none"  # with the fitted logit adjustment; sqrt and 1/4-power weights scored lower
 
     def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
-        super().__init__(n_letters, n_languages, hidden_size)
-        self.rnn = nn.LSTM(n_letters, hidden_size)
-        self.out = nn.Linear(hidden_size, n_languages)
-        self.softmax = nn.LogSoftmax(dim=-1)
-
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        """The report's signature: `<len x B x n_letters>` -> log-probs of the last step `[B, L]`."""
-        output, _ = self.rnn(input)
-        return self.softmax(self.out(output[-1]))
-
-    def classify_one_hot(self, line_tensor: torch.Tensor) -> torch.Tensor:
-        return self(line_tensor)
-
-    def classify(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # nn.LSTM wants dense inputs; its fused kernel makes the one-hot product cheap.
-        one_hot = F.one_hot(letters.t(), self.n_letters).to(self.out.weight.dtype)
-        output, _ = self.rnn(one_hot)  # [T, B, H]
-        return self.softmax(self.out(at_lengths(output.transpose(0, 1), lengths)))
+        super().__init__(n_letters, n_languages, hidden_size, nn.LSTM(n_letters, hidden_size))
 
     def init_forget_bias(self, value: float) -> None:
         set_forget_bias(self.rnn, value)
