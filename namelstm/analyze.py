@@ -112,8 +112,8 @@ def mean_profiles(profiles: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any
 
 
 def describe_runs(profiles: Sequence[dict[str, Any]]) -> str:
-    """'mean over 6 runs: seeds 0,1,2; 20 epochs, batch 64; rnn hidden 128 lr 0.02, ...', from the runs'
-    settings."""
+    """What the profiles were averaged over ('mean over 6 runs: seeds 0,1,2; ...'), built from the
+    runs' own saved settings."""
     configs = [p["config"] for p in profiles]
     epochs = sorted({c["epochs"] for c in configs})
     batches = sorted({c["batch_size"] for c in configs})

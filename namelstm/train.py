@@ -1,4 +1,4 @@
-"""Training: NLLLoss and SGD over length-bucketed mini-batches, keeping the best-validation weights."""
+"""Training: class-weighted NLLLoss, SGD or Adam, length-bucketed batches; calibration on validation."""
 
 from __future__ import annotations
 

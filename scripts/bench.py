@@ -365,7 +365,7 @@ def table(results: dict[str, Any]) -> str:
     for name in MODELS:
         ratio = t[name]["names_per_second"] / results["tutorial"][name]
         rows.append(
-            f"| `{name}` training, names/s: default (batch 64) vs tutorial loop | "
+            f"| `{name}` training, names/s: default (batch {TrainConfig.batch_size}) vs tutorial loop | "
             f"{t[name]['names_per_second']:,.0f} vs {results['tutorial'][name]:,.0f} = **{ratio:.0f}×** "
             f"| ≥ 30× | {ok[ratio >= 30]} |"
         )

@@ -47,6 +47,10 @@ SINGLES = (
     Recipe("mylstm", TrainConfig(model="mylstm")),
     Recipe("bilstm", TrainConfig(model="bilstm", hidden_size=64, epochs=12, balance="none")),
     Recipe("bilstm sqrt", TrainConfig(model="bilstm", hidden_size=64, epochs=12, balance="sqrt")),
+    Recipe(
+        "bilstm-128 sqrt avg6",
+        TrainConfig(model="bilstm", hidden_size=128, epochs=12, balance="sqrt", average_last=6),
+    ),
 )
 ENSEMBLE_SEEDS = (0, 1, 2, 3, 4)  # the best single bilstm recipe on validation, trained from 5 seeds
 
@@ -54,7 +58,8 @@ ENSEMBLE_SEEDS = (0, 1, 2, 3, 4)  # the best single bilstm recipe on validation,
 def member_run(config: TrainConfig, split: Split, work: Path) -> Path:
     """Train one member into `work`, or reuse it when a finished run with the same config is there."""
     config = resolve_config(config)
-    run_dir = work / f"{config.model}-h{config.hidden_size}-e{config.epochs}-s{config.seed}"
+    name = f"{config.model}-h{config.hidden_size}-e{config.epochs}-{config.balance}-a{config.average_last}"
+    run_dir = work / f"{name}-s{config.seed}"
     if (run_dir / METRICS).is_file() and read_json(run_dir / HISTORY)["config"] == config.to_dict():
         print(f"reusing {run_dir}")
         return run_dir
@@ -229,6 +234,9 @@ def main() -> None:
         "recipe": recipe_text,
         "model": config.model,
         "members": len(recipe.seeds),
+        "epoch": checkpoint.epoch,
+        "settings": config.to_dict(),
+        "split": split.describe(),
         "parameters": chosen["parameters"],
         "bytes": target.stat().st_size,
         "data": {"url": DATA_URL, "official": official, "pairs": len(dataset.pairs)},

@@ -14,10 +14,11 @@ from namelstm.cli import cli
 from namelstm.predict import pretrained_path
 
 CARD = json.loads((pretrained_path().parent / "card.json").read_text())
+ISSUE_9_NAMES = ("Кузнецова", "Δημητρίου", "김민준", "Nakamura")
 
 
 def test_the_shipped_file_is_small_and_holds_only_tensors_and_plain_data() -> None:
-    assert pretrained_path().stat().st_size < 400_000
+    assert pretrained_path().stat().st_size < 5 * 1024 * 1024  # issue 9: at most 5 MB
     raw = torch.load(pretrained_path(), weights_only=True)
     assert raw["model_name"] == CARD["model"] and raw["epoch"] == CARD["epoch"]
     assert (pretrained_path().parent / "MODEL_CARD.md").read_text().startswith("# namelstm pretrained model")
@@ -33,6 +34,9 @@ def test_the_shipped_file_is_small_and_holds_only_tensors_and_plain_data() -> No
         ("Rossi", "Italian"),
         ("Schneider", "German"),
         ("Достоевский", "Russian"),
+        ("Кузнецова", "Russian"),
+        ("Δημητρίου", "Greek"),
+        ("김민준", "Korean"),
     ],
 )
 def test_clear_cases(name: str, language: str) -> None:
@@ -83,3 +87,29 @@ def test_the_readme_python_example_runs_as_written() -> None:
     namespace: dict = {}
     exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 — our own README
     assert namespace["results"][0].predictions[0][0] == "Russian"
+
+
+def test_the_names_of_issue_9_come_out_right_and_say_which_script_decided() -> None:
+    result = CliRunner().invoke(cli, ["predict", "--checkpoint", "pretrained", "--json", *ISSUE_9_NAMES])
+    answers = json.loads(result.stdout)
+    assert [a["predictions"][0]["language"] for a in answers] == ["Russian", "Greek", "Korean", "Japanese"]
+    assert [a["script"] for a in answers] == ["Cyrillic script", "Greek script", "Hangul script", None]
+    text = CliRunner().invoke(cli, ["predict", "--checkpoint", "pretrained", "Кузнецова"]).stdout
+    assert text.startswith("Кузнецова  (read as 'Kuznetsova'; Cyrillic script)")
+
+
+def test_ignore_script_lets_every_language_compete() -> None:
+    predictor = Predictor.load("pretrained")
+    (kept,) = predictor.predict(["Кузнецова"], top_k=5)
+    (free,) = predictor.predict(["Кузнецова"], top_k=5, ignore_script=True)
+    assert [lang for lang, _ in kept.predictions] == ["Russian"] and kept.script == "Cyrillic script"
+    assert len(free.predictions) == 5 and free.script == ""
+
+
+def test_the_shipped_model_is_calibrated_and_carries_its_script_table() -> None:
+    checkpoint = Predictor.load("pretrained").checkpoint
+    assert checkpoint is not None
+    assert checkpoint.calibration["fitted_on"] == "validation split"
+    assert checkpoint.calibration["temperature"] > 0
+    assert checkpoint.scripts["Russian"] == ["Latin", "Cyrillic"]
+    assert CARD["test_metrics"]["ece"] <= 0.03

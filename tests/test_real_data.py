@@ -27,10 +27,13 @@ def lstm_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def test_default_lstm_beats_75_percent_on_held_out_names(lstm_run: Path) -> None:
+def test_default_lstm_is_balanced_and_calibrated_on_held_out_names(lstm_run: Path) -> None:
+    # The default recipe trades some plain accuracy for balance (chosen on validation, issue 9):
+    # seed 0 measured 71.6% accuracy, 54.0% balanced accuracy, ECE 0.026 when it was chosen.
     checkpoint = Predictor.load(lstm_run).checkpoint
     assert checkpoint is not None
-    assert checkpoint.metrics["test"]["accuracy"] >= 0.75
+    test = checkpoint.metrics["test"]
+    assert test["accuracy"] >= 0.70 and test["balanced_accuracy"] >= 0.50 and test["ece"] <= 0.04
     assert "split by name 0.8/0.1/0.1 seed 0" in checkpoint.metrics["test"]["split"]
 
 
