@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from namelstm.config import TrainConfig, split_label
-from namelstm.data import Split, line_to_tensor
+from namelstm.data import Split, line_to_tensor, load_names, resolve_data_dir, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.models import NameClassifier, build_model
 from namelstm.parallel import run_all
@@ -207,15 +207,16 @@ def analyze_stability(
     seeds: Sequence[int],
     epochs: int,
     clip: float | None,
-    split: Split,
+    data_dir: Path | None,
     out_dir: Path,
     jobs: int = 1,
     progress: bool = True,
 ) -> list[str]:
-    """Train each model a few epochs at each rate and seed (`jobs` at a time): writes
-    `stability.json` and `stability.png`, returns the lines to print."""
+    """Train each model a few epochs at each rate and seed (`jobs` at a time) on the data's split by
+    name with seed 0: writes `stability.json` and `stability.png`, returns the lines to print."""
     from namelstm.plots import plot_stability
 
+    split = split_by_name(load_names(resolve_data_dir(data_dir)), seed=0)
     tasks = []
     for model in models:
         for lr in lrs:

@@ -60,6 +60,12 @@ class Checkpoint:
     calibration: dict[str, Any] = field(default_factory=dict)  # see calibrate.Calibration.to_dict
     scripts: dict[str, list[str]] = field(default_factory=dict)  # language -> scripts it is written in
 
+    def describe(self) -> str:
+        """'lstm, hidden 64, test accuracy 80.1%, split by name ...': which model answers."""
+        test = self.metrics.get("test")
+        score = f", test accuracy {test['accuracy']:.1%}, {test['split']}" if test else ""
+        return f"{self.model_name}, hidden {self.hidden_size}{score}"
+
     def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
         def one() -> NameClassifier:
             return build_model(self.model_name, len(self.alphabet), len(self.languages), self.hidden_size)

@@ -35,7 +35,7 @@ class TrainConfig:
     forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
     seed: int = 0
     device: str = "auto"
-    threads: int | None = None  # PyTorch CPU threads; None = the tool's default (see cli.py --threads)
+    threads: int | None = None  # PyTorch CPU threads; None = the tool's default (see --threads)
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     transliterate: bool = False  # write other scripts in Latin letters before folding the data
     alphabet: str = "report"  # "report": the report's 57 letters; "auto": the letters of the data

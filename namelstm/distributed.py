@@ -213,10 +213,25 @@ def stop_requests(world: World) -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _without_option(args: Sequence[str], option: str) -> list[str]:
+    """`args` without `option VALUE` / `option=VALUE`."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            kept.append(arg)
+    return kept
+
+
 def launch(nproc: int, argv: Sequence[str], threads: int | None = None) -> int:
     """Run `python -m namelstm ARGV` as `nproc` ranks on this machine through torchrun (like
     `torchrun --standalone --nproc-per-node NPROC -m namelstm ARGV`); returns the exit code to
-    use: 0, 130 after Ctrl-C, else the first failed rank's."""
+    use: 0, 130 after Ctrl-C, else the first failed rank's. A `--nproc` in ARGV is dropped, so
+    each rank trains instead of launching again."""
+    argv = _without_option(argv, "--nproc")
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run

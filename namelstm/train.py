@@ -88,6 +88,25 @@ class TrainResult:
         """No epoch beat always answering the most common language on validation."""
         return max(r["val_accuracy"] for r in self.history) <= self.majority_accuracy + 1e-9
 
+    def summary(self) -> str:
+        """The one line `namelstm train` prints at the end."""
+        m = self.test_metrics
+        return (
+            f"{self.model}: test accuracy {m['accuracy']:.1%}, "
+            f"balanced accuracy {m['balanced_accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, "
+            f"macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} held-out names, {m['split']}; "
+            f"best epoch {self.best_epoch}/{len(self.history)}, {self.seconds:.1f}s; run in {self.run_dir}"
+        )
+
+    def warning(self) -> str | None:
+        """What to tell the user when the run learned nothing, else None."""
+        if not self.learned_nothing:
+            return None
+        return (
+            f"warning: this run learned nothing: no epoch beat always answering the most common language "
+            f"({self.majority_accuracy:.1%} of validation names); try a lower --lr (now {self.config.lr:g})"
+        )
+
 
 OnEpoch = Callable[[int, NameClassifier], None]
 

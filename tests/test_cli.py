@@ -18,7 +18,9 @@ def run(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), input=input)
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "evaluate", "plot", "data"])
+@pytest.mark.parametrize(
+    "command", ["train", "predict", "evaluate", "plot", "compare", "analyze", "serve", "data"]
+)
 def test_every_command_help_has_an_example(command: str) -> None:
     result = run(command, "--help")
     assert result.exit_code == 0
@@ -128,6 +130,37 @@ def test_lr_and_hidden_size_help_comes_from_the_model_classes() -> None:
     for name, cls in MODELS.items():
         assert f"{name} {cls.default_lr:g}" in text and f"{name} {cls.default_hidden_size}" in text
     assert f"Model family: {', '.join(MODELS)}." in text
+    for name, cls in MODELS.items():
+        assert f"{name} {cls.default_lr_schedule}" in text and f"{name} {cls.default_average_last}" in text
+
+
+@pytest.mark.parametrize("option", [("--lr-schedule", "cosine"), ("--average-last", "3"), ("--lr", "0.1")])
+def test_resume_refuses_a_setting_of_its_own(tmp_path: Path, option: tuple[str, str]) -> None:
+    result = run("train", "--resume", str(tmp_path), *option)
+    assert result.exit_code == 2
+    assert f"--resume continues with the run's own settings; drop {option[0]}" in result.output
+
+
+def test_lr_schedule_and_average_last_reach_the_saved_config(tiny_data: Path, tmp_path: Path) -> None:
+    from namelstm.checkpoint import load_checkpoint
+
+    args = ["--model", "rnn", "--epochs", "2", "--hidden-size", "8", "-q", "--no-plots"]
+    out = tmp_path / "run"
+    result = run(
+        "train",
+        "--data-dir",
+        str(tiny_data),
+        *args,
+        "--lr-schedule",
+        "cosine",
+        "--average-last",
+        "2",
+        "--out",
+        str(out),
+    )
+    assert result.exit_code == 0, result.output
+    config = load_checkpoint(out / "checkpoint.pt").config
+    assert (config["lr_schedule"], config["average_last"]) == ("cosine", 2)
 
 
 def test_predict_evaluate_and_serve_share_one_default_model(trained: Path) -> None:

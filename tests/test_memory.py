@@ -112,7 +112,7 @@ def test_a_short_distance_is_solved_and_the_steps_recorded() -> None:
 def test_analyze_memory_writes_the_flat_results_and_figure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("namelstm.cli.MEMORY", TINY)
+    monkeypatch.setattr("namelstm.cli.analyze.MEMORY", TINY)
     result = CliRunner().invoke(
         cli,
         [

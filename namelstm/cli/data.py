@@ -1,0 +1,36 @@
+"""`namelstm data`: find (or download) the dataset and describe it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from namelstm.cli.options import DATA_OPTIONS, DEFAULTS
+from namelstm.sources import Columns
+
+
+@click.command(short_help="Find or download the dataset and describe it.")
+@DATA_OPTIONS
+@click.option(
+    "--alphabet",
+    type=click.Choice(["report", "auto"]),
+    default=DEFAULTS.alphabet,
+    show_default=True,
+    help="Fold to the report's 57 letters, or keep every letter of the data.",
+)
+def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: str) -> None:
+    """Find (or download and check) the dataset and describe it: rows, distinct names, repeats, and
+    every bad row (the first ones with their line numbers).
+
+    \b
+    Examples:
+      namelstm data
+      namelstm data --data-dir ~/datasets/names
+      namelstm data --data customers.csv --name-column name --label-column country --alphabet auto
+    """
+    from namelstm.alphabet import pick_alphabet
+    from namelstm.data import summarize_data
+
+    for line in summarize_data(data_dir, Columns(name_column, label_column), pick_alphabet(alphabet)).lines():
+        click.echo(line)

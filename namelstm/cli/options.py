@@ -1,0 +1,133 @@
+"""Options, parsers and constants that several commands share. Nothing here imports torch at
+import time, so `namelstm --help` answers at once."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from namelstm.config import TrainConfig
+from namelstm.errors import NamelstmError
+from namelstm.sources import Columns
+
+DEFAULTS = TrainConfig()
+COLUMNS = Columns()
+THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see the README on threads]"
+# click.Path(path_type=str) keeps what was typed, so "pretrained" (the shipped model) and
+# "./pretrained" (a folder) stay apart.
+CHECKPOINT = click.Path(path_type=str)
+CHECKPOINT_HELP = (
+    "Run directory, checkpoint file, or 'pretrained' for the model shipped with namelstm.  "
+    "[default: the latest run directly under outputs/, else the pretrained model]"
+)
+DEVICE_OPTION = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default=DEFAULTS.device,
+    show_default=True,
+    help="Where the model runs; auto is a CUDA GPU when there is one.",
+)
+COMPARE_DIR = Path("outputs/compare")
+
+
+def _model_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from namelstm.models import family  # imports torch: only when a command really runs
+
+    try:
+        family(value)
+    except NamelstmError as err:
+        raise click.BadParameter(str(err)) from None
+    return value
+
+
+def _model_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    return tuple(_model_name(ctx, param, name.strip()) for name in value.split(",") if name.strip())
+
+
+def _number_list(kind: type, positive: bool = True) -> Any:
+    def parse(ctx: click.Context, param: click.Parameter, value: str) -> tuple:
+        try:
+            numbers = tuple(kind(v) for v in value.split(",") if v.strip())
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+        if not numbers or (positive and min(numbers) <= 0):
+            raise click.BadParameter("give one or more positive numbers, separated by commas")
+        return numbers
+
+    return parse
+
+
+def DATA_OPTIONS(command: Any) -> Any:
+    """--data (alias --data-dir) and the CSV/TSV column names, shared by train and data."""
+    command = click.option(
+        "--label-column",
+        default=COLUMNS.label,
+        show_default=True,
+        help="The --data table's column of labels (language, country, ...).",
+    )(command)
+    command = click.option(
+        "--name-column", default=COLUMNS.name, show_default=True, help="The --data table's column of names."
+    )(command)
+    return click.option(
+        "--data",
+        "--data-dir",
+        "data_dir",
+        type=click.Path(path_type=Path),
+        help="A directory of <Label>.txt files, or a .csv/.tsv file with a header.  "
+        "[default: $NAMELSTM_DATA, else ./data/names, downloaded if missing]",
+    )(command)
+
+
+class _ModelHelp(click.Option):
+    """An option whose help is written from the model classes when it is shown, so it lists every
+    registered family and its own default, and `namelstm --help` does not wait for torch."""
+
+    def __init__(self, *args: Any, describe: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.describe = describe
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from namelstm.models import MODELS
+
+        self.help = self.describe(MODELS)
+        return super().get_help_record(ctx)
+
+
+def _per_family(attribute: str) -> Any:
+    def describe(models: Any) -> str:
+        values = {name: getattr(cls, attribute) for name, cls in models.items()}
+        return ", ".join(
+            f"{name} {format(v, 'g') if isinstance(v, float) else v}" for name, v in values.items()
+        )
+
+    return describe
+
+
+MODELS_OPTION = click.option(
+    "--models",
+    default="rnn,lstm,mylstm",
+    show_default=True,
+    callback=_model_list,
+    help="Comma-separated model families.",
+)
+JOBS_OPTION = click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Runs trained at once, one process each.  [default: the number of cores]",
+)
+
+
+def _jobs(jobs: int | None) -> int:
+    from namelstm.parallel import default_jobs
+
+    return jobs or default_jobs()
+
+
+def _echo_progress(line: str) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)

@@ -1,0 +1,34 @@
+"""`namelstm plot`: the figures of runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command(short_help="Loss curves and confusion matrix of runs, as PNG.")
+@click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--overlay",
+    type=click.Path(path_type=Path),
+    default=Path("outputs/validation-curves.png"),
+    show_default=True,
+    help="Where the overlay of several runs' validation curves goes.",
+)
+def plot(runs: tuple[Path, ...], overlay: Path) -> None:
+    """Draw each RUN's loss curves (loss.png) and test confusion matrix (confusion.png), inside the run.
+
+    With no RUN, the latest run directly under outputs/; with several, also one figure overlaying
+    their validation losses.
+
+    \b
+    Examples:
+      namelstm plot
+      namelstm plot outputs/rnn outputs/lstm outputs/mylstm
+    """
+    from namelstm.plots import plot_runs
+    from namelstm.runs import resolve_run
+
+    for path in plot_runs([resolve_run(r) for r in runs] if runs else [resolve_run(None)], overlay):
+        click.echo(f"wrote {path}")

@@ -1,0 +1,50 @@
+"""`namelstm serve`: predictions over HTTP."""
+
+from __future__ import annotations
+
+import click
+
+from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, THREADS_HELP
+
+
+@click.command(short_help="Serve predictions over HTTP, with a small page.")
+@click.option("--checkpoint", type=CHECKPOINT, help=CHECKPOINT_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port."
+)
+@click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+def serve(checkpoint: str | None, host: str, port: int, quiet: bool, threads: int | None) -> None:
+    """Serve predictions over HTTP: a page with a text box at / (/?name=Rossi fills it in), JSON at
+    /predict and /health (which names the model served).
+
+    \b
+    GET  /predict?name=Dostoevsky&top_k=3     -> [{"name": ..., "seen_as": ..., "predictions": [...]}]
+    POST /predict  ["Dostoevsky", "Nakamura"]  (or {"names": [...], "top_k": 3})
+    GET  /health
+
+    \b
+    Examples:
+      namelstm serve
+      namelstm serve --checkpoint outputs/mylstm --port 8080
+      curl 'http://127.0.0.1:8000/predict?name=Nakamura'
+    """
+    from namelstm.predict import Predictor
+    from namelstm.runs import default_model
+    from namelstm.serve import make_server
+    from namelstm.threads import apply_threads
+
+    apply_threads(threads)
+    source, note = (checkpoint, None) if checkpoint is not None else default_model()
+    if note:
+        click.echo(note, err=True)
+    server = make_server(Predictor.load(source), host, port, quiet)
+    bound_host, bound_port = server.server_address[:2]
+    click.echo(f"serving {source} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)
+    finally:
+        server.server_close()

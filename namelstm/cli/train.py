@@ -1,0 +1,253 @@
+"""`namelstm train`: parse the settings, train (or resume) through the library, print the result."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from namelstm.cli.options import (
+    DATA_OPTIONS,
+    DEFAULTS,
+    DEVICE_OPTION,
+    THREADS_HELP,
+    _echo_progress,
+    _model_name,
+    _ModelHelp,
+    _per_family,
+)
+from namelstm.config import BALANCES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+
+# What --resume accepts beside it; every other setting given on the command line is refused,
+# because a resumed run keeps the settings it was started with.
+RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_column", "threads", "nproc"}
+
+
+@click.command(short_help="Train a model family; score it on held-out names.")
+@click.option(
+    "--model",
+    cls=_ModelHelp,
+    default=DEFAULTS.model,
+    show_default=True,
+    callback=_model_name,
+    describe=lambda models: f"Model family: {', '.join(models)}.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.batch_size,
+    show_default=True,
+    help="Names per SGD step (1 = the tutorial's regime).",
+)
+@click.option(
+    "--lr",
+    cls=_ModelHelp,
+    type=click.FloatRange(min=0, min_open=True),
+    describe=lambda models: (
+        f"Learning rate.  [default: the model's own: {_per_family('default_lr')(models)}]"
+    ),
+)
+@click.option(
+    "--optimizer",
+    cls=_ModelHelp,
+    type=click.Choice(OPTIMIZERS),
+    describe=lambda models: f"[default: the model's own: {_per_family('default_optimizer')(models)}]",
+)
+@click.option(
+    "--momentum",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=DEFAULTS.momentum,
+    show_default=True,
+    help="SGD momentum.",
+)
+@click.option(
+    "--lr-schedule",
+    cls=_ModelHelp,
+    type=click.Choice(LR_SCHEDULES),
+    describe=lambda models: (
+        "Learning rate per epoch: constant, or cosine (falls from --lr towards 0 over the epochs).  "
+        f"[default: the model's own: {_per_family('default_lr_schedule')(models)}]"
+    ),
+)
+@click.option(
+    "--average-last",
+    cls=_ModelHelp,
+    type=click.IntRange(min=0),
+    metavar="N",
+    describe=lambda models: (
+        "Keep the mean weights of the last N epochs; 0 keeps the epoch of lowest validation loss.  "
+        f"[default: the model's own: {_per_family('default_average_last')(models)}]"
+    ),
+)
+@click.option(
+    "--balance",
+    type=click.Choice(BALANCES),
+    help="Class weights of the loss, (n / (K n_c))^p with p = 0, 1/2 or 1.  [default: the model's own, "
+    "chosen on validation]",
+)
+@click.option("--forget-bias", type=float, help="Initial forget-gate bias of lstm, mylstm and bilstm.")
+@click.option(
+    "--hidden-size",
+    cls=_ModelHelp,
+    type=click.IntRange(min=1),
+    describe=lambda models: (
+        f"Hidden units.  [default: the model's own: {_per_family('default_hidden_size')(models)}]"
+    ),
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=DEFAULTS.seed,
+    show_default=True,
+    help="Fixes the split, init and batch order.",
+)
+@DATA_OPTIONS
+@click.option(
+    "--alphabet",
+    type=click.Choice(["report", "auto"]),
+    default=DEFAULTS.alphabet,
+    show_default=True,
+    help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).",
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
+@click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path),
+    help="Continue the run in this directory with its own settings (--epochs may raise its total).",
+)
+@DEVICE_OPTION
+@click.option(
+    "--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end."
+)
+@click.option(
+    "--transliterate",
+    is_flag=True,
+    help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+@click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train in N processes on this machine (DistributedDataParallel through torchrun); "
+    "--batch-size stays the global batch.",
+)
+def train(
+    model: str,
+    epochs: int,
+    batch_size: int,
+    lr: float | None,
+    optimizer: str | None,
+    momentum: float,
+    lr_schedule: str | None,
+    average_last: int | None,
+    balance: str | None,
+    forget_bias: float | None,
+    hidden_size: int | None,
+    seed: int,
+    data_dir: Path | None,
+    name_column: str,
+    label_column: str,
+    alphabet: str,
+    out: Path | None,
+    overwrite: bool,
+    resume: Path | None,
+    device: str,
+    plots: bool,
+    transliterate: bool,
+    quiet: bool,
+    threads: int | None,
+    nproc: int,
+) -> None:
+    """Train a model; keep the weights of the best validation epoch; score them on the test names.
+
+    The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
+    fixed by --seed. The run directory gets checkpoint.pt, history.json, split.json, metrics.json,
+    resume.pt and the figures. Ctrl-C stops after the current batch (exit code 130); --resume
+    continues from the last completed epoch.
+
+    \b
+    Examples:
+      namelstm train --model mylstm
+      namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
+      namelstm train --model lstm --batch-size 1 --epochs 3   # the tutorial's one-name-at-a-time SGD
+      namelstm train --resume outputs/mylstm                   # after Ctrl-C or a crash
+      namelstm train --data customers.csv --name-column name --label-column country --alphabet auto
+      namelstm train --nproc 2 --batch-size 256                # 2 processes, 128 names each per step
+      torchrun --nproc-per-node 2 -m namelstm train            # the same, started by torchrun
+    """
+    if nproc > 1:
+        from namelstm.distributed import launch
+
+        sys.exit(launch(nproc, sys.argv[1:], threads))
+    from namelstm.distributed import World, joined
+    from namelstm.sources import Columns
+    from namelstm.threads import apply_threads
+    from namelstm.train import TrainingInterrupted, resume_training, train_from_data
+
+    apply_threads(threads)
+    with joined(World.from_env()) as team:
+        quiet = quiet or not team.is_main  # only rank 0 prints
+        log = (lambda _: None) if quiet else _echo_progress
+        try:
+            if resume is not None:
+                given = _given_on_command_line(click.get_current_context())
+                clashing = sorted(given - RESUME_ALLOWS)
+                if clashing:
+                    option = "--" + clashing[0].replace("_", "-")
+                    raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
+                more = epochs if "epochs" in given else None
+                result = resume_training(resume, more, progress=not quiet, log=log, team=team)
+            else:
+                config = TrainConfig(
+                    model=model,
+                    epochs=epochs,
+                    batch_size=batch_size,
+                    lr=lr,
+                    optimizer=optimizer,
+                    momentum=momentum,
+                    lr_schedule=lr_schedule,
+                    average_last=average_last,
+                    balance=balance,
+                    forget_bias=forget_bias,
+                    hidden_size=hidden_size,
+                    seed=seed,
+                    device=device,
+                    threads=threads,
+                    transliterate=transliterate,
+                    alphabet=alphabet,
+                )
+                result = train_from_data(
+                    config,
+                    data_dir,
+                    out or Path("outputs") / model,
+                    progress=not quiet,
+                    log=log,
+                    overwrite=overwrite,
+                    columns=Columns(name_column, label_column),
+                    team=team,
+                )
+        except TrainingInterrupted as stop:
+            if team.is_main:
+                click.echo(f"\n{stop}", err=True)
+            team.barrier()  # every rank waits until rank 0 has said so: none is killed mid-line
+            sys.exit(130)
+    if not team.is_main:
+        return
+    if plots:
+        from namelstm.plots import plot_run
+
+        plot_run(result.run_dir)
+    click.echo(result.summary())
+    if result.warning():
+        click.echo(result.warning(), err=True)
+
+
+def _given_on_command_line(context: click.Context) -> set[str]:
+    return {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
