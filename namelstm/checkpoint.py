@@ -61,10 +61,14 @@ class Checkpoint:
     scripts: dict[str, list[str]] = field(default_factory=dict)  # language -> scripts it is written in
 
     def describe(self) -> str:
-        """'lstm, hidden 64, test accuracy 80.1%, split by name ...': which model answers."""
+        """'lstm, hidden 64, test accuracy 71.6%, balanced 54.0%, split by name ...': which model answers."""
         test = self.metrics.get("test")
-        score = f", test accuracy {test['accuracy']:.1%}, {test['split']}" if test else ""
-        return f"{self.model_name}, hidden {self.hidden_size}{score}"
+        score = ""
+        if test:
+            balanced = f", balanced {test['balanced_accuracy']:.1%}" if "balanced_accuracy" in test else ""
+            score = f", test accuracy {test['accuracy']:.1%}{balanced}, {test['split']}"
+        members = f", an ensemble of {self.members}" if self.members > 1 else ""
+        return f"{self.model_name}, hidden {self.hidden_size}{members}{score}"
 
     def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
         def one() -> NameClassifier:

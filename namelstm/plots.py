@@ -126,16 +126,25 @@ def plot_confusion(
 
 
 def plot_confusions(runs: Sequence[tuple[str, dict[str, Any]]], path: Path, title: str) -> Path:
-    """Several runs' confusion matrices side by side on one colour scale (0 to 100%)."""
+    """Several runs' confusion matrices on one colour scale (0 to 100%), two per row, so each
+    stays large enough to read its cells at normal size."""
     n = len(runs[0][1]["languages"])
-    fig = Figure(figsize=(len(runs) * (0.45 * n + 2.5), 0.45 * n + 3), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, len(runs)))
+    cols = min(2, len(runs))
+    rows = -(-len(runs) // cols)
+    side = 0.42 * n + 2.5
+    fig = Figure(figsize=(cols * side + 1, rows * side + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     for ax, (label, metrics) in zip(axes, runs, strict=False):
-        image = _draw_confusion(ax, metrics["confusion"], metrics["languages"], fontsize=6)
+        image = _draw_confusion(ax, metrics["confusion"], metrics["languages"], fontsize=7)
         ax.set_title(label)
-    fig.colorbar(image, ax=list(axes), fraction=0.015, pad=0.01, label="share of the true language's names")
-    fig.suptitle(_wrap(title, 160))
-    return _save(fig, path, dpi=100)
+    for ax in axes[len(runs) :]:
+        ax.set_visible(False)
+    bar = fig.colorbar(
+        image, ax=list(axes), fraction=0.02, pad=0.01, label="share of the true language's names"
+    )
+    bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    fig.suptitle(_wrap(title, 110))
+    return _save(fig, path, dpi=90)
 
 
 def plot_loss_overlay(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: Path, title: str) -> Path:
