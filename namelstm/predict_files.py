@@ -6,7 +6,9 @@ written to a temporary name and renamed at the end, so an output is never half-w
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import itertools
 import json
 import os
@@ -149,6 +151,21 @@ def fixed_chunks(records: Iterator[Record], size: int = CHUNK) -> Iterator[list[
 
 
 # ---------------------------------------------------------------------------- predicting
+
+
+@contextlib.contextmanager
+def collector_skips_what_exists() -> Iterator[None]:
+    """Keep CPython's cycle collector off the objects alive now (torch's, the model's) until the end.
+    Each chunk makes ~10^5 objects, which trigger full collections that walk every object alive:
+    a fifth of the CPU time of 1M names. Chunks make no cycles; refcounting frees them anyway."""
+    if gc.get_freeze_count():  # the caller froze objects already: leave its choice as it is
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @dataclass(frozen=True)
@@ -334,10 +351,11 @@ def predict_to_stream(
     (all the others are answered first), or at the first bad name with `strict`."""
     writer: Any = {"text": TextWriter, "jsonl": JsonlWriter, "json": JsonListWriter}[fmt](out)
     tally = Tally()
-    for rows in predict_chunks(
-        predictor, chunks_as_they_come(records), top_k, strict, report, tally, ignore_script
-    ):
-        writer.write(rows)
+    with collector_skips_what_exists():
+        for rows in predict_chunks(
+            predictor, chunks_as_they_come(records), top_k, strict, report, tally, ignore_script
+        ):
+            writer.write(rows)
     if fmt == "json":
         writer.close()
     if tally.bad:
@@ -383,7 +401,7 @@ def predict_file(
         file=sys.stderr,
     )
     # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
-    with bar, open(input_path, encoding="utf-8-sig", newline="") as f:
+    with bar, collector_skips_what_exists(), open(input_path, encoding="utf-8-sig", newline="") as f:
         header, records = read_input(f, input_path.suffix.lower(), column, bar)
         fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
         try:
