@@ -14,7 +14,7 @@ import torch
 from namelstm.alphabet import REPORT, Alphabet
 from namelstm.calibrate import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint
-from namelstm.config import INFERENCE_BATCH_SIZE
+from namelstm.config import PREDICT_BATCH_SIZE
 from namelstm.data import encode
 from namelstm.errors import BadInput
 from namelstm.models import NameClassifier
@@ -129,10 +129,9 @@ class Predictor:
 
     def script_evidence(self, name: str) -> ScriptEvidence:
         if name.isascii():  # the common case needs no Unicode look-up
-            return ScriptEvidence((), None)
+            return NO_SCRIPT
         return evidence(name, self.scripts, self.languages)
 
-    @torch.no_grad()
     def predict(
         self, names: Iterable[str], top_k: int = 3, first_position: int = 1, ignore_script: bool = False
     ) -> list[Prediction]:
@@ -141,30 +140,61 @@ class Predictor:
         `ignore_script`. An unusable name raises `BadInput`, naming its position (counted from
         `first_position`)."""
         names = list(names)
-        if not 1 <= top_k <= len(self.languages):
-            raise BadInput(f"top_k must be between 1 and {len(self.languages)}")
+        self.check_top_k(top_k)
         seen = []
         for position, name in enumerate(names, start=first_position):
             try:
                 seen.append(self.prepare(name))
             except BadInput as err:
                 raise BadInput(f"name {position}: {err}") from None
-        found = [ScriptEvidence((), None) if ignore_script else self.script_evidence(n) for n in names]
+        return self.rank(names, seen, top_k, ignore_script).predictions()
+
+    def check_top_k(self, top_k: int) -> None:
+        if not 1 <= top_k <= len(self.languages):
+            raise BadInput(f"top_k must be between 1 and {len(self.languages)}")
+
+    @torch.no_grad()
+    def rank(
+        self, names: Sequence[str], seen: Sequence[str], top_k: int = 3, ignore_script: bool = False
+    ) -> Ranking:
+        """`predict` for names already prepared (`seen[i] == self.prepare(names[i])`), as tensors:
+        bulk callers prepare each name once, to find the bad ones, and format rows without objects."""
+        self.check_top_k(top_k)
+        found = [NO_SCRIPT if ignore_script else self.script_evidence(n) for n in names]
         allowed = torch.ones(len(seen), len(self.languages), dtype=torch.bool)
         for row, ev in enumerate(found):
             if ev.allowed is not None:
                 allowed[row] = False
                 allowed[row, list(ev.allowed)] = True
-        # Shortest names first, so each chunk is padded only to the length of its longest name.
-        order = sorted(range(len(seen)), key=lambda i: len(seen[i]))
+        # Shortest names first, so each batch is padded only to the length of its longest name.
+        lengths = torch.tensor([len(s) for s in seen], dtype=torch.long)
+        order = torch.sort(lengths, stable=True).indices
         probs = torch.empty(len(seen), top_k)
         index = torch.empty(len(seen), top_k, dtype=torch.long)
-        for start in range(0, len(order), INFERENCE_BATCH_SIZE):
-            rows = torch.tensor(order[start : start + INFERENCE_BATCH_SIZE], dtype=torch.long)
+        for rows in order.split(PREDICT_BATCH_SIZE):
             letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
             log_probs = self.calibration.apply(self.model.classify(letters, lengths))
             log_probs = log_probs.masked_fill(~allowed[rows], -math.inf).log_softmax(dim=1)
             probs[rows], index[rows] = log_probs.exp().topk(top_k, dim=1)
+        return Ranking(list(names), list(seen), probs, index, [ev.describe() for ev in found], self.languages)
+
+
+NO_SCRIPT = ScriptEvidence((), None)  # what an ASCII name's script says: nothing
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The top languages of many names as tensors, most probable first: what `Prediction`s are made
+    of, kept whole so a bulk writer formats columns at once instead of objects one by one."""
+
+    names: list[str]
+    seen: list[str]  # the forms the model read
+    probs: torch.Tensor  # [N, k] calibrated; 0 for a language outside the name's script
+    index: torch.Tensor  # [N, k] positions in `languages`
+    scripts: list[str]  # each name's `ScriptEvidence.describe()`, "" for a Latin name
+    languages: tuple[str, ...]
+
+    def predictions(self) -> list[Prediction]:
         languages = self.languages
         return [
             # A language outside the name's script has probability 0 and is left out.
@@ -172,9 +202,9 @@ class Predictor:
                 name,
                 read,
                 tuple((languages[j], p) for j, p in zip(i_row, p_row, strict=True) if p > 0),
-                ev.describe(),
+                script,
             )
-            for name, read, p_row, i_row, ev in zip(
-                names, seen, probs.tolist(), index.tolist(), found, strict=True
+            for name, read, p_row, i_row, script in zip(
+                self.names, self.seen, self.probs.tolist(), self.index.tolist(), self.scripts, strict=True
             )
         ]

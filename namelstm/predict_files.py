@@ -6,7 +6,9 @@ written to a temporary name and renamed at the end, so an output is never half-w
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import itertools
 import json
 import os
@@ -17,12 +19,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
+import numpy as np
 from tqdm import tqdm
 
 from namelstm.errors import BadInput, NamelstmError
-from namelstm.predict import Prediction, Predictor
+from namelstm.predict import Prediction, Predictor, Ranking
 from namelstm.sources import TABLE_SUFFIXES, counted_lines
 
 CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
@@ -31,13 +34,18 @@ REPORTED_BAD = 20  # bad rows shown one by one on stderr; the rest are counted
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
-@dataclass(frozen=True)
-class Record:
-    """One input name, where it came from ('line 3', 'name 2'), and its row's other fields (tables)."""
+class Record(NamedTuple):
+    """One input name, where it came from ('line 3', 'name 2'), and its table row's cells in the header's
+    order (None for a list of names). A tuple: a million of them are made per million names."""
 
-    where: str
     name: str
-    fields: dict[str, str] | None = None
+    number: int  # its line in the input, or its position among the arguments
+    kind: str = "line"  # or "name" (an argument)
+    cells: list[str] | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.kind} {self.number}"
 
 
 @dataclass
@@ -68,24 +76,25 @@ def read_input(f: IO[str], suffix: str, column: str, bar: tqdm) -> tuple[list[st
         raise BadInput(
             f"the input has no column {column!r} (its columns: {columns or 'none'}); choose it with --column"
         )
-    return header, _table_records(reader, header, header.index(column))
+    return header, _table_records(reader, len(header), header.index(column))
 
 
 def _line_records(lines: Iterable[str]) -> Iterator[Record]:
     for line_no, line in enumerate(lines, start=1):
         if line.strip():
-            yield Record(f"line {line_no}", line.rstrip("\r\n"))
+            yield Record(line.rstrip("\r\n"), line_no)
 
 
-def _table_records(reader: Any, header: list[str], at: int) -> Iterator[Record]:
+def _table_records(reader: Any, width: int, at: int) -> Iterator[Record]:
     try:
         line = reader.line_num
         for row in reader:
             start, line = line + 1, reader.line_num
             if not row:
                 continue
-            row = row + [""] * (len(header) - len(row))  # short rows padded; extra fields dropped
-            yield Record(f"line {start}", row[at], dict(zip(header, row, strict=False)))
+            if len(row) != width:  # short rows padded; extra fields dropped
+                row = (row + [""] * width)[:width]
+            yield Record(row[at], start, "line", row)
     except csv.Error as err:
         raise NamelstmError(f"line {reader.line_num}: not a valid table row ({err})") from None
     except UnicodeDecodeError:
@@ -98,7 +107,7 @@ def records_from_args(names: Iterable[str], stdin: IO[str]) -> Iterator[Record]:
         if name == "-":
             yield from _line_records(stdin)
         else:
-            yield Record(f"name {position}", name)
+            yield Record(name, position, "name")
 
 
 def chunks_as_they_come(records: Iterator[Record], size: int = CHUNK) -> Iterator[list[Record]]:
@@ -144,6 +153,36 @@ def fixed_chunks(records: Iterator[Record], size: int = CHUNK) -> Iterator[list[
 # ---------------------------------------------------------------------------- predicting
 
 
+@contextlib.contextmanager
+def collector_skips_what_exists() -> Iterator[None]:
+    """Keep CPython's cycle collector off the objects alive now (torch's, the model's) until the end.
+    Each chunk makes ~10^5 objects, which trigger full collections that walk every object alive:
+    a fifth of the CPU time of 1M names. Chunks make no cycles; refcounting frees them anyway."""
+    if gc.get_freeze_count():  # the caller froze objects already: leave its choice as it is
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@dataclass(frozen=True)
+class Answered:
+    """One chunk's records, the error of each bad one (by position), and the ranking of the others in
+    order: the table writer formats the ranking's columns at once, the other writers take `pairs`."""
+
+    records: list[Record]
+    errors: dict[int, str]
+    ranking: Ranking | None  # None when every record is bad
+
+    def pairs(self) -> list[tuple[Record, Prediction | str]]:
+        answers = iter(self.ranking.predictions() if self.ranking is not None else [])
+        errors = self.errors
+        return [(r, errors[i] if i in errors else next(answers)) for i, r in enumerate(self.records)]
+
+
 def predict_chunks(
     predictor: Predictor,
     chunks: Iterable[list[Record]],
@@ -152,13 +191,18 @@ def predict_chunks(
     report: Callable[[str], None],
     tally: Tally,
     ignore_script: bool = False,
-) -> Iterator[list[tuple[Record, Prediction | str]]]:
-    """Each chunk's records with their prediction, or the error that stopped it (`strict`: raise)."""
+) -> Iterator[Answered]:
+    """Each chunk's records with their predictions, or the errors that stopped them (`strict`: raise).
+    Each name is prepared once: to find the bad ones, and as what the model reads."""
+    prepare = predictor.prepare
     for chunk in chunks:
         errors: dict[int, str] = {}
+        names: list[str] = []
+        seen: list[str] = []
         for i, record in enumerate(chunk):
             try:
-                predictor.prepare(record.name)
+                seen.append(prepare(record.name))
+                names.append(record.name)
             except BadInput as err:
                 if strict:
                     raise BadInput(f"{record.where}: {err}") from None
@@ -168,29 +212,31 @@ def predict_chunks(
                 if len(tally.first_bad) < REPORTED_BAD:
                     report(message)
                     tally.first_bad.append(message)
-        good = [r.name for i, r in enumerate(chunk) if i not in errors]
-        answers = iter(predictor.predict(good, top_k=top_k, ignore_script=ignore_script) if good else [])
+        ranking = predictor.rank(names, seen, top_k, ignore_script) if names else None
         tally.names += len(chunk)
-        yield [(r, errors[i] if i in errors else next(answers)) for i, r in enumerate(chunk)]
+        yield Answered(chunk, errors, ranking)
 
 
 # ---------------------------------------------------------------------------- writing
 
 
-def _prediction_fields(result: Prediction | str, top_k: int) -> list[str]:
-    if isinstance(result, str):
-        return [""] * (2 + 2 * top_k) + [result]
-    cells = [result.seen_as, result.script]
-    for language, probability in result.predictions:
-        cells += [language, f"{probability:.6f}"]
-    missing = top_k - len(result.predictions)  # languages outside the name's script are left out
-    return cells + [""] * (2 * missing) + [""]
+def _ranking_cells(ranking: Ranking, top_k: int) -> list[tuple[str, ...]]:
+    """Each name's seen_as, script, language_1, probability_1, ..., error cells, built column by column.
+    A language outside the name's script (probability 0) is left blank, as `Prediction` leaves it out."""
+    probs, index = ranking.probs, ranking.index
+    blank = len(ranking.languages)  # the position of "" below
+    labels = np.array([*ranking.languages, ""], dtype=object)[index.masked_fill(probs <= 0, blank).numpy()]
+    columns: list[list[str]] = []
+    for j in range(top_k):
+        columns.append(labels[:, j].tolist())
+        columns.append([f"{p:.6f}" if p > 0 else "" for p in probs[:, j].tolist()])
+    return list(zip(ranking.seen, ranking.scripts, *columns, itertools.repeat(""), strict=False))
 
 
-def _json_object(record: Record, result: Prediction | str) -> dict[str, Any]:
+def _json_object(record: Record, result: Prediction | str, header: list[str] | None) -> dict[str, Any]:
     head: dict[str, Any] = {"where": record.where}
-    if record.fields is not None:
-        head["input"] = record.fields
+    if record.cells is not None and header is not None:
+        head["input"] = dict(zip(header, record.cells, strict=True))
     if isinstance(result, str):
         return {**head, "name": record.name, "error": result}
     return {**head, **result.to_dict()}
@@ -215,25 +261,35 @@ class TableWriter:
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
         self.writer.writerow(self.header + added)
 
-    def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
-        for record, result in rows:
-            cells = (
-                [record.fields.get(c, "") for c in self.header]
-                if record.fields is not None
-                else [record.name]
-            )
-            self.writer.writerow(cells + _prediction_fields(result, self.top_k))
+    def write(self, answered: Answered) -> None:
+        records, errors = answered.records, answered.errors
+        added = _ranking_cells(answered.ranking, self.top_k) if answered.ranking is not None else []
+        if errors:
+            failed = [""] * (2 + 2 * self.top_k)
+            answers = iter(added)
+            added = [(*failed, errors[i]) if i in errors else next(answers) for i in range(len(records))]
+        self.writer.writerows(
+            [
+                [*(record.cells if record.cells is not None else (record.name,)), *cells]
+                for record, cells in zip(records, added, strict=True)
+            ]
+        )
 
 
 class JsonlWriter:
     """One JSON object per line, {where, input?, name, seen_as, predictions} or {where, input?, name, error},
     flushed per chunk so a reader downstream gets answers as they come."""
 
-    def __init__(self, out: IO[str]) -> None:
-        self.out = out
+    def __init__(self, out: IO[str], header: list[str] | None = None) -> None:
+        self.out, self.header = out, header
 
-    def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
-        self.out.write("".join(json.dumps(_json_object(r, p), ensure_ascii=False) + "\n" for r, p in rows))
+    def write(self, answered: Answered) -> None:
+        self.out.write(
+            "".join(
+                json.dumps(_json_object(r, p, self.header), ensure_ascii=False) + "\n"
+                for r, p in answered.pairs()
+            )
+        )
         self.out.flush()
 
 
@@ -243,9 +299,9 @@ class TextWriter:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
 
-    def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
+    def write(self, answered: Answered) -> None:
         lines = []
-        for _, result in rows:
+        for _, result in answered.pairs():
             if isinstance(result, str):
                 continue
             lines.append(f"{result.name}  {result.note()}".rstrip())
@@ -262,14 +318,15 @@ class JsonListWriter:
         self.out = out
         self.items: list[str] = []  # serialized already: a few hundred bytes per name
 
-    def write(self, rows: list[tuple[Record, Prediction | str]]) -> None:
+    def write(self, answered: Answered) -> None:
+        rows = answered.pairs()
         if len(self.items) + len(rows) > JSON_MAX_NAMES:
             raise BadInput(
                 f"--json holds the whole list until the end, so at most {JSON_MAX_NAMES:,} names; "
                 f"use --jsonl (one object per line, streamed) for more"
             )
         for record, result in rows:
-            self.items.append(json.dumps(_json_object(record, result), ensure_ascii=False))
+            self.items.append(json.dumps(_json_object(record, result, None), ensure_ascii=False))
 
     def close(self) -> None:
         self.out.write("[\n" + ",\n".join(self.items) + "\n]\n")
@@ -294,10 +351,11 @@ def predict_to_stream(
     (all the others are answered first), or at the first bad name with `strict`."""
     writer: Any = {"text": TextWriter, "jsonl": JsonlWriter, "json": JsonListWriter}[fmt](out)
     tally = Tally()
-    for rows in predict_chunks(
-        predictor, chunks_as_they_come(records), top_k, strict, report, tally, ignore_script
-    ):
-        writer.write(rows)
+    with collector_skips_what_exists():
+        for rows in predict_chunks(
+            predictor, chunks_as_they_come(records), top_k, strict, report, tally, ignore_script
+        ):
+            writer.write(rows)
     if fmt == "json":
         writer.close()
     if tally.bad:
@@ -343,13 +401,13 @@ def predict_file(
         file=sys.stderr,
     )
     # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
-    with bar, open(input_path, encoding="utf-8-sig", newline="") as f:
+    with bar, collector_skips_what_exists(), open(input_path, encoding="utf-8-sig", newline="") as f:
         header, records = read_input(f, input_path.suffix.lower(), column, bar)
         fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
                 writer: Any = (
-                    JsonlWriter(out)
+                    JsonlWriter(out, header)
                     if suffix == ".jsonl"
                     else TableWriter(out, header, top_k, TABLE_SUFFIXES[suffix])
                 )

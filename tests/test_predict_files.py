@@ -10,12 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from namelstm.cli import cli
 from namelstm.errors import BadInput
-from namelstm.predict import Predictor
-from namelstm.predict_files import JSON_MAX_NAMES, predict_file
+from namelstm.predict import Predictor, Ranking
+from namelstm.predict_files import JSON_MAX_NAMES, _ranking_cells, predict_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -150,3 +151,19 @@ def test_predict_options_that_do_not_go_together(tiny_run: Path, tmp_path: Path)
     ]:
         result = CliRunner().invoke(cli, ["predict", "--checkpoint", str(tiny_run), *args])
         assert result.exit_code == 2 and message in result.output, (args, result.output)
+
+
+def test_table_cells_built_by_column_match_the_predictions() -> None:
+    languages = ("Arabic", "Greek", "Russian")
+    probs = torch.tensor([[0.7, 0.2, 0.1], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+    index = torch.tensor([[2, 0, 1], [2, 0, 1], [1, 2, 0]])
+    ranking = Ranking(["Ivanov", "Иванов", "x"], ["Ivanov", "Ivanov", "x"], probs, index,
+                      ["", "Cyrillic script", ""], languages)  # fmt: skip
+    expected = []
+    for p in ranking.predictions():
+        cells = [p.seen_as, p.script]
+        for language, probability in p.predictions:
+            cells += [language, f"{probability:.6f}"]
+        expected.append(tuple(cells + ["", ""] * (3 - len(p.predictions)) + [""]))
+    assert _ranking_cells(ranking, 3) == expected
+    assert expected[1] == ("Ivanov", "Cyrillic script", "Russian", "1.000000", "", "", "", "", "")
