@@ -49,6 +49,8 @@ class PredictionServer(ThreadingHTTPServer):
             "status": "ok",
             "checkpoint": self.predictor.source,
             "model": checkpoint.model_name if checkpoint else None,
+            "members": checkpoint.members if checkpoint else None,
+            "description": checkpoint.describe() if checkpoint else None,
             "languages": list(self.predictor.languages),
         }
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from namelstm.predict import Predictor
+from namelstm.predict import Predictor, pretrained_path
 from namelstm.serve import MAX_BODY_BYTES, MAX_NAMES, make_server
 
 
@@ -49,7 +49,9 @@ def request(
 def test_health(server: tuple[str, int]) -> None:
     status, body, _ = request(server, "GET", "/health")
     assert status == 200 and body["status"] == "ok" and len(body["languages"]) == 18
-    assert body["checkpoint"] == "pretrained" and body["model"] == "lstm"
+    card = json.loads((pretrained_path().parent / "card.json").read_text())
+    assert body["checkpoint"] == "pretrained" and body["model"] == card["model"]
+    assert body["members"] == card["members"] and "test accuracy" in body["description"]
 
 
 def test_get_predict(server: tuple[str, int]) -> None:
