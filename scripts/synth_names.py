@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import random
+import sys
 from bisect import bisect
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from namelstm.data import resolve_data_dir
+from namelstm.errors import NamelstmError
 from namelstm.runs import atomic_write_bytes
 
 START, END = "\x02", "\x03"  # padding before a name and its end mark: never letters of a name
@@ -104,4 +106,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NamelstmError as err:  # one line, as the CLI does
+        sys.exit(f"error: {err}")
