@@ -165,10 +165,12 @@ def train(
     threads: int | None,
     nproc: int,
 ) -> None:
-    """Train a model; keep the weights of the best validation epoch; score them on the test names.
+    """Train a model, calibrate it on the validation names, score it on the test names.
 
     The data is deduplicated and split 80/10/10 by name (no name in two parts), per language,
-    fixed by --seed. The run directory gets checkpoint.pt, history.json, split.json, metrics.json,
+    fixed by --seed. The weights kept are those of the best validation epoch, or the mean of the
+    last --average-last epochs; the logit adjustment and temperature are then fitted on validation.
+    The run directory gets checkpoint.pt, history.json, split.json, metrics.json,
     resume.pt and the figures. Ctrl-C stops after the current batch (exit code 130); --resume
     continues from the last completed epoch.
 
@@ -176,7 +178,7 @@ def train(
     Examples:
       namelstm train --model mylstm
       namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
-      namelstm train --model lstm --batch-size 1 --epochs 3   # the tutorial's one-name-at-a-time SGD
+      namelstm train --model rnn --batch-size 1 --epochs 3    # the tutorial's one-name-at-a-time SGD
       namelstm train --resume outputs/mylstm                   # after Ctrl-C or a crash
       namelstm train --data customers.csv --name-column name --label-column country --alphabet auto
       namelstm train --nproc 2 --batch-size 256                # 2 processes, 128 names each per step

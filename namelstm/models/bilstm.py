@@ -17,7 +17,7 @@ class BiLSTM(NameClassifier):
     default_hidden_size = 128
     default_lr = 3e-3
     default_optimizer = "adam"
-    default_balance = "sqrt"  # on validation, 3 seeds: +0.009 mean score over none (NOTES-recipe.md)
+    default_balance = "sqrt"  # on validation, 3 seeds: +0.009 mean score over none (docs/recipe-search.md)
     embedding_size = 48  # fixed per family, so a checkpoint's hidden size alone rebuilds the model
     dropout_p = 0.3
 

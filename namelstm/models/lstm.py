@@ -14,7 +14,7 @@ class LSTM(TorchRecurrent):
     """
 
     default_hidden_size = 64
-    # Chosen on validation (NOTES-recipe.md): a high SGD rate annealed by a cosine, keeping the mean
+    # Chosen on validation (docs/recipe-search.md): a high SGD rate annealed by a cosine, keeping the mean
     # weights of the last half of the 20 epochs, beat lr 0.1 with best-epoch selection on 3 seeds.
     default_lr = 0.8
     default_lr_schedule = "cosine"

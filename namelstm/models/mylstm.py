@@ -15,7 +15,7 @@ class MyLSTM(NameClassifier):
 
     default_hidden_size = 64
     default_lr = 0.1
-    default_balance = "none"  # chosen on validation: sqrt weights scored lower (NOTES-recipe.md)
+    default_balance = "none"  # chosen on validation: sqrt weights scored lower (docs/recipe-search.md)
 
     def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
         super().__init__(n_letters, n_languages, hidden_size)
