@@ -177,5 +177,11 @@ def test_the_page_in_headless_chromium(server: tuple[str, int], tmp_path: Path) 
         WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .lang"))
         assert driver.find_element(By.ID, "name").get_attribute("value") == "Rossi"
         assert driver.find_element(By.CSS_SELECTOR, "#results .lang").text == "Italian"
+        driver.get(
+            f"http://{server[0]}:{server[1]}/?name=%D0%9A%D1%83%D0%B7%D0%BD%D0%B5%D1%86%D0%BE%D0%B2%D0%B0"
+        )
+        WebDriverWait(driver, 15).until(lambda d: "Cyrillic script" in d.find_element(By.ID, "seen").text)
+        assert "Kuznetsova" in driver.find_element(By.ID, "seen").text  # as the CLI: read as ...; script
+        assert [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#results .lang")] == ["Russian"]
     finally:
         driver.quit()
