@@ -33,6 +33,22 @@ from namelstm.models import build_model
 POWERS = {"none": 0.0, "quarter": 0.25, "sqrt": 0.5, "inverse": 1.0}
 
 
+FAMILY_CHECKS = (  # (model, hidden, optimizer, lr, epochs): each family's own recipe, none vs sqrt
+    ("mylstm", 64, "sgd", 0.1, 20),
+    ("tanhrnn", 146, "sgd", 0.02, 20),
+    ("rnn", 128, "sgd", 0.02, 20),
+    ("bilstm", 64, "adam", 3e-3, 12),
+)
+
+
+def family_checks(base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every family with its own recipe, without and with sqrt class weights, seed 0."""
+    return [
+        {**base, "model": m, "hidden": h, "optimizer": o, "lr": lr, "epochs": e, "balance": b, "seed": 0}
+        for (m, h, o, lr, e), b in itertools.product(FAMILY_CHECKS, ["none", "sqrt"])
+    ]
+
+
 def grid(name: str) -> list[dict[str, Any]]:
     base = {
         "model": "lstm",
@@ -83,25 +99,7 @@ def grid(name: str) -> list[dict[str, Any]]:
             [0, 1], ["none", "quarter", "sqrt"], ["cosine", "constant"], [0.1, 0.2]
         ):
             runs.append({**base, "balance": balance, "lr": lr, "schedule": schedule, "seed": seed})
-        fam = [
-            ("mylstm", 64, "sgd", 0.1, 20),
-            ("tanhrnn", 146, "sgd", 0.02, 20),
-            ("rnn", 128, "sgd", 0.02, 20),
-            ("bilstm", 64, "adam", 3e-3, 12),
-        ]
-        for (model, hidden, opt, lr, epochs), balance in itertools.product(fam, ["none", "sqrt"]):
-            runs.append(
-                {
-                    **base,
-                    "model": model,
-                    "hidden": hidden,
-                    "optimizer": opt,
-                    "lr": lr,
-                    "epochs": epochs,
-                    "balance": balance,
-                    "seed": 0,
-                }
-            )
+        runs += family_checks(base)
     if name == "focus":  # cosine schedule, higher lr, longer, smaller batches, forget bias 1
         settings = [
             {"balance": "none", "lr": 0.4},
@@ -114,25 +112,7 @@ def grid(name: str) -> list[dict[str, Any]]:
         ]
         for seed, setting in itertools.product([0, 1], settings):
             runs.append({**base, "schedule": "cosine", **setting, "seed": seed})
-        fam = [
-            ("mylstm", 64, "sgd", 0.1, 20),
-            ("tanhrnn", 146, "sgd", 0.02, 20),
-            ("rnn", 128, "sgd", 0.02, 20),
-            ("bilstm", 64, "adam", 3e-3, 12),
-        ]
-        for (model, hidden, opt, lr, epochs), balance in itertools.product(fam, ["none", "sqrt"]):
-            runs.append(
-                {
-                    **base,
-                    "model": model,
-                    "hidden": hidden,
-                    "optimizer": opt,
-                    "lr": lr,
-                    "epochs": epochs,
-                    "balance": balance,
-                    "seed": 0,
-                }
-            )
+        runs += family_checks(base)
     if (
         name == "focus2"
     ):  # after focus's first runs: lr 0.4 with the cosine schedule led; more seeds, higher lr
@@ -148,25 +128,7 @@ def grid(name: str) -> list[dict[str, Any]]:
         ]
         for setting, seed in settings:
             runs.append({**base, "schedule": "cosine", **setting, "seed": seed})
-        fam = [
-            ("mylstm", 64, "sgd", 0.1, 20),
-            ("tanhrnn", 146, "sgd", 0.02, 20),
-            ("rnn", 128, "sgd", 0.02, 20),
-            ("bilstm", 64, "adam", 3e-3, 12),
-        ]
-        for (model, hidden, opt, lr, epochs), balance in itertools.product(fam, ["none", "sqrt"]):
-            runs.append(
-                {
-                    **base,
-                    "model": model,
-                    "hidden": hidden,
-                    "optimizer": opt,
-                    "lr": lr,
-                    "epochs": epochs,
-                    "balance": balance,
-                    "seed": 0,
-                }
-            )
+        runs += family_checks(base)
     if name == "focus3":  # longer or smaller-batch cosine runs, and the old recipe's other seeds
         settings = [
             ({"balance": "none", "lr": 0.4, "epochs": 40}, 0),

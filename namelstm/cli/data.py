@@ -6,19 +6,13 @@ from pathlib import Path
 
 import click
 
-from namelstm.cli.options import DATA_OPTIONS, DEFAULTS
+from namelstm.cli.options import ALPHABET_OPTION, DATA_OPTIONS
 from namelstm.sources import Columns
 
 
 @click.command(short_help="Find or download the dataset and describe it.")
 @DATA_OPTIONS
-@click.option(
-    "--alphabet",
-    type=click.Choice(["report", "auto"]),
-    default=DEFAULTS.alphabet,
-    show_default=True,
-    help="Fold to the report's 57 letters, or keep every letter of the data.",
-)
+@ALPHABET_OPTION
 def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: str) -> None:
     """Find (or download and check) the dataset and describe it: rows, distinct names, repeats, and
     every bad row (the first ones with their line numbers).

@@ -131,3 +131,12 @@ def _echo_progress(line: str) -> None:
     from tqdm import tqdm
 
     tqdm.write(line, file=sys.stderr)
+
+
+ALPHABET_OPTION = click.option(
+    "--alphabet",
+    type=click.Choice(["report", "auto"]),
+    default=DEFAULTS.alphabet,
+    show_default=True,
+    help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).",
+)

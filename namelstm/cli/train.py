@@ -9,6 +9,7 @@ import click
 from click.core import ParameterSource
 
 from namelstm.cli.options import (
+    ALPHABET_OPTION,
     DATA_OPTIONS,
     DEFAULTS,
     DEVICE_OPTION,
@@ -105,13 +106,7 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
     help="Fixes the split, init and batch order.",
 )
 @DATA_OPTIONS
-@click.option(
-    "--alphabet",
-    type=click.Choice(["report", "auto"]),
-    default=DEFAULTS.alphabet,
-    show_default=True,
-    help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).",
-)
+@ALPHABET_OPTION
 @click.option("--out", type=click.Path(path_type=Path), help="Run directory.  [default: outputs/<model>]")
 @click.option("--overwrite", is_flag=True, help="Replace a run already in --out.")
 @click.option(
