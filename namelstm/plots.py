@@ -52,8 +52,9 @@ def _save(fig: Figure, path: Path, dpi: int = 120) -> Path:
     return path
 
 
-def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
-    """Train and validation loss (left) and accuracy (right) per epoch; the best epoch marked."""
+def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str, average_last: int = 0) -> Path:
+    """Train and validation loss (left) and accuracy (right) per epoch, with the weights that were
+    kept marked: the best epoch, or the span of epochs whose weights were averaged."""
     epochs = [r["epoch"] for r in history]
     best = min(history, key=lambda r: r["val_loss"])["epoch"]
     fig = Figure(figsize=(11, 4.2), layout="constrained")
@@ -61,7 +62,17 @@ def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str) -> P
     for ax, key, label in zip(axes, ("loss", "accuracy"), ("NLL loss", "accuracy"), strict=True):
         ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
         ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="validation")
-        ax.axvline(best, color="grey", ls=":", label=f"best (epoch {best})")
+        if average_last:
+            first = max(epochs) - average_last + 1
+            ax.axvspan(
+                first - 0.5,
+                max(epochs) + 0.5,
+                color="grey",
+                alpha=0.15,
+                label=f"kept: mean of epochs {first}–{max(epochs)}",
+            )
+        else:
+            ax.axvline(best, color="grey", ls=":", label=f"kept: best (epoch {best})")
         ax.set(xlabel="epoch", ylabel=label)
         _integer_epochs(ax, epochs)
         if key == "accuracy":
@@ -207,21 +218,12 @@ def describe_split(config: dict[str, Any]) -> str:
 
 
 def run_phrases(config: dict[str, Any], epochs: int) -> list[str]:
-    """What a run was made from, as short phrases, from its saved settings: model and size,
-    optimiser, batch, epochs, split."""
-    optimizer = config.get("optimizer") or "sgd"
-    steps = (
-        f"SGD lr {config['lr']:g} momentum {config['momentum']:g}"
-        if optimizer == "sgd"
-        else f"{optimizer.capitalize()} lr {config['lr']:g}"
-    )
-    return [
-        f"{config['model']} hidden {config['hidden_size']}",
-        f"batch {config['batch_size']}",
-        steps,
-        _plural(epochs, "epoch"),
-        describe_split(config),
-    ]
+    """What a run was made from, as short phrases, from its saved settings (`TrainConfig.describe`,
+    with the epochs it actually ran) and its split."""
+    from namelstm.config import TrainConfig
+
+    settings = TrainConfig.from_dict({**config, "epochs": epochs}).describe().split(", ")
+    return [*settings, describe_split(config)]
 
 
 def describe_run(history_file: dict[str, Any]) -> str:
@@ -248,7 +250,12 @@ def plot_run(run_dir: Path) -> list[Path]:
         f"balanced accuracy {metrics['balanced_accuracy']:.1%}",
     ]
     return [
-        plot_history(history_file["epochs"], run_dir / LOSS_FIGURE, _title(about)),
+        plot_history(
+            history_file["epochs"],
+            run_dir / LOSS_FIGURE,
+            _title(about),
+            min(history_file["config"].get("average_last") or 0, len(history_file["epochs"])),
+        ),
         plot_confusion(
             metrics["confusion"],
             metrics["languages"],
