@@ -150,12 +150,3 @@ def expected_calibration_error(log_probs: torch.Tensor, targets: torch.Tensor, b
     rows = reliability(log_probs, targets, bins)
     total = sum(r["count"] for r in rows)
     return sum(r["count"] * abs(r["confidence"] - r["accuracy"]) for r in rows if r["count"]) / max(total, 1)
-
-
-def default_scores_about(calibration: Calibration) -> dict[str, Any]:
-    """The calibration as shown in metrics and on the model card."""
-    return {
-        "tau": calibration.tau,
-        "temperature": calibration.temperature,
-        "fitted_on": calibration.fitted_on,
-    }

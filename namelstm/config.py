@@ -42,6 +42,7 @@ class TrainConfig:
     threads: int | None = None  # PyTorch CPU threads; None = the tool's default (see --threads)
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     transliterate: bool = False  # write other scripts in Latin letters before folding the data
+    scripts: str | None = None  # JSON file: language -> scripts it is written in; None = the shipped table
     alphabet: str = "report"  # "report": the report's 57 letters; "auto": the letters of the data
 
     def to_dict(self) -> dict[str, Any]:

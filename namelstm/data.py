@@ -212,15 +212,6 @@ def verify_names(directory: Path, sums: Mapping[str, str] | None = None, where: 
             )
 
 
-def official_mismatch(directory: Path) -> str | None:
-    """None when `directory` holds the official files (by SHA-256), else the reason it does not."""
-    try:
-        verify_names(directory)
-    except NamelstmError as err:
-        return str(err)
-    return None
-
-
 @dataclass(frozen=True)
 class DataSummary:
     """What `namelstm data` reports about a dataset: per-label counts, whether the files are the

@@ -41,10 +41,6 @@ def _title(*lines: Sequence[str], width: int = 90) -> str:
     return "\n".join(out)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def _save(fig: Figure, path: Path, dpi: int = 120) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")

@@ -66,6 +66,11 @@ def load_scripts(path: Path, languages: Sequence[str]) -> dict[str, list[str]]:
     return {language: list(raw[language]) for language in languages if language in raw}
 
 
+def script_table(path: str | Path | None, languages: Sequence[str]) -> dict[str, list[str]]:
+    """The table a run stores: from `path` (`--scripts FILE.json`) when given, else the shipped one."""
+    return load_scripts(Path(path), languages) if path else default_scripts(languages)
+
+
 def scripts_of(text: str) -> Counter[str]:
     """How many letters of `text` are in each script ('Кузнецова' -> {'Cyrillic': 9})."""
     from fontTools import unicodedata  # Unicode's Scripts.txt, updated with each Unicode release

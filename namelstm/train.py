@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from namelstm.runs import (
     remove_stale_temporaries,
     write_json,
 )
-from namelstm.script import default_scripts
+from namelstm.script import script_table
 from namelstm.sources import Columns
 
 
@@ -146,6 +147,8 @@ def train(
     team = team or Team()
     config = resolve_config(config)
     device = team.world.device(config.device)  # before anything is written
+    # Rank 0 alone writes checkpoints, so it alone needs the table; a bad file fails before writing.
+    scripts = script_table(config.scripts, split.languages) if team.is_main else {}
     existed = Path(run_dir).exists()
     if team.is_main:
         run_dir = new_run_dir(run_dir, overwrite)
@@ -153,7 +156,8 @@ def train(
         split.write(run_dir / SPLIT)
     try:
         try:
-            return _run(config, split, run_dir, None, progress, log, device, team, on_epoch)
+            with _seeded(config.seed, device):
+                return _fit(config, split, run_dir, None, progress, log, device, team, on_epoch, scripts)
         except KeyboardInterrupt:  # a Ctrl-C outside the epoch loop's own handling
             raise TrainingInterrupted(run_dir, _completed_epochs(run_dir)) from None
     except TrainingInterrupted as stop:
@@ -200,7 +204,10 @@ def resume_training(
             "pass --epochs N to go further"
         )
     log(f"resuming {run_dir} after epoch {state['epoch']} of {config.epochs}")
-    return _run(config, split, run_dir, state, progress, log, team.world.device(config.device), team, None)
+    device = team.world.device(config.device)
+    scripts = state.get("scripts") or script_table(config.scripts, split.languages)
+    with _seeded(config.seed, device):
+        return _fit(config, split, run_dir, state, progress, log, device, team, None, scripts)
 
 
 def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -216,22 +223,13 @@ def _epoch_lr(config: TrainConfig, epoch: int) -> float:
     return config.lr  # type: ignore[return-value]
 
 
-def _run(
-    config: TrainConfig,
-    split: Split,
-    run_dir: Path,
-    state: dict[str, Any] | None,
-    progress: bool,
-    log: Callable[[str], None],
-    device: torch.device,
-    team: Team,
-    on_epoch: OnEpoch | None,
-) -> TrainResult:
-    # Initialisation and dropout draw from torch's global generator; forking it keeps the seed
-    # local to this run, so a caller's random state is the same before and after.
+@contextmanager
+def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Initialisation and dropout draw from torch's global generator; forking it keeps the seed
+    local to this run, so a caller's random state is the same before and after."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(config.seed)
-        return _fit(config, split, run_dir, state, progress, log, device, team, on_epoch)
+        torch.manual_seed(seed)
+        yield
 
 
 def _fit(
@@ -244,6 +242,7 @@ def _fit(
     device: torch.device,
     team: Team,
     on_epoch: OnEpoch | None,
+    scripts: dict[str, list[str]],
 ) -> TrainResult:
     shuffler = torch.Generator().manual_seed(config.seed)
     languages = split.languages
@@ -283,7 +282,7 @@ def _fit(
             config={**config.to_dict(), "split": split.describe(), "data": split.data.get("label", "")},
             metrics=metrics,
             calibration=(calibration or Calibration(prior)).to_dict(),
-            scripts=default_scripts(languages),
+            scripts=scripts,
         )
 
     def save_resume_state(epoch: int) -> None:
@@ -298,6 +297,7 @@ def _fit(
             "history": history,
             "best": best,
             "averaged": averaged.state_dict() if averaged is not None else None,
+            "scripts": scripts,
         }
         save_payload(run_dir / RESUME, payload)
 

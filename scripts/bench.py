@@ -90,24 +90,27 @@ def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, 
     return seconds, usage.ru_maxrss * 1024
 
 
+def train_args(model_name: str, data_dir: Path, run_dir: Path, *extra: str) -> list[str]:
+    """`namelstm train` of one model on CPU into `run_dir`, quietly and without figures."""
+    return [
+        "train",
+        "--model",
+        model_name,
+        "--data-dir",
+        str(data_dir),
+        "--out",
+        str(run_dir),
+        "-q",
+        "--no-plots",
+        "--device",
+        "cpu",
+        *extra,
+    ]
+
+
 def default_training(model_name: str, data_dir: Path, runs: Path, *extra: str) -> dict[str, Any]:
     run_dir = runs / "-".join((model_name, *extra))
-    wall, peak = run_cli(
-        [
-            "train",
-            "--model",
-            model_name,
-            "--data-dir",
-            str(data_dir),
-            "--out",
-            str(run_dir),
-            "-q",
-            "--no-plots",
-            "--device",
-            "cpu",
-            *extra,
-        ]
-    )
+    wall, peak = run_cli(train_args(model_name, data_dir, run_dir, *extra))
     history = json.loads((run_dir / "history.json").read_text())["epochs"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     n_train = len(json.loads((run_dir / "split.json").read_text())["train"])
@@ -145,23 +148,9 @@ def threads_report(data_dir: Path, runs: Path, repeats: int, epochs: int = 5) ->
                     run_dir = runs / f"threads-{load}-{threads}-{i}"
                     seconds.append(
                         run_cli(
-                            [
-                                "train",
-                                "--model",
-                                "lstm",
-                                "--epochs",
-                                str(epochs),
-                                "--threads",
-                                str(threads),
-                                "--data-dir",
-                                str(data_dir),
-                                "--out",
-                                str(run_dir),
-                                "-q",
-                                "--no-plots",
-                                "--device",
-                                "cpu",
-                            ]
+                            train_args(
+                                "lstm", data_dir, run_dir, "--epochs", str(epochs), "--threads", str(threads)
+                            )
                         )[0]
                     )
                 rows.append(

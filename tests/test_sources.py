@@ -139,3 +139,28 @@ def test_batches_hold_no_python_object_per_name(tiny_data: Path) -> None:
     tensors = [v for v in vars(batches).values() if isinstance(v, torch.Tensor)]
     assert all(not isinstance(v, list | tuple) for v in vars(batches).values())
     assert tensors and batches.encoded.flat.numel() == sum(len(n) for n, _ in dataset.pairs)
+
+
+def test_scripts_file_gives_custom_labels_a_script_table(tiny_data: Path, isolated: Path) -> None:
+    table = isolated / "scripts.json"
+    table.write_text(json.dumps({"Gamman": ["Latin", "Cyrillic"], "Alphan": ["Latin"]}), encoding="utf-8")
+    runner = CliRunner()
+    trained = runner.invoke(
+        cli, ["train", "--data", str(tiny_data), "--scripts", str(table), "--out", "run", *TINY_TRAIN]
+    )
+    assert trained.exit_code == 0, trained.output
+    answer = json.loads(runner.invoke(cli, ["predict", "--checkpoint", "run", "--json", "Макдурин"]).stdout)[
+        0
+    ]
+    assert answer["script"] == "Cyrillic script"
+    assert [p["language"] for p in answer["predictions"]] == ["Gamman"]
+
+
+def test_a_bad_scripts_file_is_one_line_and_writes_nothing(tiny_data: Path, isolated: Path) -> None:
+    table = isolated / "scripts.json"
+    table.write_text(json.dumps({"Klingon": ["Latin"]}), encoding="utf-8")
+    result = CliRunner().invoke(
+        cli, ["train", "--data", str(tiny_data), "--scripts", str(table), "--out", "run", *TINY_TRAIN]
+    )
+    assert result.exit_code == 1 and "Klingon" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (isolated / "run").exists()

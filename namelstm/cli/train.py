@@ -91,6 +91,12 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
 )
 @click.option("--forget-bias", type=float, help="Initial forget-gate bias of lstm, mylstm and bilstm.")
 @click.option(
+    "--scripts",
+    type=click.Path(dir_okay=False, path_type=str),
+    help='JSON {"Label": ["Latin", "Cyrillic"], ...}: the scripts each label is written in, stored with '
+    "the model.  [default: the shipped table for the 18 tutorial languages, none for other labels]",
+)
+@click.option(
     "--hidden-size",
     cls=_ModelHelp,
     type=click.IntRange(min=1),
@@ -144,6 +150,7 @@ def train(
     average_last: int | None,
     balance: str | None,
     forget_bias: float | None,
+    scripts: str | None,
     hidden_size: int | None,
     seed: int,
     data_dir: Path | None,
@@ -213,6 +220,7 @@ def train(
                     average_last=average_last,
                     balance=balance,
                     forget_bias=forget_bias,
+                    scripts=scripts,
                     hidden_size=hidden_size,
                     seed=seed,
                     device=device,
