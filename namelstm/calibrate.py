@@ -85,14 +85,32 @@ def selection_score(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
     return (accuracy + balanced_accuracy(predicted, targets, log_probs.shape[1])) / 2
 
 
+def tradeoff(
+    log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]
+) -> list[dict[str, float]]:
+    """Accuracy, balanced accuracy and their mean (`selection_score`) at every tau of TAU_GRID: the
+    whole trade-off the logit adjustment offers, of which `fit_tau` keeps the best mean."""
+    rows = []
+    for tau in TAU_GRID:
+        predicted = Calibration(prior, tau).apply(log_probs, temperature=False).argmax(1)
+        accuracy = float((predicted == targets).double().mean())
+        balanced = balanced_accuracy(predicted, targets, log_probs.shape[1])
+        rows.append(
+            {
+                "tau": tau,
+                "accuracy": accuracy,
+                "balanced_accuracy": balanced,
+                "score": (accuracy + balanced) / 2,
+            }
+        )
+    return rows
+
+
 def fit_tau(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]) -> float:
     """The logit-adjustment strength on TAU_GRID with the best `selection_score`; ties go to the
     smallest |tau|, the least change to what the model learned."""
-    best = max(
-        TAU_GRID,
-        key=lambda tau: (selection_score(Calibration(prior, tau).apply(log_probs), targets), -abs(tau)),
-    )
-    return float(best)
+    best = max(tradeoff(log_probs, targets, prior), key=lambda row: (row["score"], -abs(row["tau"])))
+    return float(best["tau"])
 
 
 def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor) -> float:

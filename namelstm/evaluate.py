@@ -10,7 +10,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from namelstm.calibrate import Calibration, balanced_accuracy, expected_calibration_error, reliability
+from namelstm.calibrate import (
+    Calibration,
+    balanced_accuracy,
+    expected_calibration_error,
+    reliability,
+    selection_score,
+    tradeoff,
+)
 from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
@@ -129,6 +136,18 @@ def test_metrics(
     }
 
 
+def validation_metrics(raw: Scores, calibration: Calibration) -> dict[str, Any]:
+    """The calibrated model on the validation names (what chose tau and the recipe), and the whole
+    trade-off between accuracy and balanced accuracy that other values of tau would give there."""
+    calibrated = Scores(calibration.apply(raw.log_probs), raw.targets)
+    return {
+        "accuracy": calibrated.accuracy,
+        "balanced_accuracy": calibrated.balanced_accuracy,
+        "selection_score": selection_score(calibrated.log_probs, raw.targets),
+        "tradeoff": tradeoff(raw.log_probs, raw.targets, calibration.prior) if calibration.prior else [],
+    }
+
+
 def _checkpoint_metrics(
     checkpoint: Checkpoint, split: Split, where: str, device: torch.device | str
 ) -> dict[str, Any]:
@@ -136,17 +155,15 @@ def _checkpoint_metrics(
         raise NamelstmError(f"the checkpoint in {where} knows other languages than the run's split.json")
     if checkpoint.alphabet != split.alphabet.letters:
         raise NamelstmError(f"the checkpoint in {where} reads another alphabet than the run's split.json")
+    model = checkpoint.build_model(device)
+    calibration = Calibration.from_dict(checkpoint.calibration)
+    val = score(model, Batches(split.val, checkpoint.languages, INFERENCE_BATCH_SIZE, split.alphabet), device)
     return {
         "run": where,
         "model": checkpoint.model_name,
         "epoch": checkpoint.epoch,
-        **test_metrics(
-            checkpoint.build_model(device),
-            split,
-            checkpoint.languages,
-            device,
-            Calibration.from_dict(checkpoint.calibration),
-        ),
+        **test_metrics(model, split, checkpoint.languages, device, calibration),
+        "validation": validation_metrics(val, calibration),
     }
 
 

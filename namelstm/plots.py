@@ -228,8 +228,17 @@ def describe_run(history_file: dict[str, Any]) -> str:
 
 
 def plot_run(run_dir: Path) -> list[Path]:
-    """Write a run's loss curves and test confusion matrix next to its checkpoint."""
-    from namelstm.runs import CONFUSION_FIGURE, HISTORY, LOSS_FIGURE, METRICS, RELIABILITY_FIGURE, read_json
+    """Write a run's loss curves, test confusion matrix, reliability diagram and validation trade-off
+    of accuracy against balanced accuracy next to its checkpoint."""
+    from namelstm.runs import (
+        CONFUSION_FIGURE,
+        HISTORY,
+        LOSS_FIGURE,
+        METRICS,
+        RELIABILITY_FIGURE,
+        TRADEOFF_FIGURE,
+        read_json,
+    )
 
     run_dir = Path(run_dir)
     history_file = read_json(run_dir / HISTORY)
@@ -245,23 +254,31 @@ def plot_run(run_dir: Path) -> list[Path]:
         f"(epoch {metrics['epoch']})",
         f"balanced accuracy {metrics['balanced_accuracy']:.1%}",
     ]
-    return [
-        plot_history(
-            history_file["epochs"],
-            run_dir / LOSS_FIGURE,
-            _title(about),
-            min(history_file["config"].get("average_last") or 0, len(history_file["epochs"])),
-        ),
-        plot_confusion(
-            metrics["confusion"],
-            metrics["languages"],
-            run_dir / CONFUSION_FIGURE,
-            _title(about, scores, width=max(50, 5 * len(metrics["languages"]))),
-        ),
-    ] + (
-        [plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, _title(about))]
-        if "reliability" in metrics
-        else []
+    return (
+        [
+            plot_history(
+                history_file["epochs"],
+                run_dir / LOSS_FIGURE,
+                _title(about),
+                min(history_file["config"].get("average_last") or 0, len(history_file["epochs"])),
+            ),
+            plot_confusion(
+                metrics["confusion"],
+                metrics["languages"],
+                run_dir / CONFUSION_FIGURE,
+                _title(about, scores, width=max(50, 5 * len(metrics["languages"]))),
+            ),
+        ]
+        + (
+            [plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, _title(about))]
+            if "reliability" in metrics
+            else []
+        )
+        + (
+            [plot_tradeoff(metrics, run_dir / TRADEOFF_FIGURE, _title(about))]
+            if "tradeoff" in metrics.get("validation", {})
+            else []
+        )
     )
 
 
@@ -449,4 +466,51 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
             width=110,
         )
     )
+    return _save(fig, path)
+
+
+def plot_tradeoff(metrics: dict[str, Any], path: Path, title: str) -> Path:
+    """What the logit adjustment trades, on the validation names: accuracy and balanced accuracy
+    at every tau (left), and the same as one curve of accuracy against balanced accuracy (right),
+    marking the model as trained (tau 0), the fitted tau, and where the test names landed."""
+    rows = metrics["validation"]["tradeoff"]
+    fitted = metrics.get("calibration", {}).get("tau", 0.0)
+    taus = [r["tau"] for r in rows]
+    accuracy = [r["accuracy"] for r in rows]
+    balanced = [r["balanced_accuracy"] for r in rows]
+    at = {r["tau"]: r for r in rows}
+    fig = Figure(figsize=(12, 5.4), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    left.plot(taus, accuracy, color="C0", label="accuracy")
+    left.plot(taus, balanced, color="C1", label="balanced accuracy")
+    left.plot(
+        taus, [r["score"] for r in rows], color="grey", ls="--", label="their mean (what tau maximises)"
+    )
+    left.axvline(fitted, color="C3", ls=":", label=f"fitted tau = {fitted:g}")
+    left.set(xlabel="logit adjustment tau (0: the model as trained)", title="validation names, by tau")
+    left.legend(loc="lower right", fontsize=8)
+    right.plot(balanced, accuracy, "-", color="C2", lw=1.2, label="validation names, tau from -0.5 to 2")
+    for tau, marker, label in (
+        (0.0, "o", "tau 0 (validation)"),
+        (fitted, "s", f"fitted tau {fitted:g} (validation)"),
+    ):
+        if tau in at:
+            right.plot(
+                at[tau]["balanced_accuracy"], at[tau]["accuracy"], marker, color="C3", ms=7, label=label
+            )
+    right.plot(
+        metrics["balanced_accuracy"],
+        metrics["accuracy"],
+        "*",
+        color="k",
+        ms=11,
+        label=f"test names, fitted tau ({metrics['n']} names)",
+    )
+    right.set(xlabel="balanced accuracy", ylabel="accuracy", title="the trade-off as one curve")
+    right.legend(loc="center left", fontsize=8)
+    for ax in (left, right):
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.grid(alpha=0.3)
+    right.xaxis.set_major_formatter(PercentFormatter(1.0))
+    fig.suptitle(title + "\ntau is fitted on the validation names; the test names only show where it lands")
     return _save(fig, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from namelstm.calibrate import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.config import PREDICT_BATCH_SIZE
 from namelstm.data import encode
-from namelstm.errors import BadInput
+from namelstm.errors import BadInput, NamelstmError
 from namelstm.models import NameClassifier
 from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
 from namelstm.script import ScriptEvidence, evidence
@@ -109,6 +109,17 @@ class Predictor:
             checkpoint.scripts,
             PRETRAINED if shipped else str(path),
         )
+
+    def with_tau(self, tau: float) -> Predictor:
+        """This predictor with logit-adjustment strength `tau` instead of the one fitted on validation:
+        0 answers as the model was trained (common languages more often, higher plain accuracy),
+        larger values favour rare languages. The temperature stays the fitted one."""
+        if not self.calibration.prior:
+            raise NamelstmError(
+                "this model stores no language prior, so its logit adjustment cannot be changed"
+            )
+        calibration = replace(self.calibration, tau=float(tau))
+        return Predictor(self.model, self.languages, self.checkpoint, calibration, self.scripts, self.source)
 
     def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then

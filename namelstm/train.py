@@ -17,13 +17,13 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from namelstm.alphabet import pick_alphabet
-from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of, selection_score
+from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.config import INFERENCE_BATCH_SIZE, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import Scores, score, test_metrics
+from namelstm.evaluate import score, test_metrics, validation_metrics
 from namelstm.feed import Feed
 from namelstm.models import NameClassifier, build_model, family
 from namelstm.runs import (
@@ -383,13 +383,10 @@ def _fit(
         model.load_state_dict(best["state"])
         val = score(model, val_batches, device)
     calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split")
-    calibrated_val = Scores(calibration.apply(val.log_probs), val.targets)
-    val_metrics = {
-        "accuracy": calibrated_val.accuracy,
-        "balanced_accuracy": calibrated_val.balanced_accuracy,
-        "selection_score": selection_score(calibrated_val.log_probs, val.targets),
+    metrics = {
+        **test_metrics(model, split, languages, device, calibration),
+        "validation": validation_metrics(val, calibration),
     }
-    metrics = {**test_metrics(model, split, languages, device, calibration), "validation": val_metrics}
     write_json(
         run_dir / METRICS, {"run": str(run_dir), "model": config.model, "epoch": best["epoch"], **metrics}
     )

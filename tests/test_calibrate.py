@@ -9,12 +9,15 @@ import torch
 from torch.nn import functional as F
 
 from namelstm.calibrate import (
+    TAU_GRID,
     Calibration,
     class_weights,
     expected_calibration_error,
     fit_calibration,
+    fit_tau,
     fit_temperature,
     selection_score,
+    tradeoff,
 )
 from namelstm.evaluate import Scores, compute_metrics
 from namelstm.script import TUTORIAL_SCRIPTS, default_scripts, evidence, scripts_of
@@ -57,6 +60,25 @@ def test_logit_adjustment_fitted_on_imbalanced_data_raises_the_selection_score()
     # The temperature never moves the argmax.
     adjusted = fitted.apply(log_probs, temperature=False)
     assert torch.equal(adjusted.argmax(1), fitted.apply(log_probs).argmax(1))
+
+
+def test_tradeoff_lists_every_tau_and_fit_tau_keeps_its_best_mean() -> None:
+    generator = torch.Generator().manual_seed(2)
+    prior = (0.8, 0.15, 0.05)
+    targets = torch.multinomial(torch.tensor(prior), 2000, replacement=True, generator=generator)
+    logits = (
+        torch.randn(2000, 3, generator=generator) + 1.2 * F.one_hot(targets, 3) + torch.tensor(prior).log()
+    )
+    log_probs = F.log_softmax(logits, dim=1)
+    rows = tradeoff(log_probs, targets, prior)
+    assert [r["tau"] for r in rows] == list(TAU_GRID)
+    at = {r["tau"]: r for r in rows}
+    # tau 0 is the model as trained; a strong adjustment buys balance with accuracy.
+    assert at[0.0]["accuracy"] == pytest.approx(float((log_probs.argmax(1) == targets).double().mean()))
+    assert at[1.0]["balanced_accuracy"] > at[0.0]["balanced_accuracy"]
+    assert at[1.0]["accuracy"] < at[0.0]["accuracy"]
+    best = max(r["score"] for r in rows)
+    assert at[fit_tau(log_probs, targets, prior)]["score"] == best
 
 
 def test_ece_known_answers() -> None:

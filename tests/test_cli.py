@@ -68,12 +68,31 @@ def test_evaluate_json_has_the_promised_keys_and_writes_metrics(trained: Path) -
 def test_plot_writes_png_figures_and_an_overlay(trained: Path) -> None:
     result = run("plot")
     assert result.exit_code == 0, result.output
-    for name in ("loss.png", "confusion.png"):
+    for name in ("loss.png", "confusion.png", "reliability.png", "tradeoff.png"):
         assert (trained / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     shutil.copytree(trained, trained.parent / "copy")
     result = run("plot", str(trained), str(trained.parent / "copy"), "--overlay", "overlay.png")
     assert result.exit_code == 0, result.output
     assert Path("overlay.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_predict_tau_overrides_the_fitted_adjustment_and_evaluate_keeps_the_tradeoff(trained: Path) -> None:
+    metrics = json.loads(run("evaluate", "--json").stdout)
+    rows = metrics["validation"]["tradeoff"]
+    assert rows[0]["tau"] == -0.5 and rows[-1]["tau"] == 2.0
+    fitted = metrics["calibration"]["tau"]
+    assert (
+        max(rows, key=lambda r: r["score"])["score"] == next(r for r in rows if r["tau"] == fitted)["score"]
+    )
+
+    def first(*options: str) -> dict:
+        result = run("predict", "--json", "-k", "3", "Bakiaki", *options)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)[0]["predictions"]
+
+    assert first("--tau", str(fitted)) == first()
+    assert first("--tau", "2") != first("--tau", "-0.5")
+    assert run("predict", "Bakiaki", "--tau", "40").exit_code == 2
 
 
 def test_python_dash_m_runs_the_same_cli() -> None:

@@ -49,6 +49,13 @@ from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, THREADS_HELP
     is_flag=True,
     help="Let every language compete, whatever script the name is written in.",
 )
+@click.option(
+    "--tau",
+    type=click.FloatRange(-5, 5),
+    help="Logit adjustment instead of the one fitted on validation: 0 answers as the model was "
+    "trained (common languages more often: higher accuracy), larger values favour rare languages "
+    "(higher balanced accuracy). `namelstm plot` draws the trade-off (tradeoff.png).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
 def predict(
@@ -63,6 +70,7 @@ def predict(
     overwrite: bool,
     strict: bool,
     ignore_script: bool,
+    tau: float | None,
     quiet: bool,
     threads: int | None,
 ) -> None:
@@ -79,6 +87,7 @@ def predict(
       namelstm predict --json --checkpoint outputs/mylstm "O'Neill"
       cut -f1 names.tsv | namelstm predict - --jsonl > predictions.jsonl
       namelstm predict --input customers.csv --column name --output predictions.csv --top-k 3
+      namelstm predict Nguyen --tau 0             # the model as trained: no extra weight for rare languages
     """
     from namelstm.predict import Predictor
     from namelstm.predict_files import predict_file, predict_to_stream, records_from_args
@@ -104,6 +113,8 @@ def predict(
     apply_threads(threads)
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
     predictor = Predictor.load(source)
+    if tau is not None:
+        predictor = predictor.with_tau(tau)
     if top_k > len(predictor.languages):
         raise click.BadParameter(
             f"at most {len(predictor.languages)} (the model knows that many languages)",
