@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+TAU_LIMITS = (-5.0, 5.0)  # what predict --tau accepts; further out, one language wins everything
+
 BALANCES = ("none", "sqrt", "inverse")  # class weights (n / (K n_c)) ** p for p = 0, 1/2, 1
 OPTIMIZERS = ("sgd", "adam")
 LR_SCHEDULES = ("constant", "cosine")  # cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, per epoch

@@ -139,6 +139,8 @@ def test_metrics(
 def validation_metrics(raw: Scores, calibration: Calibration) -> dict[str, Any]:
     """The calibrated model on the validation names (what chose tau and the recipe), and the whole
     trade-off between accuracy and balanced accuracy that other values of tau would give there."""
+    if not len(raw.targets):  # a split with no validation names (hand-made, or tiny languages only)
+        return {"accuracy": None, "balanced_accuracy": None, "selection_score": None, "tradeoff": []}
     calibrated = Scores(calibration.apply(raw.log_probs), raw.targets)
     return {
         "accuracy": calibrated.accuracy,

@@ -276,7 +276,7 @@ def plot_run(run_dir: Path) -> list[Path]:
         )
         + (
             [plot_tradeoff(metrics, run_dir / TRADEOFF_FIGURE, _title(about))]
-            if "tradeoff" in metrics.get("validation", {})
+            if metrics.get("validation", {}).get("tradeoff")
             else []
         )
     )
@@ -486,15 +486,23 @@ def plot_tradeoff(metrics: dict[str, Any], path: Path, title: str) -> Path:
     left.plot(
         taus, [r["score"] for r in rows], color="grey", ls="--", label="their mean (what tau maximises)"
     )
-    left.axvline(fitted, color="C3", ls=":", label=f"fitted tau = {fitted:g}")
+    on_grid = "" if fitted in at else " (not on the grid)"
+    left.axvline(fitted, color="C3", ls=":", label=f"fitted tau = {fitted:g}{on_grid}")
     left.set(xlabel="logit adjustment tau (0: the model as trained)", title="validation names, by tau")
     left.legend(loc="lower right", fontsize=8)
-    right.plot(balanced, accuracy, "-", color="C2", lw=1.2, label="validation names, tau from -0.5 to 2")
+    right.plot(
+        balanced,
+        accuracy,
+        "-",
+        color="C2",
+        lw=1.2,
+        label=f"validation names, tau from {taus[0]:g} to {taus[-1]:g}",
+    )
     for tau, marker, label in (
-        (0.0, "o", "tau 0 (validation)"),
+        (0.0, "o", "tau 0, the model as trained (validation)"),
         (fitted, "s", f"fitted tau {fitted:g} (validation)"),
     ):
-        if tau in at:
+        if tau in at and not (tau == 0.0 and fitted == 0.0):  # one marker when they coincide
             right.plot(
                 at[tau]["balanced_accuracy"], at[tau]["accuracy"], marker, color="C3", ms=7, label=label
             )

@@ -92,16 +92,17 @@ class Predictor:
         self.source = source  # what it was loaded from: a path, or "pretrained"
 
     @classmethod
-    def load(cls, path: str | Path = PRETRAINED) -> Predictor:
+    def load(cls, path: str | Path = PRETRAINED, tau: float | None = None) -> Predictor:
         """From a checkpoint file, a run directory holding `checkpoint.pt`, or the string
-        "pretrained" for the model shipped with the package (a folder of that name is `./pretrained`).
+        "pretrained" for the model shipped with the package (a folder of that name is `./pretrained`);
+        `tau` replaces the fitted logit adjustment (see `with_tau`).
 
         >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
         'Japanese'
         """
         shipped = isinstance(path, str) and path == PRETRAINED
         checkpoint = load_checkpoint(pretrained_path() if shipped else resolve_checkpoint(Path(path)))
-        return cls(
+        predictor = cls(
             checkpoint.build_model(),
             checkpoint.languages,
             checkpoint,
@@ -109,12 +110,13 @@ class Predictor:
             checkpoint.scripts,
             PRETRAINED if shipped else str(path),
         )
+        return predictor if tau is None else predictor.with_tau(tau)
 
     def with_tau(self, tau: float) -> Predictor:
         """This predictor with logit-adjustment strength `tau` instead of the one fitted on validation:
         0 answers as the model was trained (common languages more often, higher plain accuracy),
         larger values favour rare languages. The temperature stays the fitted one."""
-        if not self.calibration.prior:
+        if not self.calibration.prior and tau:
             raise NamelstmError(
                 "this model stores no language prior, so its logit adjustment cannot be changed"
             )

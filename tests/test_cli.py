@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from namelstm.calibrate import TAU_GRID
 from namelstm.cli import cli
 
 TINY_TRAIN = ["--epochs", "8", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.3", "-q"]
@@ -70,6 +71,11 @@ def test_plot_writes_png_figures_and_an_overlay(trained: Path) -> None:
     assert result.exit_code == 0, result.output
     for name in ("loss.png", "confusion.png", "reliability.png", "tradeoff.png"):
         assert (trained / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A run scored before the trade-off existed (or with no validation names) gets no tradeoff.png.
+    metrics = json.loads((trained / "metrics.json").read_text())
+    (trained / "metrics.json").write_text(json.dumps({**metrics, "validation": {"tradeoff": []}}))
+    (trained / "tradeoff.png").unlink()
+    assert run("plot").exit_code == 0 and not (trained / "tradeoff.png").exists()
     shutil.copytree(trained, trained.parent / "copy")
     result = run("plot", str(trained), str(trained.parent / "copy"), "--overlay", "overlay.png")
     assert result.exit_code == 0, result.output
@@ -79,7 +85,7 @@ def test_plot_writes_png_figures_and_an_overlay(trained: Path) -> None:
 def test_predict_tau_overrides_the_fitted_adjustment_and_evaluate_keeps_the_tradeoff(trained: Path) -> None:
     metrics = json.loads(run("evaluate", "--json").stdout)
     rows = metrics["validation"]["tradeoff"]
-    assert rows[0]["tau"] == -0.5 and rows[-1]["tau"] == 2.0
+    assert [r["tau"] for r in rows] == list(TAU_GRID)
     fitted = metrics["calibration"]["tau"]
     assert (
         max(rows, key=lambda r: r["score"])["score"] == next(r for r in rows if r["tau"] == fitted)["score"]

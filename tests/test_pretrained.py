@@ -10,7 +10,10 @@ import torch
 from click.testing import CliRunner
 
 from namelstm import Predictor
+from namelstm.alphabet import REPORT
 from namelstm.cli import cli
+from namelstm.errors import NamelstmError
+from namelstm.models import build_model
 from namelstm.predict import pretrained_path
 
 CARD = json.loads((pretrained_path().parent / "card.json").read_text())
@@ -118,3 +121,17 @@ def test_the_shipped_model_is_calibrated_and_carries_its_script_table() -> None:
     assert checkpoint.calibration["temperature"] > 0
     assert checkpoint.scripts["Russian"] == ["Latin", "Cyrillic"]
     assert CARD["test_metrics"]["ece"] <= 0.03
+
+
+def test_another_tau_needs_a_stored_prior_but_tau_zero_never_does() -> None:
+    bare = Predictor(build_model("lstm", len(REPORT), 3, 8), ("A", "B", "C"))
+    assert bare.with_tau(0).calibration.tau == 0.0
+    with pytest.raises(NamelstmError, match="no language prior"):
+        bare.with_tau(0.5)
+    shipped = Predictor.load("pretrained")
+    as_trained = Predictor.load("pretrained", tau=0)
+    assert as_trained.calibration.temperature == shipped.calibration.temperature
+    assert as_trained.calibration.tau == 0.0 != shipped.calibration.tau
+    adjusted, raw = (dict(p.predict(["Kim"], top_k=18)[0].predictions) for p in (shipped, as_trained))
+    # Without the adjustment the common language gains at the rare one's expense.
+    assert raw["Russian"] > adjusted["Russian"] and raw["Korean"] < adjusted["Korean"]

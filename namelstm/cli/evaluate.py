@@ -24,8 +24,9 @@ def evaluate(
     checkpoint: str | None, as_json: bool, device: str, data_dir: Path | None, threads: int | None
 ) -> None:
     """Score a model on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1,
-    NLL, ECE and a per-language table. Writes metrics.json in the run (the pretrained model is
-    re-scored on its model card's split of the data).
+    NLL, ECE and a per-language table; with --json also the validation names' accuracy and balanced
+    accuracy at every logit adjustment tau ('validation'). Writes metrics.json in the run (the
+    pretrained model is re-scored on its model card's split of the data).
 
     \b
     Examples:

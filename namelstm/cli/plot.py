@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 
-@click.command(short_help="Loss curves and confusion matrix of runs, as PNG.")
+@click.command(short_help="Loss curves, confusion matrix, reliability and trade-off of runs, as PNG.")
 @click.argument("runs", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "--overlay",
@@ -17,7 +17,9 @@ import click
     help="Where the overlay of several runs' validation curves goes.",
 )
 def plot(runs: tuple[Path, ...], overlay: Path) -> None:
-    """Draw each RUN's loss curves (loss.png) and test confusion matrix (confusion.png), inside the run.
+    """Draw each RUN's loss curves (loss.png), test confusion matrix (confusion.png), reliability
+    diagram (reliability.png) and validation trade-off of the logit adjustment (tradeoff.png), inside
+    the run; a run scored before the trade-off existed gets it after `namelstm evaluate`.
 
     With no RUN, the latest run directly under outputs/; with several, also one figure overlaying
     their validation losses.

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, THREADS_HELP
+from namelstm.config import TAU_LIMITS
 
 
 @click.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
@@ -51,10 +52,12 @@ from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, THREADS_HELP
 )
 @click.option(
     "--tau",
-    type=click.FloatRange(-5, 5),
+    type=click.FloatRange(*TAU_LIMITS),
     help="Logit adjustment instead of the one fitted on validation: 0 answers as the model was "
     "trained (common languages more often: higher accuracy), larger values favour rare languages "
-    "(higher balanced accuracy). `namelstm plot` draws the trade-off (tradeoff.png).",
+    "(higher balanced accuracy). The temperature stays the one fitted with the stored tau, so "
+    "probabilities elsewhere are less well calibrated. `namelstm evaluate --json` lists the "
+    "validation trade-off under 'validation', and `namelstm plot` draws it for a run (tradeoff.png).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
@@ -112,9 +115,7 @@ def predict(
         raise click.UsageError("choose one of --json and --jsonl")
     apply_threads(threads)
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
-    predictor = Predictor.load(source)
-    if tau is not None:
-        predictor = predictor.with_tau(tau)
+    predictor = Predictor.load(source, tau)
     if top_k > len(predictor.languages):
         raise click.BadParameter(
             f"at most {len(predictor.languages)} (the model knows that many languages)",
