@@ -52,6 +52,7 @@ class PredictionServer(ThreadingHTTPServer):
             "members": checkpoint.members if checkpoint else None,
             "description": checkpoint.describe() if checkpoint else None,
             "languages": list(self.predictor.languages),
+            "tau": self.predictor.calibration.tau,  # the logit adjustment in use (serve --tau changes it)
         }
 
     def predict(self, names: list[str], top_k: int) -> list[dict[str, Any]]:

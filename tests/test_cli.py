@@ -133,7 +133,9 @@ def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
     import urllib.request
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "namelstm", "serve", "--port", "0", "-q"], stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "namelstm", "serve", "--port", "0", "--tau", "0", "-q"],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         note, line = process.stderr.readline(), process.stderr.readline()
@@ -142,6 +144,7 @@ def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as response:
             health = json.loads(response.read())
         assert health["status"] == "ok" and health["checkpoint"] == "pretrained"  # nothing trained here
+        assert health["tau"] == 0.0  # --tau replaced the fitted adjustment
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0

@@ -52,6 +52,7 @@ def test_health(server: tuple[str, int]) -> None:
     card = json.loads((pretrained_path().parent / "card.json").read_text())
     assert body["checkpoint"] == "pretrained" and body["model"] == card["model"]
     assert body["members"] == card["members"] and "test accuracy" in body["description"]
+    assert body["tau"] == card["calibration"]["tau"]
 
 
 def test_get_predict(server: tuple[str, int]) -> None:

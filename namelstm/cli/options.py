@@ -9,12 +9,20 @@ from typing import Any
 
 import click
 
-from namelstm.config import TrainConfig
+from namelstm.config import TAU_LIMITS, TrainConfig
 from namelstm.errors import NamelstmError
 from namelstm.sources import Columns
 
 DEFAULTS = TrainConfig()
 COLUMNS = Columns()
+TAU = click.FloatRange(*TAU_LIMITS)
+TAU_HELP = (
+    "Logit adjustment instead of the one fitted on validation: 0 answers as the model was trained "
+    "(common languages more often: higher accuracy), larger values favour rare languages (higher "
+    "balanced accuracy). The temperature stays the one fitted with the stored tau, so probabilities "
+    "elsewhere are less well calibrated. `namelstm evaluate --json` lists the validation trade-off "
+    "under 'validation', and `namelstm plot` draws it for a run (tradeoff.png)."
+)
 THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see the README on threads]"
 # click.Path(path_type=str) keeps what was typed, so "pretrained" (the shipped model) and
 # "./pretrained" (a folder) stay apart.

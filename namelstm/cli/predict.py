@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, THREADS_HELP
-from namelstm.config import TAU_LIMITS
+from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, TAU, TAU_HELP, THREADS_HELP
 
 
 @click.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
@@ -50,15 +49,7 @@ from namelstm.config import TAU_LIMITS
     is_flag=True,
     help="Let every language compete, whatever script the name is written in.",
 )
-@click.option(
-    "--tau",
-    type=click.FloatRange(*TAU_LIMITS),
-    help="Logit adjustment instead of the one fitted on validation: 0 answers as the model was "
-    "trained (common languages more often: higher accuracy), larger values favour rare languages "
-    "(higher balanced accuracy). The temperature stays the one fitted with the stored tau, so "
-    "probabilities elsewhere are less well calibrated. `namelstm evaluate --json` lists the "
-    "validation trade-off under 'validation', and `namelstm plot` draws it for a run (tradeoff.png).",
-)
+@click.option("--tau", type=TAU, help=TAU_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
 def predict(
