@@ -78,11 +78,16 @@ def balanced_accuracy(predicted: torch.Tensor, targets: torch.Tensor, n_classes:
     return float((correct[present] / support[present]).mean())
 
 
+def accuracies(predicted: torch.Tensor, targets: torch.Tensor, n_classes: int) -> dict[str, float]:
+    """Accuracy, balanced accuracy and their mean, the `score` every choice on validation maximises."""
+    accuracy = float((predicted == targets).double().mean())
+    balanced = balanced_accuracy(predicted, targets, n_classes)
+    return {"accuracy": accuracy, "balanced_accuracy": balanced, "score": (accuracy + balanced) / 2}
+
+
 def selection_score(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
     """What every choice of recipe maximises on validation: the mean of accuracy and balanced accuracy."""
-    predicted = log_probs.argmax(1)
-    accuracy = float((predicted == targets).double().mean())
-    return (accuracy + balanced_accuracy(predicted, targets, log_probs.shape[1])) / 2
+    return accuracies(log_probs.argmax(1), targets, log_probs.shape[1])["score"]
 
 
 def tradeoff(
@@ -90,20 +95,13 @@ def tradeoff(
 ) -> list[dict[str, float]]:
     """Accuracy, balanced accuracy and their mean (`selection_score`) at every tau of TAU_GRID: the
     whole trade-off the logit adjustment offers, of which `fit_tau` keeps the best mean."""
-    rows = []
-    for tau in TAU_GRID:
-        predicted = Calibration(prior, tau).apply(log_probs, temperature=False).argmax(1)
-        accuracy = float((predicted == targets).double().mean())
-        balanced = balanced_accuracy(predicted, targets, log_probs.shape[1])
-        rows.append(
-            {
-                "tau": tau,
-                "accuracy": accuracy,
-                "balanced_accuracy": balanced,
-                "score": (accuracy + balanced) / 2,
-            }
-        )
-    return rows
+    return [
+        {
+            "tau": tau,
+            **accuracies(Calibration(prior, tau).apply(log_probs).argmax(1), targets, log_probs.shape[1]),
+        }
+        for tau in TAU_GRID
+    ]
 
 
 def fit_tau(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]) -> float:

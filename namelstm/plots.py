@@ -254,32 +254,25 @@ def plot_run(run_dir: Path) -> list[Path]:
         f"(epoch {metrics['epoch']})",
         f"balanced accuracy {metrics['balanced_accuracy']:.1%}",
     ]
-    return (
-        [
-            plot_history(
-                history_file["epochs"],
-                run_dir / LOSS_FIGURE,
-                _title(about),
-                min(history_file["config"].get("average_last") or 0, len(history_file["epochs"])),
-            ),
-            plot_confusion(
-                metrics["confusion"],
-                metrics["languages"],
-                run_dir / CONFUSION_FIGURE,
-                _title(about, scores, width=max(50, 5 * len(metrics["languages"]))),
-            ),
-        ]
-        + (
-            [plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, _title(about))]
-            if "reliability" in metrics
-            else []
-        )
-        + (
-            [plot_tradeoff(metrics, run_dir / TRADEOFF_FIGURE, _title(about))]
-            if metrics.get("validation", {}).get("tradeoff")
-            else []
-        )
-    )
+    written = [
+        plot_history(
+            history_file["epochs"],
+            run_dir / LOSS_FIGURE,
+            _title(about),
+            min(history_file["config"].get("average_last") or 0, len(history_file["epochs"])),
+        ),
+        plot_confusion(
+            metrics["confusion"],
+            metrics["languages"],
+            run_dir / CONFUSION_FIGURE,
+            _title(about, scores, width=max(50, 5 * len(metrics["languages"]))),
+        ),
+    ]
+    if "reliability" in metrics:  # runs scored before calibration existed have none
+        written.append(plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, _title(about)))
+    if metrics.get("validation", {}).get("tradeoff"):  # nor, before this figure, a trade-off
+        written.append(plot_tradeoff(metrics, run_dir / TRADEOFF_FIGURE, _title(about)))
+    return written
 
 
 def plot_runs(run_dirs: Sequence[Path], overlay: Path) -> list[Path]:
@@ -498,11 +491,12 @@ def plot_tradeoff(metrics: dict[str, Any], path: Path, title: str) -> Path:
         lw=1.2,
         label=f"validation names, tau from {taus[0]:g} to {taus[-1]:g}",
     )
-    for tau, marker, label in (
-        (0.0, "o", "tau 0, the model as trained (validation)"),
-        (fitted, "s", f"fitted tau {fitted:g} (validation)"),
-    ):
-        if tau in at and not (tau == 0.0 and fitted == 0.0):  # one marker when they coincide
+    marks = {  # a fitted tau of 0 replaces the tau-0 mark: one marker, one legend entry
+        0.0: ("o", "tau 0, the model as trained (validation)"),
+        fitted: ("s", f"fitted tau {fitted:g} (validation)"),
+    }
+    for tau, (marker, label) in marks.items():
+        if tau in at:
             right.plot(
                 at[tau]["balanced_accuracy"], at[tau]["accuracy"], marker, color="C3", ms=7, label=label
             )
