@@ -18,6 +18,7 @@ from namelstm.config import PREDICT_BATCH_SIZE
 from namelstm.data import encode
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.models import NameClassifier
+from namelstm.readings import han_readings
 from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
 from namelstm.script import ScriptEvidence, evidence
 
@@ -179,17 +180,35 @@ class Predictor:
             if ev.allowed is not None:
                 allowed[row] = False
                 allowed[row, list(ev.allowed)] = True
-        # Shortest names first, so each batch is padded only to the length of its longest name.
+        seen, notes = list(seen), [ev.describe() for ev in found]
+        han = {
+            row: readings
+            for row, ev in enumerate(found)
+            if ev.scripts and (readings := han_readings(names[row], ev.scripts, ev.allowed, self.languages))
+        }
+        # Each reading is one more text to score: the model is asked about each language in its own reading.
+        extra = [(row, i, self.alphabet.fold(text)) for row, r in han.items() for i, text in r.texts.items()]
+        log_probs = self._log_probs(seen + [text for _, _, text in extra])
+        for k, (row, i, text) in enumerate(extra):
+            if k == 0 or extra[k - 1][0] != row:  # the row's first reading: start from nothing
+                log_probs[row] = -math.inf
+            log_probs[row, i] = log_probs[len(seen) + k, i] + han[row].log_prior[i]
+        log_probs = log_probs[: len(seen)].masked_fill(~allowed, -math.inf).log_softmax(dim=1)
+        probs, index = log_probs.exp().topk(top_k, dim=1)
+        for row, r in han.items():  # show the reading of the language that won
+            language = self.languages[int(index[row, 0])]
+            seen[row], notes[row] = r.texts[int(index[row, 0])], r.note(language)
+        return Ranking(list(names), seen, probs, index, notes, self.languages)
+
+    def _log_probs(self, seen: Sequence[str]) -> torch.Tensor:
+        """Calibrated log-probabilities of every language for prepared names, in batches of names of
+        similar length (shortest first, so each batch is padded only to its longest name)."""
+        out = torch.empty(len(seen), len(self.languages))
         lengths = torch.tensor([len(s) for s in seen], dtype=torch.long)
-        order = torch.sort(lengths, stable=True).indices
-        probs = torch.empty(len(seen), top_k)
-        index = torch.empty(len(seen), top_k, dtype=torch.long)
-        for rows in order.split(PREDICT_BATCH_SIZE):
+        for rows in torch.sort(lengths, stable=True).indices.split(PREDICT_BATCH_SIZE):
             letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
-            log_probs = self.calibration.apply(self.model.classify(letters, lengths))
-            log_probs = log_probs.masked_fill(~allowed[rows], -math.inf).log_softmax(dim=1)
-            probs[rows], index[rows] = log_probs.exp().topk(top_k, dim=1)
-        return Ranking(list(names), list(seen), probs, index, [ev.describe() for ev in found], self.languages)
+            out[rows] = self.calibration.apply(self.model.classify(letters, lengths))
+        return out
 
 
 NO_SCRIPT = ScriptEvidence((), None)  # what an ASCII name's script says: nothing
