@@ -190,7 +190,8 @@ def evaluate_pretrained(data_dir: Path | None = None, device: torch.device | str
     split = split_by_name(dataset, tuple(settings["fractions"]), settings["seed"])
     # Only the held-out parts must match: the model was trained when 'an' and 'An' (Vietnamese.txt)
     # were two training pairs, and canonical case has made them one since.
-    held_out = {part: n for part, n in card["test_metrics"]["split_detail"]["counts"].items() if part != "train"}
+    counts = card["test_metrics"]["split_detail"]["counts"]
+    held_out = {part: n for part, n in counts.items() if part != "train"}
     if (split.seed, list(split.fractions)) != (settings["seed"], settings["fractions"]) or any(
         len(getattr(split, part)) != n for part, n in held_out.items()
     ):

@@ -189,7 +189,7 @@ class Predictor:
         # Each reading is one more text to score: the model is asked about each language in its own reading.
         extra = [(row, i, self.alphabet.fold(text)) for row, r in han.items() for i, text in r.texts.items()]
         log_probs = self._log_probs(seen + [text for _, _, text in extra])
-        for k, (row, i, text) in enumerate(extra):
+        for k, (row, i, _) in enumerate(extra):
             if k == 0 or extra[k - 1][0] != row:  # the row's first reading: start from nothing
                 log_probs[row] = -math.inf
             log_probs[row, i] = log_probs[len(seen) + k, i] + han[row].log_prior[i]
