@@ -23,6 +23,7 @@ from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
 from namelstm.script import ScriptEvidence, evidence
 
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
+UNCERTAIN = "uncertain"  # the answer below --min-confidence
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,20 @@ class Prediction:
     seen_as: str
     predictions: tuple[tuple[str, float], ...]  # (language, probability), most probable first
     script: str = ""
+    uncertain: bool = False  # the first probability is below the predictor's min_confidence
+
+    @property
+    def answer(self) -> str:
+        """The first language, or 'uncertain' when the model is not sure enough to answer."""
+        return UNCERTAIN if self.uncertain else self.predictions[0][0]
 
     def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "seen_as": self.seen_as,
             "script": self.script or None,
+            "answer": self.answer,
+            "uncertain": self.uncertain,
             "predictions": [{"language": lang, "probability": p} for lang, p in self.predictions],
         }
 
@@ -78,6 +87,7 @@ class Predictor:
         calibration: Calibration | None = None,
         scripts: Mapping[str, Sequence[str]] | None = None,
         source: str | None = None,
+        min_confidence: float | None = None,
     ) -> None:
         self.model = model.eval()
         self.languages = tuple(languages)
@@ -91,12 +101,18 @@ class Predictor:
             checkpoint and checkpoint.config.get("transliterate")
         )
         self.source = source  # what it was loaded from: a path, or "pretrained"
+        check_min_confidence(min_confidence)
+        # Below it the answer is 'uncertain' (the candidates are still listed); None always answers.
+        self.min_confidence = min_confidence
 
     @classmethod
-    def load(cls, path: str | Path = PRETRAINED, tau: float | None = None) -> Predictor:
+    def load(
+        cls, path: str | Path = PRETRAINED, tau: float | None = None, min_confidence: float | None = None
+    ) -> Predictor:
         """From a checkpoint file, a run directory holding `checkpoint.pt`, or the string
         "pretrained" for the model shipped with the package (a folder of that name is `./pretrained`);
-        `tau` replaces the fitted logit adjustment (see `with_tau`).
+        `tau` replaces the fitted logit adjustment (see `with_tau`); below `min_confidence` the
+        answer is 'uncertain'.
 
         >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
         'Japanese'
@@ -110,6 +126,7 @@ class Predictor:
             Calibration.from_dict(checkpoint.calibration),
             checkpoint.scripts,
             PRETRAINED if shipped else str(path),
+            min_confidence,
         )
         return predictor if tau is None else predictor.with_tau(tau)
 
@@ -122,7 +139,15 @@ class Predictor:
                 "this model stores no language prior, so its logit adjustment cannot be changed"
             )
         calibration = replace(self.calibration, tau=float(tau))
-        return Predictor(self.model, self.languages, self.checkpoint, calibration, self.scripts, self.source)
+        return Predictor(
+            self.model,
+            self.languages,
+            self.checkpoint,
+            calibration,
+            self.scripts,
+            self.source,
+            self.min_confidence,
+        )
 
     def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then
@@ -198,7 +223,8 @@ class Predictor:
         for row, r in han.items():  # show the reading of the language that won
             language = self.languages[int(index[row, 0])]
             seen[row], notes[row] = r.texts[int(index[row, 0])], r.note(language)
-        return Ranking(list(names), seen, probs, index, notes, self.languages)
+        uncertain = probs[:, 0] < (self.min_confidence or 0.0)
+        return Ranking(list(names), seen, probs, index, notes, self.languages, uncertain)
 
     def _log_probs(self, seen: Sequence[str]) -> torch.Tensor:
         """Calibrated log-probabilities of every language for prepared names, in batches of names of
@@ -209,6 +235,11 @@ class Predictor:
             letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
             out[rows] = self.calibration.apply(self.model.classify(letters, lengths))
         return out
+
+
+def check_min_confidence(value: float | None) -> None:
+    if value is not None and not 0 <= value <= 1:
+        raise BadInput(f"the minimum confidence must be a probability between 0 and 1, not {value:g}")
 
 
 NO_SCRIPT = ScriptEvidence((), None)  # what an ASCII name's script says: nothing
@@ -225,6 +256,7 @@ class Ranking:
     index: torch.Tensor  # [N, k] positions in `languages`
     scripts: list[str]  # each name's `ScriptEvidence.describe()`, "" for a Latin name
     languages: tuple[str, ...]
+    uncertain: torch.Tensor  # [N] bool: the first probability is below the predictor's min_confidence
 
     def predictions(self) -> list[Prediction]:
         languages = self.languages
@@ -235,8 +267,15 @@ class Ranking:
                 read,
                 tuple((languages[j], p) for j, p in zip(i_row, p_row, strict=True) if p > 0),
                 script,
+                unsure,
             )
-            for name, read, p_row, i_row, script in zip(
-                self.names, self.seen, self.probs.tolist(), self.index.tolist(), self.scripts, strict=True
+            for name, read, p_row, i_row, script, unsure in zip(
+                self.names,
+                self.seen,
+                self.probs.tolist(),
+                self.index.tolist(),
+                self.scripts,
+                self.uncertain.tolist(),
+                strict=True,
             )
         ]
