@@ -20,6 +20,7 @@ LOSS_FIGURE = "loss.png"
 CONFUSION_FIGURE = "confusion.png"
 RELIABILITY_FIGURE = "reliability.png"
 TRADEOFF_FIGURE = "tradeoff.png"
+RISK_COVERAGE_FIGURE = "risk_coverage.png"
 HOW_TO_TRAIN = "train one first: namelstm train --model lstm"
 # The word that stands for the model shipped inside the package. Only this exact string means it:
 # a folder of that name is reached as a path (./pretrained), so it can never shadow the model.
