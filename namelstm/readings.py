@@ -72,7 +72,9 @@ class HanReadings:
         return f"Han script, {READING_NAMES.get(language, language)} reading"
 
 
-def han_readings(name: str, scripts: Sequence[str], allowed: Sequence[int] | None, languages: Sequence[str]):
+def han_readings(
+    name: str, scripts: Sequence[str], allowed: Sequence[int] | None, languages: Sequence[str]
+) -> HanReadings | None:
     """The readings of a name written in Han characters alone, for the allowed languages that have a
     reader; None when the name is in other scripts too, or no allowed language has a reader."""
     if tuple(scripts) != (HAN,) or not allowed:
