@@ -157,8 +157,9 @@ def test_table_cells_built_by_column_match_the_predictions() -> None:
     languages = ("Arabic", "Greek", "Russian")
     probs = torch.tensor([[0.7, 0.2, 0.1], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
     index = torch.tensor([[2, 0, 1], [2, 0, 1], [1, 2, 0]])
+    uncertain = torch.tensor([False, False, True])  # x: below a minimum confidence of 0.6
     ranking = Ranking(["Ivanov", "Иванов", "x"], ["Ivanov", "Ivanov", "x"], probs, index,
-                      ["", "Cyrillic script", ""], languages)  # fmt: skip
+                      ["", "Cyrillic script", ""], languages, uncertain)  # fmt: skip
     expected = []
     for p in ranking.predictions():
         cells = [p.seen_as, p.script]
@@ -167,3 +168,5 @@ def test_table_cells_built_by_column_match_the_predictions() -> None:
         expected.append(tuple(cells + ["", ""] * (3 - len(p.predictions)) + [""]))
     assert _ranking_cells(ranking, 3) == expected
     assert expected[1] == ("Ivanov", "Cyrillic script", "Russian", "1.000000", "", "", "", "", "")
+    answers = [cells[2] for cells in _ranking_cells(ranking, 3, answer=True)]
+    assert answers == ["Russian", "Russian", "uncertain"]
