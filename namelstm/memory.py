@@ -11,7 +11,7 @@ import dataclasses
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -160,37 +160,55 @@ def _tuning_score(row: dict[str, Any]) -> tuple[float, float]:
 
 
 def _arm_plan(arm: Arm, config: MemoryConfig, record: dict[str, list[dict[str, Any]]]) -> Plan:
-    """One arm's part of the experiment, N shortest first, its rows appended to `record`.
-
-    At each N the learning rate is the best of `config.lrs` on the tuning seed, scored on a tuning set
-    drawn apart from the held-out sets; where the best solved run had the lowest rate tried, the grid
-    is widened downwards by its own ratio, up to `config.widen` times. Then the seeds run at that
-    rate. Unless `config.every_distance`, an arm that solved nothing at one N (no seed, no tuning run)
-    is not trained at longer ones, which only get harder at the same cap; their initial gradient is
-    still measured.
-    """
-    ratio = config.lrs[1] / config.lrs[0] if len(config.lrs) > 1 else 10.0
+    """One arm's part of the experiment, N shortest first, its rows appended to `record`: at each N
+    a learning rate is tuned (`_tune`), then the seeds run at it. Unless `config.every_distance`,
+    an arm that solves no seed at one N is not trained at longer ones, which only get harder at the
+    same cap (that is where it stops solving); their initial gradient is still measured."""
     distances = sorted(set(config.distances))
+    lr = config.lrs[len(config.lrs) // 2]
     for distance in distances:
-        lrs, tried = list(config.lrs), []
-        for _ in range(config.widen + 1):
-            tuning = [RunTask(arm, distance, config.tune_seed, lr, config, TUNING_STREAM) for lr in lrs]
-            rows = yield [partial(train_run, task) for task in tuning]
-            tried += zip(lrs, rows, strict=True)
-            lr, best = max(tried, key=lambda pair: _tuning_score(pair[1]))
-            if best["steps"] is None or lr != min(rate for rate, _ in tried):
-                break
-            lrs = [lr / ratio]
+        lr, tuned = yield from _tune(arm, distance, config, first=lr)
         runs = yield [partial(train_run, RunTask(arm, distance, seed, lr, config)) for seed in config.seeds]
-        tuned = [row for _, row in tried]
         record["tuning"] += tuned
         record["lr"].append({"model": arm.model, "init": arm.init, "distance": distance, "lr": lr})
         record["results"] += runs
-        if not config.every_distance and all(r["steps"] is None for r in [*runs, *tuned]):
+        if not config.every_distance and all(r["steps"] is None for r in runs):
             later = [d for d in distances if d > distance]
             calls = [partial(initial_gradient, arm, d, seed, config) for d in later for seed in config.seeds]
             record["untrained"] += yield calls
             return
+
+
+def _tune(
+    arm: Arm, distance: int, config: MemoryConfig, first: float
+) -> Generator[list[Callable[[], Any]], list[Any], tuple[float, list[dict[str, Any]]]]:
+    """The arm's learning rate at `distance` and the tuning runs: the best of `config.lrs` on the
+    tuning seed, scored on a tuning set drawn apart from the held-out sets (`_tuning_score`).
+
+    `first` (the rate chosen at the previous N) runs first; the other rates then run only as long
+    as they could still beat it, up to the step at which it solved (a run is the same whatever its
+    cap until the cap), so a clear winner spares the full cap of the others. Where the best solved
+    run had the lowest rate tried, the grid is widened downwards by its own ratio, up to
+    `config.widen` times.
+    """
+    ratio = config.lrs[1] / config.lrs[0] if len(config.lrs) > 1 else 10.0
+    pending, rest = [first], [lr for lr in config.lrs if lr != first]
+    tried: list[tuple[float, dict[str, Any]]] = []
+    widened = 0
+    while pending:
+        cap = min((row["steps"] for _, row in tried if row["steps"] is not None), default=config.max_steps)
+        capped = dataclasses.replace(config, max_steps=cap)
+        tasks = [RunTask(arm, distance, config.tune_seed, lr, capped, TUNING_STREAM) for lr in pending]
+        rows = yield [partial(train_run, task) for task in tasks]
+        tried += [(lr, {**row, "cap": cap}) for lr, row in zip(pending, rows, strict=True)]
+        lr, best = max(tried, key=lambda pair: _tuning_score(pair[1]))
+        if rest:
+            pending, rest = rest, []
+        elif best["steps"] is not None and lr == min(rate for rate, _ in tried) and widened < config.widen:
+            pending, widened = [lr / ratio], widened + 1
+        else:
+            pending = []
+    return lr, [row for _, row in tried]
 
 
 def initial_gradient(arm: Arm, distance: int, seed: int, config: MemoryConfig) -> dict[str, Any]:

@@ -168,20 +168,43 @@ def test_an_arm_that_solves_nothing_stops_there_and_the_rate_grid_widens_downwar
 ) -> None:
     def fake(task: RunTask) -> dict[str, object]:
         # rnn solves only N = 2; lstm solves everything, fastest at a rate of about 1e-3.
-        solved = task.arm.model == "lstm" or task.distance == 2
-        steps = int(100 * max(task.lr / 1e-3, 1e-3 / task.lr)) if solved else None
+        needs = int(100 * max(task.lr / 1e-3, 1e-3 / task.lr))
+        solved = (task.arm.model == "lstm" or task.distance == 2) and needs <= task.config.max_steps
         cell = {"model": task.arm.model, "init": task.arm.init, "distance": task.distance, "seed": task.seed}
-        return {**cell, "lr": task.lr, "accuracy": 1.0 if solved else 0.25, "steps": steps, "loss": 1.0}
+        return {
+            **cell,
+            "lr": task.lr,
+            "accuracy": 1.0 if solved else 0.25,
+            "steps": needs if solved else None,
+        }
 
-    monkeypatch.setattr(memory, "train_run", fake)
-    config = dataclasses.replace(TINY, distances=(8, 2, 4), lrs=(1e-2, 3e-2), widen=3)
+    monkeypatch.setattr(memory, "train_run", lambda task: {**fake(task), "loss": 1.0})
+    config = dataclasses.replace(TINY, distances=(8, 2, 4), lrs=(1e-2, 3e-2), widen=3, max_steps=5000)
     report = memory.run_memory(config, jobs=1, progress=False)
     trained = {(r["model"], r["distance"]) for r in report["results"]}
     assert trained == {("rnn", 2), ("rnn", 4), ("lstm", 2), ("lstm", 4), ("lstm", 8)}
     assert [(r["model"], r["distance"]) for r in report["untrained"]] == [("rnn", 8)] * len(config.seeds)
     assert all(r["initial_gradient"] > 0 for r in report["untrained"])
-    # 1e-2, the grid's lower edge, solved fastest: the grid widens by its ratio (3) while the lowest
-    # rate tried stays the best, and stops once a lower one (1e-2 / 27) does worse.
-    lstm_rates = sorted(r["lr"] for r in report["tuning"] if r["model"] == "lstm" and r["distance"] == 2)
-    assert lstm_rates == pytest.approx([1e-2 / 27, 1e-2 / 9, 1e-2 / 3, 1e-2, 3e-2])
+    # At N = 2, 1e-2 is the grid's lower edge and solves fastest: the grid widens by its ratio (3)
+    # while the lowest rate tried stays the best, and stops once a lower one (1e-2 / 27) does worse.
+    tuned = [r for r in report["tuning"] if r["model"] == "lstm"]
+    assert sorted(r["lr"] for r in tuned if r["distance"] == 2) == pytest.approx(
+        [1e-2 / 27, 1e-2 / 9, 1e-2 / 3, 1e-2, 3e-2]
+    )
     assert [r["lr"] for r in report["lr"] if r["model"] == "lstm"] == pytest.approx([1e-2 / 9] * 3)
+    # At N = 4 the rate chosen at N = 2 runs first; the others only up to the 111 steps it needed.
+    assert [r["cap"] for r in tuned if r["distance"] == 4] == [5000, 111, 111, 111]
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_serial_results() -> None:
+    def untimed(report: dict) -> list:
+        return [
+            {k: v for k, v in r.items() if k != "seconds"}
+            for key in ("tuning", "results")
+            for r in report[key]
+        ]
+
+    serial = memory.run_memory(TINY, jobs=1, progress=False)
+    parallel = memory.run_memory(TINY, jobs=2, progress=False)
+    assert untimed(parallel) == untimed(serial) and parallel["lr"] == serial["lr"]

@@ -107,7 +107,7 @@ def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, sampl
 @click.option(
     "--every-distance",
     is_flag=True,
-    help="Train every arm at every N, also past an N where it solved nothing (slower).",
+    help="Train every arm at every N, also past an N where it solved no seed (slower).",
 )
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @JOBS_OPTION
@@ -132,7 +132,7 @@ def memory(
     \b
     Arms: rnn, tanhrnn, irnn (ReLU, identity recurrence); lstm and mylstm with their default init
     and with forget-gate bias 1; lstm with chrono init (T_max = the largest N); mylstm without a
-    forget gate (the 1997 cell). N runs shortest first; an arm that solves nothing at one N is not
+    forget gate (the 1997 cell). N runs shortest first; an arm that solves no seed at one N is not
     trained at longer ones (--every-distance trains it anyway), but its initial gradient is measured.
 
     \b
