@@ -349,8 +349,8 @@ def plot_memory(
         cells = [[r for r in results if _arm_label(r) == arm and r["distance"] == d] for d in distances]
         for x, runs in zip(xs, cells, strict=False):
             solved = [r["steps"] for r in runs if r["steps"] is not None]
-            label = f"{len(solved)}/{len(runs)}" if runs else "-"
-            top.text(x, 1.03, label, ha="center", va="bottom", fontsize=7, color=colour, rotation=90)
+            label, turn = (f"{len(solved)}/{len(runs)}", 90) if runs else ("–", 0)
+            top.text(x, 1.03, label, ha="center", va="bottom", fontsize=7, color=colour, rotation=turn)
             steps_ax.scatter([x] * len(solved), solved, s=12, color=colour, alpha=0.6)
         medians = [
             np.median([r["steps"] for r in runs if r["steps"] is not None] or [np.nan]) for runs in cells
@@ -360,7 +360,7 @@ def plot_memory(
     top.set(
         ylabel="held-out accuracy",
         ylim=(0, 1.16),
-        title="Held-out accuracy at the end (dots: seeds, line: median; k/n: seeds solved, -: not trained)",
+        title="Held-out accuracy at the end (dots: seeds, line: median; k/n: seeds solved, –: not trained)",
     )
     top.yaxis.set_major_formatter(PercentFormatter(1.0))
     top.legend(loc="lower left", ncols=5)

