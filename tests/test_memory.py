@@ -194,6 +194,9 @@ def test_an_arm_that_solves_nothing_stops_there_and_the_rate_grid_widens_downwar
     assert [r["lr"] for r in report["lr"] if r["model"] == "lstm"] == pytest.approx([1e-2 / 9] * 3)
     # At N = 4 the rate chosen at N = 2 runs first; the others only up to the 111 steps it needed.
     assert [r["cap"] for r in tuned if r["distance"] == 4] == [5000, 111, 111, 111]
+    everywhere = memory.run_memory(dataclasses.replace(config, every_distance=True), jobs=1, progress=False)
+    assert {(r["model"], r["distance"]) for r in everywhere["results"]} == trained | {("rnn", 8)}
+    assert everywhere["untrained"] == []
 
 
 @pytest.mark.slow
