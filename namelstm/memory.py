@@ -191,7 +191,8 @@ def _tune(
     run had the lowest rate tried, the grid is widened downwards by its own ratio, up to
     `config.widen` times.
     """
-    ratio = config.lrs[1] / config.lrs[0] if len(config.lrs) > 1 else 10.0
+    grid = sorted(config.lrs)
+    ratio = grid[1] / grid[0] if len(grid) > 1 else 10.0
     pending, rest = [first], [lr for lr in config.lrs if lr != first]
     tried: list[tuple[float, dict[str, Any]]] = []
     widened = 0

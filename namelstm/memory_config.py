@@ -66,8 +66,8 @@ class MemoryConfig:
     arms: tuple[Arm, ...] = ARMS
     distances: tuple[int, ...] = (5, 10, 20, 50, 100)
     seeds: tuple[int, ...] = (0, 1, 2)
-    lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # Adam; each arm's at each N is chosen by `tune`
-    widen: int = 2  # lower rates `tune` may add where the best solved run had the lowest rate tried
+    lrs: tuple[float, ...] = (1e-3, 3e-3, 1e-2)  # Adam; each arm's at each N is chosen by `_tune`
+    widen: int = 2  # lower rates `_tune` may add where the best solved run had the lowest rate tried
     tune_seed: int = 1000  # a seed of its own, so the chosen rate owes nothing to the reported runs
     batch_size: int = 32
     # The same cap for every arm. Measured at N = 100 with a cap of 1000: the lstm with chrono init
