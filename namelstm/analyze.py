@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from namelstm.config import TrainConfig, split_label
 from namelstm.data import Split, line_to_tensor, load_names, resolve_data_dir, split_by_name
 from namelstm.errors import NamelstmError
-from namelstm.models import NameClassifier, build_model
+from namelstm.models import NameClassifier, build_model, init_gates
 from namelstm.parallel import run_all
 from namelstm.runs import write_json
 from namelstm.train import resolve_config, train
@@ -54,8 +54,8 @@ def initial_model(config: dict[str, Any], n_letters: int, n_languages: int) -> N
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config["seed"])
         model = build_model(config["model"], n_letters, n_languages, config["hidden_size"])
-    if config.get("forget_bias") is not None:
-        model.init_forget_bias(config["forget_bias"])
+        chrono = config.get("chrono_tmax") if config.get("init") == "chrono" else None
+        init_gates(model, config.get("forget_bias"), chrono)
     return model
 
 

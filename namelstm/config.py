@@ -9,6 +9,7 @@ TAU_LIMITS = (-5.0, 5.0)  # what predict --tau accepts; further out, one languag
 
 BALANCES = ("none", "sqrt", "inverse")  # class weights (n / (K n_c)) ** p for p = 0, 1/2, 1
 OPTIMIZERS = ("sgd", "adam")
+INITS = ("default", "chrono")  # chrono: Tallec & Ollivier (2018), for the LSTM families
 LR_SCHEDULES = ("constant", "cosine")  # cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, per epoch
 
 # Names per forward pass wherever a trained model reads a whole split (evaluate, analyze), which
@@ -39,6 +40,8 @@ class TrainConfig:
     clip: float = 1.0  # max gradient norm: keeps the linear RNN's recurrence from blowing up
     balance: str | None = None  # class weights of the loss: "none", "sqrt" or "inverse"
     forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
+    init: str = "default"  # see INITS
+    chrono_tmax: float | None = None  # chrono's longest dependency; None = the longest training name
     seed: int = 0
     device: str = "auto"
     threads: int | None = None  # PyTorch CPU threads; None = the tool's default (see --threads)
@@ -79,6 +82,8 @@ class TrainConfig:
             parts.append(f"mean of the last {self.average_last} epochs' weights")
         if self.forget_bias is not None:
             parts.append(f"forget bias {self.forget_bias:g}")
+        if self.init == "chrono":
+            parts.append("chrono init" + (f" T_max {self.chrono_tmax:g}" if self.chrono_tmax else ""))
         return ", ".join(parts)
 
 

@@ -314,13 +314,20 @@ def _arm_label(row: dict[str, Any]) -> str:
 
 
 def plot_memory(
-    results: Sequence[dict[str, Any]], chance: float, path: Path, title: str, max_steps: int | None = None
+    results: Sequence[dict[str, Any]],
+    untrained: Sequence[dict[str, Any]],
+    chance: float,
+    path: Path,
+    title: str,
+    max_steps: int | None = None,
 ) -> Path:
     """The memory experiment in three panels, one colour per arm, N on evenly spaced ticks: held-out
-    accuracy (a dot per seed, the median as a line, 'k/n' solved on top), steps to solve, and the
-    gradient of the loss w.r.t. the first symbol at initialisation (log scale)."""
-    arms = list(dict.fromkeys(_arm_label(r) for r in results))
-    distances = sorted({r["distance"] for r in results})
+    accuracy (a dot per seed, the median as a line, 'k/n' solved on top, '-' where not trained), steps
+    to solve, and the gradient of the loss w.r.t. the first symbol at initialisation (log scale), for
+    every arm at every N, trained or not."""
+    everything = [*results, *untrained]
+    arms = list(dict.fromkeys(_arm_label(r) for r in everything))
+    distances = sorted({r["distance"] for r in everything})
     fig = Figure(figsize=(15, 10), layout="constrained")
     grid = fig.add_gridspec(2, 2)
     top, steps_ax, grad_ax = (
@@ -328,46 +335,51 @@ def plot_memory(
         fig.add_subplot(grid[1, 0]),
         fig.add_subplot(grid[1, 1]),
     )
-    width = 0.7 / max(len(arms), 1)
+    # The arms side by side within +-0.2 of their N's tick (the ticks are 1 apart), so no dot strays
+    # towards a neighbouring N.
+    width = 0.4 / max(len(arms) - 1, 1)
     for k, arm in enumerate(arms):
         colour, shift = f"C{k}", (k - (len(arms) - 1) / 2) * width
-        cells = [[r for r in results if _arm_label(r) == arm and r["distance"] == d] for d in distances]
         xs = np.arange(len(distances)) + shift
-        for ax, key in ((top, "accuracy"), (grad_ax, "initial_gradient")):
-            # A gradient that underflowed to 0 in float32 has no place on a log scale: left out.
+        for ax, key, rows in ((top, "accuracy", results), (grad_ax, "initial_gradient", everything)):
+            cells = [[r for r in rows if _arm_label(r) == arm and r["distance"] == d] for d in distances]
+            # A gradient of exactly 0 has no place on a log scale: left out.
             values = [[r[key] if key == "accuracy" or r[key] > 0 else np.nan for r in runs] for runs in cells]
             for x, column in zip(xs, values, strict=False):
-                ax.scatter([x] * len(column), column, s=14, color=colour, alpha=0.6)
-            ax.plot(xs, [np.median(column) for column in values], color=colour, marker="_", ms=12, label=arm)
+                ax.scatter([x] * len(column), column, s=12, color=colour, alpha=0.6)
+            medians = [np.median(column) if column else np.nan for column in values]
+            ax.plot(xs, medians, color=colour, marker="_", ms=8, label=arm)
+        cells = [[r for r in results if _arm_label(r) == arm and r["distance"] == d] for d in distances]
         for x, runs in zip(xs, cells, strict=False):
             solved = [r["steps"] for r in runs if r["steps"] is not None]
-            top.text(x, 1.06, f"{len(solved)}/{len(runs)}", ha="center", fontsize=8, color=colour)
-            steps_ax.scatter([x] * len(solved), solved, s=14, color=colour, alpha=0.6)
+            label, turn = (f"{len(solved)}/{len(runs)}", 90) if runs else ("–", 0)
+            top.text(x, 1.03, label, ha="center", va="bottom", fontsize=7, color=colour, rotation=turn)
+            steps_ax.scatter([x] * len(solved), solved, s=12, color=colour, alpha=0.6)
         medians = [
             np.median([r["steps"] for r in runs if r["steps"] is not None] or [np.nan]) for runs in cells
         ]
-        steps_ax.plot(xs, medians, color=colour, marker="_", ms=12, label=arm)
+        steps_ax.plot(xs, medians, color=colour, marker="_", ms=8, label=arm)
     top.axhline(chance, color="grey", ls=":", label=f"chance ({chance:.0%})")
     top.set(
         ylabel="held-out accuracy",
-        ylim=(0, 1.12),
-        title="Held-out accuracy at the end (dots: seeds, line: median; k/n: seeds solved)",
+        ylim=(0, 1.16),
+        title="Held-out accuracy at the end (dots: seeds, line: median; k/n: seeds solved, –: not trained)",
     )
     top.yaxis.set_major_formatter(PercentFormatter(1.0))
-    top.legend(loc="lower left", ncols=4)
+    top.legend(loc="lower left", ncols=5)
     if max_steps:
-        steps_ax.axhline(max_steps, color="grey", ls=":", label=f"cap ({max_steps} steps)")
+        cap = steps_ax.axhline(max_steps, color="grey", ls=":", label=f"cap ({max_steps} steps)")
         steps_ax.set_ylim(0, max_steps * 1.08)
+        steps_ax.legend(handles=[cap], fontsize=8)
     steps_ax.set(ylabel="training steps", title="Steps to solve (solved seeds only)")
-    steps_ax.legend(fontsize=8)
     grad_ax.set_yscale("log")
     grad_ax.set(
         ylabel="mean |d loss / d first symbol| (log scale)",
-        title="Gradient reaching the first symbol, "
-        "at initialisation\n(missing: it underflowed to 0 in float32)",
+        title="Gradient reaching the first symbol at initialisation, every arm (float64)",
     )
     for ax in (top, steps_ax, grad_ax):
         ax.set_xticks(np.arange(len(distances)), [str(d) for d in distances])
+        ax.set_xlim(-0.5, len(distances) - 0.5)
         ax.set_xlabel("N: distractors between the class symbol and the end")
         ax.grid(alpha=0.3, which="both", axis="y")
     fig.suptitle(_wrap(title, 150))

@@ -19,13 +19,13 @@ from tqdm import tqdm
 from namelstm.alphabet import pick_alphabet
 from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
-from namelstm.config import INFERENCE_BATCH_SIZE, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import score, test_metrics, validation_metrics
 from namelstm.feed import Feed
-from namelstm.models import NameClassifier, build_model, family
+from namelstm.models import NameClassifier, build_model, family, init_gates
 from namelstm.runs import (
     CHECKPOINT,
     HISTORY,
@@ -53,6 +53,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     average = getattr(cls, "default_average_last", 0) if config.average_last is None else config.average_last
     if average < 0:
         raise NamelstmError(f"average_last must be 0 (keep the best epoch) or more, not {average}")
+    _check_init(config, cls)
     return replace(
         config,
         lr=config.lr if config.lr is not None else cls.default_lr,
@@ -62,6 +63,21 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         lr_schedule=schedule,
         average_last=min(average, config.epochs),  # a short run averages all its epochs
     )
+
+
+def _check_init(config: TrainConfig, cls: type[NameClassifier]) -> None:
+    """Refuse an initialisation the family cannot take before anything is written."""
+    if config.init not in INITS:
+        raise NamelstmError(f"unknown init {config.init!r}; choose one of {', '.join(INITS)}")
+    chrono = config.init == "chrono"
+    if config.chrono_tmax is not None and (not chrono or config.chrono_tmax <= 2):
+        raise NamelstmError("--chrono-tmax goes with --init chrono and must be more than 2")
+    if chrono and config.forget_bias is not None:
+        raise NamelstmError("--init chrono sets the forget bias itself; drop --forget-bias")
+    if (chrono or config.forget_bias is not None) and cls.init_forget_bias is NameClassifier.init_forget_bias:
+        raise NamelstmError(
+            f"{config.model} has no forget gate: --forget-bias and --init chrono are for the LSTMs"
+        )
 
 
 def pick_device(name: str) -> torch.device:
@@ -146,6 +162,9 @@ def train(
     """
     team = team or Team()
     config = resolve_config(config)
+    if config.init == "chrono" and config.chrono_tmax is None:
+        # Chrono's T_max is the longest dependency to keep: in a name, from its first letter to its last.
+        config = replace(config, chrono_tmax=max(len(name) for name, _ in split.train))
     device = team.world.device(config.device)  # before anything is written
     # Rank 0 alone writes checkpoints, so it alone needs the table; a bad file fails before writing.
     scripts = script_table(config.scripts, split.languages) if team.is_main else {}
@@ -247,8 +266,7 @@ def _fit(
     shuffler = torch.Generator().manual_seed(config.seed)
     languages = split.languages
     model = build_model(config.model, len(split.alphabet), len(languages), config.hidden_size).to(device)
-    if config.forget_bias is not None:
-        model.init_forget_bias(config.forget_bias)
+    init_gates(model, config.forget_bias, config.chrono_tmax if config.init == "chrono" else None)
     optimizer = _build_optimizer(model, config)
     train_batches = Batches(split.train, languages, config.batch_size, split.alphabet)
     val_batches = Batches(split.val, languages, INFERENCE_BATCH_SIZE, split.alphabet)

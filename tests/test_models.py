@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -34,6 +36,11 @@ STRUCTURE = {
   (out): Linear(in_features=146, out_features=18, bias=True)
   (softmax): LogSoftmax(dim=-1)
 )""",
+    "irnn": """IRNN(
+  (rnn): RNN(57, 146)
+  (out): Linear(in_features=146, out_features=18, bias=True)
+  (softmax): LogSoftmax(dim=-1)
+)""",
     "bilstm": """BiLSTM(
   (embedding): Embedding(57, 48)
   (rnn): LSTM(48, 128, batch_first=True, bidirectional=True)
@@ -52,6 +59,13 @@ def n_parameters(model: nn.Module) -> int:
 @pytest.mark.parametrize("name", list(MODELS))
 def test_default_models_print_their_structure(name: str) -> None:
     assert str(build_model(name, 57, 18)) == STRUCTURE[name]
+
+
+def test_mylstm_without_a_forget_gate_prints_as_mylstm_minus_w_f() -> None:
+    without = STRUCTURE["mylstm"].replace(
+        "  (W_f): Linear(in_features=121, out_features=64, bias=True)\n", ""
+    )
+    assert str(build_model("mylstm", 57, 18, forget_gate=False)) == without
 
 
 def test_report_families_come_first_in_the_registry() -> None:
@@ -80,7 +94,7 @@ def test_hidden_size_overrides_the_default(name: str) -> None:
 
 def test_unknown_model_is_a_clear_error() -> None:
     with pytest.raises(
-        NamelstmError, match="unknown model 'gru'; choose one of rnn, lstm, mylstm, tanhrnn, bilstm"
+        NamelstmError, match="unknown model 'gru'; choose one of rnn, lstm, mylstm, tanhrnn, irnn, bilstm"
     ):
         build_model("gru", 57, 18)
 
@@ -97,9 +111,18 @@ def test_padding_never_changes_a_names_output(name: str) -> None:
         torch.testing.assert_close(model.classify(padded, lengths), alone, atol=1e-5, rtol=1e-5)
 
 
-def test_tanhrnn_has_about_the_lstms_parameter_count() -> None:
-    lstm, tanhrnn = n_parameters(build_model("lstm", 57, 18)), n_parameters(build_model("tanhrnn", 57, 18))
-    assert abs(tanhrnn - lstm) / lstm < 0.15
+@pytest.mark.parametrize("name", ["tanhrnn", "irnn"])
+def test_the_tanh_and_relu_rnns_have_about_the_lstms_parameter_count(name: str) -> None:
+    lstm, rnn = n_parameters(build_model("lstm", 57, 18)), n_parameters(build_model(name, 57, 18))
+    assert abs(rnn - lstm) / lstm < 0.15
+
+
+def test_irnn_recurrent_matrix_is_the_identity_at_initialisation() -> None:
+    torch.manual_seed(8)
+    rnn = build_model("irnn", 57, 18, hidden_size=16).rnn
+    assert torch.equal(rnn.weight_hh_l0, torch.eye(16))
+    assert torch.all(rnn.bias_hh_l0 == 0) and torch.all(rnn.bias_ih_l0 == 0)
+    assert 0 < rnn.weight_ih_l0.abs().max() < 0.01  # small input weights, not zero
 
 
 def test_default_optimizers() -> None:
@@ -108,6 +131,7 @@ def test_default_optimizers() -> None:
         "lstm": "sgd",
         "mylstm": "sgd",
         "tanhrnn": "sgd",
+        "irnn": "sgd",
         "bilstm": "adam",
     }
 
@@ -160,10 +184,60 @@ def test_forget_bias_sets_mylstms_forget_gate() -> None:
     assert torch.equal(model.W_i.bias, before)
 
 
-@pytest.mark.parametrize("name", ["rnn", "tanhrnn"])
+@pytest.mark.parametrize("name", ["rnn", "tanhrnn", "irnn"])
 def test_forget_bias_on_a_family_without_one_is_a_clear_error(name: str) -> None:
     with pytest.raises(NamelstmError, match=f"^{name} has no forget gate$"):
         build_model(name, 57, 18, hidden_size=8).init_forget_bias(1.0)
+    with pytest.raises(NamelstmError, match=f"^{name} has no forget gate$"):
+        build_model(name, 57, 18, hidden_size=8).init_chrono(20)
+
+
+def _gate_biases(model: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(forget, input) effective biases of every layer and direction."""
+    if isinstance(model, MyLSTM):
+        return [(model.W_f.bias, model.W_i.bias)]
+    H, params = model.rnn.hidden_size, dict(model.rnn.named_parameters())
+    pairs = []
+    for suffix in {n.removeprefix("bias_ih") for n in params if n.startswith("bias_ih")}:
+        bias = params["bias_ih" + suffix] + params["bias_hh" + suffix]
+        pairs.append((bias[H : 2 * H], bias[:H]))
+    return pairs
+
+
+@pytest.mark.parametrize("name", LSTM_LIKE)
+def test_chrono_init_draws_forget_biases_up_to_log_tmax_and_negates_them_at_the_input_gate(name: str) -> None:
+    torch.manual_seed(9)
+    model = build_model(name, 57, 18, hidden_size=200)
+    model.init_chrono(30)
+    for forget, input_gate in _gate_biases(model):
+        assert torch.all(forget >= 0) and torch.all(forget <= math.log(30 - 1))
+        assert forget.std() > 0.3  # drawn per unit, not one value
+        torch.testing.assert_close(input_gate, -forget)
+    with pytest.raises(NamelstmError, match="T_max > 2"):
+        model.init_chrono(2)
+
+
+def test_mylstm_without_a_forget_gate_keeps_c_when_its_input_gate_is_closed() -> None:
+    torch.manual_seed(10)
+    cell = build_model("mylstm", 57, 18, hidden_size=8, forget_gate=False)
+    with torch.no_grad():
+        cell.W_i.bias.fill_(-1e4)  # i = sigmoid(-1e4) = 0
+    x, h, C = line_to_tensor("a")[0], torch.randn(1, 8), torch.randn(1, 8) * 5
+    _, _, C2 = cell(x, h, C)
+    assert torch.equal(C2, C)  # f = 1: nothing is forgotten, and nothing written
+    with torch.no_grad():
+        cell.W_i.bias.zero_()
+    assert not torch.equal(cell(x, h, C)[2], C)
+    with pytest.raises(NamelstmError, match="no forget bias"):
+        cell.init_forget_bias(1.0)
+
+
+def test_mylstm_without_a_forget_gate_batched_equals_its_loop() -> None:
+    torch.manual_seed(11)
+    model = build_model("mylstm", 57, 18, hidden_size=16, forget_gate=False).eval()
+    letters, lengths = encode(NAMES)
+    one_by_one = torch.cat([model.classify_one_hot(line_to_tensor(n)) for n in NAMES])
+    torch.testing.assert_close(model.classify(letters, lengths), one_by_one, atol=1e-5, rtol=1e-5)
 
 
 def _copy_lstm_into_mylstm(reference: nn.LSTM, mine: MyLSTM) -> None:

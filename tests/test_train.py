@@ -77,3 +77,23 @@ def test_family_defaults_fill_what_is_not_set() -> None:
     assert (config.lr, config.hidden_size) == (0.02, 128)
     with pytest.raises(NamelstmError, match="unknown model"):
         resolve_config(dataclasses.replace(TINY_CONFIG, model="gru"))
+
+
+def test_chrono_init_takes_the_longest_training_name_as_t_max_and_is_refused_where_it_cannot_apply(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    split = split_by_name(load_names(tiny_data))
+    config = dataclasses.replace(TINY_CONFIG, epochs=1, init="chrono")
+    result = train(config, split, tmp_path / "chrono", **QUIET)
+    longest = max(len(name) for name, _ in split.train)
+    assert result.config.chrono_tmax == longest and f"chrono init T_max {longest}" in result.config.describe()
+    saved = json.loads((tmp_path / "chrono" / "history.json").read_text())["config"]
+    assert (saved["init"], saved["chrono_tmax"]) == ("chrono", longest)
+    for bad, message in [
+        ({"model": "rnn"}, "rnn has no forget gate"),
+        ({"forget_bias": 1.0}, "drop --forget-bias"),
+        ({"chrono_tmax": 2.0}, "more than 2"),
+        ({"init": "default", "chrono_tmax": 10.0}, "goes with --init chrono"),
+    ]:
+        with pytest.raises(NamelstmError, match=message):
+            resolve_config(dataclasses.replace(config, **bad))

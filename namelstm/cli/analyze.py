@@ -104,6 +104,11 @@ def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, sampl
     show_default=True,
     help="Fresh sequences per step.",
 )
+@click.option(
+    "--every-distance",
+    is_flag=True,
+    help="Train every arm at every N, also past an N where it solved no seed (slower).",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @JOBS_OPTION
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
@@ -113,15 +118,22 @@ def memory(
     seeds: tuple[int, ...],
     max_steps: int,
     batch_size: int,
+    every_distance: bool,
     device: str,
     jobs: int | None,
     out: Path,
     quiet: bool,
 ) -> None:
     """Claims (1) and (2) on a synthetic task (Hochreiter & Schmidhuber 1997, experiment 2): the
-    class is the first symbol (one of 4), followed by N distractors. Each arm (rnn, tanhrnn, lstm
-    and mylstm with default init and with forget-gate bias 1) trains with Adam on a fresh batch per
-    step until a fixed held-out set is solved or the cap is reached; writes memory.json and memory.png.
+    class is the first symbol (one of 4), followed by N distractors. Each arm trains with Adam on a
+    fresh batch per step until a fixed held-out set is solved or the cap is reached, at a learning
+    rate tuned for each N on a seed of its own; writes memory.json and memory.png.
+
+    \b
+    Arms: rnn, tanhrnn, irnn (ReLU, identity recurrence); lstm and mylstm with their default init
+    and with forget-gate bias 1; lstm with chrono init (T_max = the largest N); mylstm without a
+    forget gate (the 1997 cell). N runs shortest first; an arm that solves no seed at one N is not
+    trained at longer ones (--every-distance trains it anyway), but its initial gradient is measured.
 
     \b
     Examples:
@@ -133,7 +145,13 @@ def memory(
 
     pick_device(device)  # fail before any work when CUDA is asked for and missing
     config = dataclasses.replace(
-        MEMORY, distances=distances, seeds=seeds, device=device, max_steps=max_steps, batch_size=batch_size
+        MEMORY,
+        distances=distances,
+        seeds=seeds,
+        device=device,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        every_distance=every_distance,
     )
     log = (lambda _: None) if quiet else _echo_progress
     for line in analyze_memory(config, out, _jobs(jobs), progress=not quiet, log=log):

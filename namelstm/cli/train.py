@@ -19,7 +19,7 @@ from namelstm.cli.options import (
     _ModelHelp,
     _per_family,
 )
-from namelstm.config import BALANCES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from namelstm.config import BALANCES, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 
 # What --resume accepts beside it; every other setting given on the command line is refused,
 # because a resumed run keeps the settings it was started with.
@@ -91,6 +91,20 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
 )
 @click.option("--forget-bias", type=float, help="Initial forget-gate bias of lstm, mylstm and bilstm.")
 @click.option(
+    "--init",
+    type=click.Choice(INITS),
+    default=DEFAULTS.init,
+    show_default=True,
+    help="chrono (lstm, mylstm, bilstm): forget-gate biases log(U[1, T_max - 1]) and input-gate biases "
+    "their negative, so the units' memories span 1 to T_max letters (Tallec & Ollivier 2018).",
+)
+@click.option(
+    "--chrono-tmax",
+    type=click.FloatRange(min=2, min_open=True),
+    metavar="T",
+    help="T_max of --init chrono.  [default: the longest training name]",
+)
+@click.option(
     "--scripts",
     type=click.Path(dir_okay=False, path_type=str),
     help='JSON {"Label": ["Latin", "Cyrillic"], ...}: the scripts each label is written in, stored with '
@@ -150,6 +164,8 @@ def train(
     average_last: int | None,
     balance: str | None,
     forget_bias: float | None,
+    init: str,
+    chrono_tmax: float | None,
     scripts: str | None,
     hidden_size: int | None,
     seed: int,
@@ -181,6 +197,7 @@ def train(
       namelstm train --model mylstm
       namelstm train --model rnn --epochs 30 --lr 0.01 --out outputs/rnn-slow
       namelstm train --model rnn --batch-size 1 --epochs 3    # the tutorial's one-name-at-a-time SGD
+      namelstm train --model lstm --init chrono                # gates opened for the longest name
       namelstm train --resume outputs/mylstm                   # after Ctrl-C or a crash
       namelstm train --data customers.csv --name-column name --label-column country --alphabet auto
       namelstm train --nproc 2 --batch-size 256                # 2 processes, 128 names each per step
@@ -220,6 +237,8 @@ def train(
                     average_last=average_last,
                     balance=balance,
                     forget_bias=forget_bias,
+                    init=init,
+                    chrono_tmax=chrono_tmax,
                     scripts=scripts,
                     hidden_size=hidden_size,
                     seed=seed,

@@ -41,6 +41,19 @@ class NameClassifier(nn.Module):
         """Set the forget gate's bias to `value` (1 keeps memory open early in training)."""
         raise NamelstmError(f"{type(self).__name__.lower()} has no forget gate")
 
+    def init_chrono(self, t_max: float) -> None:
+        """Tallec & Ollivier's (2018) chrono initialisation for dependencies up to `t_max` steps:
+        forget bias `log(U[1, t_max - 1])` per unit, input bias its negative (see `chrono_bias`)."""
+        raise NamelstmError(f"{type(self).__name__.lower()} has no forget gate")
+
+
+def chrono_bias(size: int, t_max: float) -> torch.Tensor:
+    """`size` forget-gate biases `log(U[1, t_max - 1])`, drawn from the global generator: unit k then
+    keeps its cell for about `1 + exp(b_k)` steps, so the units' memory spans cover 1..t_max."""
+    if not t_max > 2:
+        raise NamelstmError(f"chrono initialisation needs T_max > 2, not {t_max:g}")
+    return torch.empty(size).uniform_(1, t_max - 1).log()
+
 
 def project_inputs(letters: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """`one_hot(letters) @ weight.T + bias` for every time step at once, as a row lookup.

@@ -7,7 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from namelstm.models.base import NameClassifier
-from namelstm.models.lstm import set_forget_bias
+from namelstm.models.lstm import set_chrono_bias, set_forget_bias
 
 
 class BiLSTM(NameClassifier):
@@ -47,3 +47,6 @@ class BiLSTM(NameClassifier):
 
     def init_forget_bias(self, value: float) -> None:
         set_forget_bias(self.rnn, value)
+
+    def init_chrono(self, t_max: float) -> None:
+        set_chrono_bias(self.rnn, t_max)

@@ -5,22 +5,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from namelstm.models.base import NameClassifier, pick_by_length, project_inputs
+from namelstm.errors import NamelstmError
+from namelstm.models.base import NameClassifier, chrono_bias, pick_by_length, project_inputs
 
 
 class MyLSTM(NameClassifier):
     """The LSTM equations written out: forget, input, candidate and output gates `W_f, W_i, W_C, W_o`.
     `forward` is the report's single step; `classify` fuses the four gates into one product per step.
+
+    `forget_gate=False` is Hochreiter & Schmidhuber's 1997 cell: no `W_f`, f = 1, so the cell state is
+    a "constant error carousel" that only the input gate writes to.
     """
 
     default_hidden_size = 64
     default_lr = 0.1
     default_balance = "none"  # chosen on validation: sqrt weights scored lower (docs/recipe-search.md)
 
-    def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
+    def __init__(self, n_letters: int, n_languages: int, hidden_size: int, forget_gate: bool = True) -> None:
         super().__init__(n_letters, n_languages, hidden_size)
         combined = n_letters + hidden_size
-        self.W_f = nn.Linear(combined, hidden_size)
+        self.forget_gate = forget_gate
+        if forget_gate:  # without one the attribute does not exist, so the structure prints without it
+            self.W_f = nn.Linear(combined, hidden_size)
         self.W_i = nn.Linear(combined, hidden_size)
         self.W_C = nn.Linear(combined, hidden_size)
         self.W_o = nn.Linear(combined, hidden_size)
@@ -32,10 +38,9 @@ class MyLSTM(NameClassifier):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One time step, the report's signature: `[B, n_letters]`, h, C -> (log-probs, h, C)."""
         combined = torch.cat((input, h), 1)
-        f = torch.sigmoid(self.W_f(combined))
         i = torch.sigmoid(self.W_i(combined))
         C_tilde = torch.tanh(self.W_C(combined))
-        C = f * C + i * C_tilde
+        C = (torch.sigmoid(self.W_f(combined)) * C if self.forget_gate else C) + i * C_tilde
         o = torch.sigmoid(self.W_o(combined))
         h = o * torch.tanh(C)
         return self.softmax(self.out(h)), h, C
@@ -52,7 +57,7 @@ class MyLSTM(NameClassifier):
         return output
 
     def classify(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        gates = (self.W_f, self.W_i, self.W_C, self.W_o)
+        gates = ((self.W_f,) if self.forget_gate else ()) + (self.W_i, self.W_C, self.W_o)
         weight = torch.cat([g.weight for g in gates])  # [4H, n_letters + H]: one product per step
         bias = torch.cat([g.bias for g in gates])
         w_x, w_h = weight.split([self.n_letters, self.hidden_size], dim=1)
@@ -62,14 +67,24 @@ class MyLSTM(NameClassifier):
         ends = set(lengths.tolist())
         after = {}  # letters read -> h, kept only for the lengths in the batch
         for t in range(x_gates.shape[0]):
-            f, i, C_tilde, o = torch.addmm(x_gates[t], h, w_h).chunk(4, dim=1)
-            f, i, C_tilde, o = torch.sigmoid(f), torch.sigmoid(i), torch.tanh(C_tilde), torch.sigmoid(o)
-            C = f * C + i * C_tilde
+            *f, i, C_tilde, o = torch.addmm(x_gates[t], h, w_h).chunk(len(gates), dim=1)
+            i, C_tilde, o = torch.sigmoid(i), torch.tanh(C_tilde), torch.sigmoid(o)
+            C = (torch.sigmoid(f[0]) * C if f else C) + i * C_tilde
             h = o * torch.tanh(C)
             if t + 1 in ends:
                 after[t + 1] = h
         return self.softmax(self.out(pick_by_length(after, lengths)))
 
     def init_forget_bias(self, value: float) -> None:
+        if not self.forget_gate:
+            raise NamelstmError("mylstm without a forget gate has no forget bias to set")
         with torch.no_grad():
             self.W_f.bias.fill_(value)
+
+    def init_chrono(self, t_max: float) -> None:
+        if not self.forget_gate:
+            raise NamelstmError("mylstm without a forget gate has no forget bias to set")
+        forget = chrono_bias(self.hidden_size, t_max)
+        with torch.no_grad():
+            self.W_f.bias.copy_(forget)
+            self.W_i.bias.copy_(-forget)
