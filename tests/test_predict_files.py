@@ -61,6 +61,24 @@ def test_a_csv_comes_back_in_order_with_its_columns_top_k_and_errors(
     assert float(out[0]["probability_1"]) >= float(out[0]["probability_2"])
 
 
+def test_a_row_with_more_fields_than_the_header_is_an_error_not_silently_cut(
+    predictor: Predictor, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("name,city\nMcDurin,Oslo\nSmith, Jr,Leeds\nBakiaki,Kyiv\n", encoding="utf-8")
+    with pytest.raises(BadInput, match="1 of 3 names got no answer .*line 3: 3 fields, the header has 2"):
+        predict_file(predictor, source, tmp_path / "out.csv", progress=False, report=lambda _: None)
+    with open(tmp_path / "out.csv", encoding="utf-8") as f:
+        out = list(csv.DictReader(f))
+    assert [(r["name"], r["city"]) for r in out] == [
+        ("McDurin", "Oslo"),
+        ("Smith", " Jr"),
+        ("Bakiaki", "Kyiv"),
+    ]
+    assert "quote a field that holds a comma" in out[1]["error"] and out[1]["language_1"] == ""
+    assert out[0]["language_1"] and not out[0]["error"] and not out[2]["error"]
+
+
 def test_strict_fails_naming_the_row_and_writes_nothing(predictor: Predictor, tmp_path: Path) -> None:
     source = _table(tmp_path / "in.csv", [["name"], ["Ann"], ["!!!"], ["Bob"]])
     with pytest.raises(BadInput, match="line 3: '!!!' has no letters"):
