@@ -6,9 +6,12 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +22,27 @@ from namelstm.serve import MAX_BODY_BYTES, MAX_NAMES, make_server
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, int]]:
-    instance = make_server(Predictor.load("pretrained"), "127.0.0.1", 0, quiet=True)  # a free port
+def pretrained() -> Predictor:
+    return Predictor.load("pretrained")
+
+
+@contextmanager
+def running(predictor: Predictor, **settings: Any) -> Iterator[tuple[str, int]]:
+    """A server on a free loopback port, in a thread, for the length of the block."""
+    instance = make_server(predictor, "127.0.0.1", 0, **{"quiet": True, **settings})
     thread = threading.Thread(target=instance.serve_forever, daemon=True)
     thread.start()
-    yield instance.server_address[:2]
-    instance.shutdown()
-    instance.server_close()
+    try:
+        yield instance.server_address[:2]
+    finally:
+        instance.shutdown()
+        instance.server_close()
+
+
+@pytest.fixture(scope="module")
+def server(pretrained: Predictor) -> Iterator[tuple[str, int]]:
+    with running(pretrained) as address:
+        yield address
 
 
 def request(
@@ -115,6 +132,93 @@ def test_bad_requests_get_a_4xx_json_error(
     got, answer, content_type = request(server, method, path, body)
     assert got == status and "json" in content_type
     assert message in answer["error"]
+
+
+def raw_answer(server: tuple[str, int], data: bytes, wait: float = 3.0) -> tuple[int, dict[str, Any]]:
+    """Send bytes as they are (no client library tidies them up) and read one answer."""
+    with socket.create_connection(server, timeout=wait) as client:
+        client.sendall(data)
+        response = http.client.HTTPResponse(client)
+        response.begin()
+        return response.status, json.loads(response.read())
+
+
+POST = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "message"),
+    [
+        ("Content-Length: -1\r\n", 400, "one whole number of bytes"),
+        ("Content-Length: +8\r\n", 400, "one whole number of bytes"),
+        ("Content-Length: 1_0\r\n", 400, "one whole number of bytes"),
+        ("Content-Length: 8\r\nContent-Length: 9\r\n", 400, "one whole number of bytes"),
+        ("", 411, "Content-Length header is required"),
+        ("Transfer-Encoding: chunked\r\n", 411, "not chunked"),
+        (f"Content-Length: {10**12}\r\n", 413, "the body may be at most"),
+    ],
+)
+def test_a_bad_content_length_is_refused_at_once_before_the_body(
+    server: tuple[str, int], headers: str, status: int, message: str
+) -> None:
+    # The body never comes and the client does not hang up: rfile.read(-1) used to wait for ever.
+    start = time.monotonic()
+    got, answer = raw_answer(server, f"{POST}{headers}\r\n".encode())
+    assert (got, message in answer["error"]) == (status, True)
+    assert time.monotonic() - start < 1.5
+
+
+def test_http_servers_own_errors_are_json_too(server: tuple[str, int]) -> None:
+    got, answer = raw_answer(server, b"BREW /predict HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert got == 501 and "Unsupported method" in answer["error"]
+
+
+def test_idle_and_trickling_connections_are_closed_after_the_request_timeout(pretrained: Predictor) -> None:
+    with running(pretrained, request_timeout=0.5) as address:
+        idle = socket.create_connection(address, timeout=5)
+        trickle = socket.create_connection(address, timeout=5)
+        start = time.monotonic()
+        for byte in b"GET /health HTTP/1.1\r\n":  # a byte every 0.1 s: each read alone is quick
+            try:
+                trickle.send(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.1)
+        assert trickle.recv(100) == b"" and idle.recv(100) == b""  # closed by the server, no answer
+        assert time.monotonic() - start < 3
+        idle.close()
+        trickle.close()
+        assert request(address, "GET", "/health")[0] == 200
+
+
+def test_connections_beyond_the_limit_get_a_503_at_once(pretrained: Predictor) -> None:
+    with running(pretrained, max_connections=2) as address:
+        held = [socket.create_connection(address, timeout=5) for _ in range(2)]
+        time.sleep(0.2)  # both accepted and holding their slot
+        got, answer = raw_answer(address, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert got == 503 and "busy" in answer["error"]
+        for connection in held:
+            connection.close()
+        deadline = time.monotonic() + 5
+        while request(address, "GET", "/health")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the slots come free as the server notices the hang-ups
+        assert request(address, "GET", "/health")[0] == 200
+
+
+def test_a_client_that_hangs_up_early_leaves_no_traceback(
+    pretrained: Predictor, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = json.dumps({"names": ["Nakamura"] * MAX_NAMES, "top_k": 18}).encode()  # a large answer
+    with running(pretrained, quiet=False) as address:
+        for _ in range(3):
+            client = socket.create_connection(address)
+            client.sendall(f"{POST}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            client.close()  # a reset, while the server predicts
+        time.sleep(0.3)
+        assert request(address, "GET", "/health")[0] == 200
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "BrokenPipeError" not in err
 
 
 @pytest.mark.slow
