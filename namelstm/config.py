@@ -36,6 +36,9 @@ class TrainConfig:
     hidden_size: int | None = None
     lr_schedule: str | None = None  # see LR_SCHEDULES
     average_last: int | None = None  # keep the mean weights of the last N epochs (SWA); 0: the best epoch's
+    # The epochs the cosine schedule spans; None: `epochs`. Set when a resumed run goes on beyond the
+    # total it started with, so its learning rate keeps falling instead of jumping back up.
+    schedule_epochs: int | None = None
     clip: float = 1.0  # max gradient norm: keeps the linear RNN's recurrence from blowing up
     balance: str | None = None  # class weights of the loss: "none", "sqrt" or "inverse"
     forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
@@ -66,6 +69,8 @@ class TrainConfig:
         lr = "" if self.lr is None else f" lr {self.lr:g}"
         momentum = f" momentum {self.momentum:g}" if optimizer == "SGD" else ""
         schedule = f" {self.lr_schedule} schedule" if self.lr_schedule == "cosine" else ""
+        if schedule and self.schedule_epochs not in (None, self.epochs):
+            schedule += f" over {self.schedule_epochs} epochs, then its last rate"
         parts = [
             f"{self.model} hidden {self.hidden_size}" if self.hidden_size else self.model,
             f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
@@ -76,7 +81,8 @@ class TrainConfig:
         if self.balance and self.balance != "none":
             parts.append(f"{self.balance} class weights")
         if self.average_last:
-            parts.append(f"mean of the last {self.average_last} epochs' weights")
+            n = self.average_last
+            parts.append(f"mean of the last {n} epochs' weights" if n > 1 else "the last epoch's weights")
         if self.forget_bias is not None:
             parts.append(f"forget bias {self.forget_bias:g}")
         return ", ".join(parts)

@@ -196,8 +196,8 @@ def resume_training(
         loaded = load_resume_state(run_dir / RESUME), Split.from_dict(read_json(run_dir / SPLIT))
     state, split = team.broadcast(loaded)  # type: ignore[misc]
     config = TrainConfig.from_dict(state["config"])
-    if epochs is not None:
-        config = replace(config, epochs=epochs)
+    if epochs is not None and epochs != config.epochs:
+        config, state = _with_new_total(config, state, epochs)
     if state["epoch"] >= config.epochs:
         raise NamelstmError(
             f"{run_dir} has already trained {state['epoch']} of {config.epochs} epochs; "
@@ -210,6 +210,24 @@ def resume_training(
         return _fit(config, split, run_dir, state, progress, log, device, team, None, scripts)
 
 
+def _with_new_total(
+    config: TrainConfig, state: dict[str, Any], epochs: int
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """The run's settings and state for a new total of `epochs`. The cosine schedule keeps the span it
+    started with (a new span would raise the rate again). The mean of the last N epochs must hold
+    exactly the epochs of the new window: if the saved mean holds others, it is dropped and N becomes
+    the epochs still to come, so the description says what is averaged."""
+    done = state["epoch"]
+    new = replace(config, epochs=epochs, schedule_epochs=config.schedule_epochs or config.epochs)
+    if config.average_last:
+        averaged = range(max(config.epochs - config.average_last + 1, 1), done + 1)
+        wanted = range(max(epochs - config.average_last + 1, 1), done + 1)
+        if averaged != wanted:
+            new = replace(new, average_last=min(config.average_last, epochs - done))
+            state = {**state, "averaged": None}
+    return new, state
+
+
 def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -219,7 +237,8 @@ def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optim
 def _epoch_lr(config: TrainConfig, epoch: int) -> float:
     """The learning rate of `epoch` (from 1): computed, not stepped, so a resumed run keeps the curve."""
     if config.lr_schedule == "cosine":
-        return config.lr * (1 + math.cos(math.pi * (epoch - 1) / config.epochs)) / 2  # type: ignore[operator]
+        span = config.schedule_epochs or config.epochs
+        return config.lr * (1 + math.cos(math.pi * (min(epoch, span) - 1) / span)) / 2  # type: ignore[operator]
     return config.lr  # type: ignore[return-value]
 
 
@@ -310,6 +329,7 @@ def _fit(
             epoch_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = _epoch_lr(config, epoch)
+            lr = optimizer.param_groups[0]["lr"]
             record = _train_epoch(
                 classify,
                 model,
@@ -338,6 +358,7 @@ def _fit(
             # Selection uses the loss that training minimises: weighted as the training loss is.
             val_loss = F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item()
             record.update(
+                lr=lr,
                 val_loss=val_loss,
                 val_accuracy=val.accuracy,
                 val_balanced_accuracy=val.balanced_accuracy,

@@ -8,9 +8,10 @@ import pytest
 import torch
 from conftest import TINY_CONFIG
 
+from namelstm.checkpoint import load_resume_state
 from namelstm.data import load_names, split_by_name
 from namelstm.errors import NamelstmError
-from namelstm.train import resolve_config, train, train_from_data
+from namelstm.train import resolve_config, resume_training, train, train_from_data
 
 QUIET = {"progress": False, "log": lambda _: None}
 
@@ -77,3 +78,20 @@ def test_family_defaults_fill_what_is_not_set() -> None:
     assert (config.lr, config.hidden_size) == (0.02, 128)
     with pytest.raises(NamelstmError, match="unknown model"):
         resolve_config(dataclasses.replace(TINY_CONFIG, model="gru"))
+
+
+def test_resuming_a_finished_run_with_more_epochs_keeps_the_schedule_and_the_mean_honest(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    config = dataclasses.replace(TINY_CONFIG, epochs=3, lr_schedule="cosine", average_last=2)
+    train_from_data(config, tiny_data, tmp_path / "run", **QUIET)
+    result = resume_training(tmp_path / "run", epochs=5, **QUIET)
+    lrs = [r["lr"] for r in result.history]
+    assert lrs == sorted(lrs, reverse=True) and lrs[3] == lrs[2]  # falls, then stays: never back up
+    state = load_resume_state(tmp_path / "run" / "resume.pt")
+    # The kept weights are the mean of epochs 4 and 5, as the description says, not of 2 to 5.
+    assert int(state["averaged"]["n_averaged"]) == 2 == result.config.average_last
+    assert "mean of the last 2 epochs" in result.config.describe()
+    assert "cosine schedule over 3 epochs" in result.config.describe()
+    longer = resume_training(tmp_path / "run", epochs=6, **QUIET)  # the window 5..6 holds epoch 5 only
+    assert longer.config.average_last == 1 and "the last epoch's weights" in longer.config.describe()
