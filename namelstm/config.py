@@ -63,6 +63,17 @@ class TrainConfig:
             values["fractions"] = tuple(float(f) for f in values["fractions"])
         return cls(**values)
 
+    def kept_weights(self, best_epoch: int) -> str:
+        """Which weights a finished run kept: 'best epoch 7/20', or 'mean of epochs 11–20' when it
+        averages (then no single epoch is 'best', whatever its validation loss)."""
+        if self.average_last and self.average_last > 1:
+            return f"mean of epochs {self.epochs - self.average_last + 1}–{self.epochs}"
+        return (
+            f"epoch {self.epochs}/{self.epochs}"
+            if self.average_last
+            else f"best epoch {best_epoch}/{self.epochs}"
+        )
+
     def describe(self) -> str:
         """The run's recipe in words, from the values actually used: 'lstm hidden 64, SGD lr 0.1 ...'."""
         optimizer = {"sgd": "SGD", "adam": "Adam"}[self.optimizer or "sgd"]

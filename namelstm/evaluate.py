@@ -168,6 +168,7 @@ def _checkpoint_metrics(
         "run": where,
         "model": checkpoint.model_name,
         "epoch": checkpoint.epoch,
+        "weights": checkpoint.weights(),
         **test_metrics(model, split, checkpoint.languages, device, calibration),
         "validation": validation_metrics(val, calibration),
     }
@@ -212,9 +213,9 @@ def evaluate_model(
 
 def metrics_table(metrics: dict[str, Any]) -> list[str]:
     """The lines `namelstm evaluate` prints: the overall scores, then one row per language."""
+    weights = metrics.get("weights") or f"epoch {metrics['epoch']}"  # metrics from before "weights"
     lines = [
-        f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
-        f"{metrics['split']}"
+        f"{metrics['model']} in {metrics['run']} ({weights}), {metrics['n']} test names, {metrics['split']}"
     ]
     for key in (
         "accuracy",

@@ -96,7 +96,7 @@ class TrainResult:
             f"{self.model}: test accuracy {m['accuracy']:.1%}, "
             f"balanced accuracy {m['balanced_accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, "
             f"macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} held-out names, {m['split']}; "
-            f"best epoch {self.best_epoch}/{len(self.history)}, {self.seconds:.1f}s; run in {self.run_dir}"
+            f"{self.config.kept_weights(self.best_epoch)}, {self.seconds:.1f}s; run in {self.run_dir}"
         )
 
     def warning(self) -> str | None:
@@ -352,8 +352,9 @@ def _fit(
                 epoch_start += time.perf_counter() - paused
             if not team.is_main:  # the other ranks only train
                 continue
-            if averaged is not None and epoch > config.epochs - config.average_last:  # type: ignore[operator]
-                averaged.update_parameters(model)
+            in_mean = averaged is not None and epoch > config.epochs - config.average_last  # type: ignore[operator]
+            if in_mean:
+                averaged.update_parameters(model)  # type: ignore[union-attr]
             val = score(model, val_batches, device)
             # Selection uses the loss that training minimises: weighted as the training loss is.
             val_loss = F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item()
@@ -383,7 +384,7 @@ def _fit(
                 f"epoch {epoch:3d}/{config.epochs}  train loss {record['train_loss']:.3f} "
                 f"acc {record['train_accuracy']:6.1%}  val loss {record['val_loss']:.3f} "
                 f"acc {record['val_accuracy']:6.1%} balanced {record['val_balanced_accuracy']:6.1%}  "
-                f"{record['seconds']:.1f}s{'  *best' if improved else ''}"
+                f"{record['seconds']:.1f}s{_epoch_mark(averaged is not None, in_mean, improved)}"
             )
     seconds = time.perf_counter() - started
     majority = float(torch.bincount(val_batches.targets).max()) / max(len(val_batches.targets), 1)
@@ -409,7 +410,14 @@ def _fit(
         "validation": validation_metrics(val, calibration),
     }
     write_json(
-        run_dir / METRICS, {"run": str(run_dir), "model": config.model, "epoch": best["epoch"], **metrics}
+        run_dir / METRICS,
+        {
+            "run": str(run_dir),
+            "model": config.model,
+            "epoch": best["epoch"],
+            "weights": config.kept_weights(best["epoch"]),
+            **metrics,
+        },
     )
     headline = {k: metrics[k] for k in HEADLINE}
     save_checkpoint(
@@ -421,6 +429,14 @@ def _fit(
         ),
     )
     return TrainResult(config, run_dir, history, best["epoch"], metrics, seconds, majority)
+
+
+def _epoch_mark(averaging: bool, in_mean: bool, improved: bool) -> str:
+    """'*best' after an epoch of lowest validation loss so far, when that epoch's weights are the
+    ones kept; when the run averages, no epoch is kept alone: the epochs in the mean say so."""
+    if averaging:
+        return "  +mean" if in_mean else ""
+    return "  *best" if improved else ""
 
 
 HEADLINE = ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "ece", "split")

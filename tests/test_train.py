@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ from conftest import TINY_CONFIG
 from namelstm.checkpoint import load_resume_state
 from namelstm.data import load_names, split_by_name
 from namelstm.errors import NamelstmError
-from namelstm.train import resolve_config, resume_training, train, train_from_data
+from namelstm.evaluate import metrics_table
+from namelstm.plots import plot_run
+from namelstm.train import TrainResult, resolve_config, resume_training, train, train_from_data
 
 QUIET = {"progress": False, "log": lambda _: None}
 
@@ -80,11 +83,40 @@ def test_family_defaults_fill_what_is_not_set() -> None:
         resolve_config(dataclasses.replace(TINY_CONFIG, model="gru"))
 
 
-def test_resuming_a_finished_run_with_more_epochs_keeps_the_schedule_and_the_mean_honest(
-    tiny_data: Path, tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def averaged_run(
+    tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, TrainResult, list[str]]:
+    """A finished 3-epoch cosine run that keeps the mean of its last 2 epochs, and what it printed."""
     config = dataclasses.replace(TINY_CONFIG, epochs=3, lr_schedule="cosine", average_last=2)
-    train_from_data(config, tiny_data, tmp_path / "run", **QUIET)
+    lines: list[str] = []
+    run_dir = tmp_path_factory.mktemp("averaged") / "run"
+    result = train_from_data(config, tiny_data, run_dir, progress=False, log=lines.append)
+    return run_dir, result, lines
+
+
+def test_an_averaging_run_never_calls_one_epoch_best(
+    averaged_run: tuple[Path, TrainResult, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, result, lines = averaged_run
+    epochs = [line for line in lines if line.startswith("epoch")]
+    assert not any("*best" in line for line in epochs)
+    assert [line.endswith("+mean") for line in epochs] == [False, True, True]
+    assert "mean of epochs 2–3" in result.summary() and "best epoch" not in result.summary()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["weights"] == "mean of epochs 2–3"
+    assert "(mean of epochs 2–3)" in metrics_table(metrics)[0]
+    titles: list[str] = []
+    for figure in ("plot_history", "plot_confusion", "plot_reliability", "plot_tradeoff"):
+        monkeypatch.setattr(f"namelstm.plots.{figure}", lambda *args, **_: titles.extend(map(str, args)))
+    plot_run(run_dir)
+    assert any("(mean of epochs 2–3)" in t for t in titles) and not any("(epoch 3)" in t for t in titles)
+
+
+def test_resuming_a_finished_run_with_more_epochs_keeps_the_schedule_and_the_mean_honest(
+    averaged_run: tuple[Path, TrainResult, list[str]], tmp_path: Path
+) -> None:
+    shutil.copytree(averaged_run[0], tmp_path / "run")
     result = resume_training(tmp_path / "run", epochs=5, **QUIET)
     lrs = [r["lr"] for r in result.history]
     assert lrs == sorted(lrs, reverse=True) and lrs[3] == lrs[2]  # falls, then stays: never back up
