@@ -20,6 +20,20 @@ LOSS_FIGURE = "loss.png"
 CONFUSION_FIGURE = "confusion.png"
 RELIABILITY_FIGURE = "reliability.png"
 TRADEOFF_FIGURE = "tradeoff.png"
+# What training and `plot` write into a run directory; anything else there is the user's.
+RUN_FILES = frozenset(
+    {
+        CHECKPOINT,
+        HISTORY,
+        SPLIT,
+        METRICS,
+        RESUME,
+        LOSS_FIGURE,
+        CONFUSION_FIGURE,
+        RELIABILITY_FIGURE,
+        TRADEOFF_FIGURE,
+    }
+)
 HOW_TO_TRAIN = "train one first: namelstm train --model lstm"
 # The word that stands for the model shipped inside the package. Only this exact string means it:
 # a folder of that name is reached as a path (./pretrained), so it can never shadow the model.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ from namelstm.runs import (
     HISTORY,
     METRICS,
     RESUME,
+    RUN_FILES,
     SPLIT,
     new_run_dir,
     read_json,
@@ -115,8 +118,12 @@ OnEpoch = Callable[[int, NameClassifier], None]
 class TrainingInterrupted(NamelstmError):
     """Ctrl-C stopped training; the run can continue from its last completed epoch, if there is one."""
 
-    def __init__(self, run_dir: Path | None, epoch: int) -> None:
-        if run_dir is None or epoch == 0:
+    def __init__(self, run_dir: Path | None, epoch: int, replacing: Path | None = None) -> None:
+        if replacing is not None and epoch == 0:
+            super().__init__(
+                f"interrupted before the first epoch finished; nothing was kept and {replacing} is as it was"
+            )
+        elif run_dir is None or epoch == 0:
             super().__init__("interrupted before the first epoch finished; nothing was kept")
         else:
             super().__init__(
@@ -150,23 +157,68 @@ def train(
     # Rank 0 alone writes checkpoints, so it alone needs the table; a bad file fails before writing.
     scripts = script_table(config.scripts, split.languages) if team.is_main else {}
     existed = Path(run_dir).exists()
+    staging = _Staging(Path(run_dir))
     if team.is_main:
-        run_dir = new_run_dir(run_dir, overwrite)
-        (run_dir / METRICS).unlink(missing_ok=True)  # an overwritten run's scores must not outlive it
-        split.write(run_dir / SPLIT)
+        new_run_dir(run_dir, overwrite)
+        staging = _Staging.beside(Path(run_dir)) if overwrite and _holds_files(run_dir) else staging
+        (staging.current / METRICS).unlink(missing_ok=True)  # no scores of another run in a new one
+        split.write(staging.current / SPLIT)
     try:
         try:
             with _seeded(config.seed, device):
-                return _fit(config, split, run_dir, None, progress, log, device, team, on_epoch, scripts)
+                return _fit(config, split, staging, None, progress, log, device, team, on_epoch, scripts)
         except KeyboardInterrupt:  # a Ctrl-C outside the epoch loop's own handling
-            raise TrainingInterrupted(run_dir, _completed_epochs(run_dir)) from None
-    except TrainingInterrupted as stop:
-        if stop.epoch == 0 and team.is_main:  # nothing worth resuming: leave no half-made run behind
-            for name in (SPLIT, RESUME, HISTORY):
+            epochs = _completed_epochs(staging.current)
+            raise TrainingInterrupted(staging.current, epochs, staging.replacing) from None
+    except BaseException as stop:
+        if not team.is_main:
+            raise
+        if staging.replacing is not None:  # the run being replaced stays whole until epoch 1 is done
+            staging.abandon()
+        elif isinstance(stop, TrainingInterrupted) and stop.epoch == 0:
+            for name in (SPLIT, RESUME, HISTORY):  # nothing worth resuming: no half-made run behind
                 (run_dir / name).unlink(missing_ok=True)
             if not existed:
                 shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _holds_files(path: Path) -> bool:
+    return Path(path).is_dir() and any(Path(path).iterdir())
+
+
+@dataclass
+class _Staging:
+    """Where a run is being written. `--overwrite` of a run writes the new one into a hidden
+    directory beside it (`replacing` is the old run), swapped in once the first epoch is complete:
+    a Ctrl-C, a crash or a diverging loss before then leaves the old run whole."""
+
+    current: Path
+    replacing: Path | None = None
+
+    @classmethod
+    def beside(cls, run_dir: Path) -> _Staging:
+        for stale in run_dir.parent.glob(f".{run_dir.name}.new-*"):  # left by a killed process
+            shutil.rmtree(stale, ignore_errors=True)
+        work = run_dir.parent / f".{run_dir.name}.new-{secrets.token_hex(4)}"
+        work.mkdir()
+        return cls(work, run_dir)
+
+    def promote(self) -> Path:
+        """Swap the new run in for the old one (kept: files that are not a run's), once."""
+        if self.replacing is not None:
+            old = self.replacing.parent / f".{self.replacing.name}.old-{secrets.token_hex(4)}"
+            os.replace(self.replacing, old)
+            os.replace(self.current, self.replacing)
+            for path in old.iterdir():
+                if path.name not in RUN_FILES and not path.name.endswith(".tmp"):
+                    os.replace(path, self.replacing / path.name)
+            shutil.rmtree(old, ignore_errors=True)
+            self.current, self.replacing = self.replacing, None
+        return self.current
+
+    def abandon(self) -> None:
+        shutil.rmtree(self.current, ignore_errors=True)
 
 
 def _completed_epochs(run_dir: Path) -> int:
@@ -207,7 +259,7 @@ def resume_training(
     device = team.world.device(config.device)
     scripts = state.get("scripts") or script_table(config.scripts, split.languages)
     with _seeded(config.seed, device):
-        return _fit(config, split, run_dir, state, progress, log, device, team, None, scripts)
+        return _fit(config, split, _Staging(run_dir), state, progress, log, device, team, None, scripts)
 
 
 def _with_new_total(
@@ -254,7 +306,7 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
 def _fit(
     config: TrainConfig,
     split: Split,
-    run_dir: Path,
+    staging: _Staging,
     state: dict[str, Any] | None,
     progress: bool,
     log: Callable[[str], None],
@@ -265,6 +317,7 @@ def _fit(
 ) -> TrainResult:
     shuffler = torch.Generator().manual_seed(config.seed)
     languages = split.languages
+    run_dir = staging.current
     model = build_model(config.model, len(split.alphabet), len(languages), config.hidden_size).to(device)
     if config.forget_bias is not None:
         model.init_forget_bias(config.forget_bias)
@@ -345,7 +398,7 @@ def _fit(
                 team,
             )
             if record is None:  # Ctrl-C: the partial epoch is dropped; the last saved state stands
-                raise TrainingInterrupted(run_dir, epoch - 1)
+                raise TrainingInterrupted(run_dir, epoch - 1, staging.replacing)
             if on_epoch is not None:
                 paused = time.perf_counter()
                 on_epoch(epoch, model)
@@ -380,6 +433,7 @@ def _fit(
                 )
             write_json(run_dir / HISTORY, {"config": config.to_dict(), "epochs": history})
             save_resume_state(epoch)
+            run_dir = staging.promote()  # the first complete epoch replaces an --overwrite's old run
             log(
                 f"epoch {epoch:3d}/{config.epochs}  train loss {record['train_loss']:.3f} "
                 f"acc {record['train_accuracy']:6.1%}  val loss {record['val_loss']:.3f} "

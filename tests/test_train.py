@@ -4,17 +4,28 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from click.testing import CliRunner
 from conftest import TINY_CONFIG
 
-from namelstm.checkpoint import load_resume_state
+import namelstm.train
+from namelstm.checkpoint import load_checkpoint, load_resume_state
+from namelstm.cli import cli
 from namelstm.data import load_names, split_by_name
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import metrics_table
+from namelstm.evaluate import evaluate_run, metrics_table
 from namelstm.plots import plot_run
-from namelstm.train import TrainResult, resolve_config, resume_training, train, train_from_data
+from namelstm.train import (
+    TrainingInterrupted,
+    TrainResult,
+    resolve_config,
+    resume_training,
+    train,
+    train_from_data,
+)
 
 QUIET = {"progress": False, "log": lambda _: None}
 
@@ -127,3 +138,65 @@ def test_resuming_a_finished_run_with_more_epochs_keeps_the_schedule_and_the_mea
     assert "cosine schedule over 3 epochs" in result.config.describe()
     longer = resume_training(tmp_path / "run", epochs=6, **QUIET)  # the window 5..6 holds epoch 5 only
     assert longer.config.average_last == 1 and "the last epoch's weights" in longer.config.describe()
+
+
+@pytest.fixture
+def old_run(tiny_run: Path, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A copy of a finished run, with a figure and a file of the user's, and every file's bytes."""
+    run_dir = Path(shutil.copytree(tiny_run, tmp_path / "runs" / "lstm"))
+    (run_dir / "loss.png").write_bytes(b"old figure")
+    (run_dir / "notes.txt").write_text("mine")
+    return run_dir, {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+
+def _stop_in_epoch(stop_at: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C as the training loop sees it (the epoch returns None) in epoch `stop_at`."""
+    real = namelstm.train._train_epoch
+
+    def epoch(*args: Any) -> Any:
+        return None if args[6] == stop_at else real(*args)
+
+    monkeypatch.setattr(namelstm.train, "_train_epoch", epoch)
+
+
+def test_overwrite_stopped_in_its_first_epoch_leaves_the_old_run_whole(
+    old_run: tuple[Path, dict[str, bytes]], tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, before = old_run
+    split = split_by_name(load_names(tiny_data), seed=1)
+    _stop_in_epoch(1, monkeypatch)
+    with pytest.raises(TrainingInterrupted, match=f"nothing was kept and {run_dir} is as it was"):
+        train(dataclasses.replace(TINY_CONFIG, seed=1), split, run_dir, overwrite=True, **QUIET)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert [p.name for p in run_dir.parent.iterdir()] == ["lstm"]  # no half-made run beside it
+    # A Ctrl-C before the loop names no epoch of the old run to resume from.
+    monkeypatch.setattr(namelstm.train, "Feed", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(TrainingInterrupted, match="nothing was kept") as stop:
+        train(dataclasses.replace(TINY_CONFIG, seed=1), split, run_dir, overwrite=True, **QUIET)
+    assert stop.value.epoch == 0 and {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_overwrite_swaps_the_new_run_in_after_its_first_epoch(
+    old_run: tuple[Path, dict[str, bytes]], tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, _ = old_run
+    split = split_by_name(load_names(tiny_data), seed=1)
+    _stop_in_epoch(2, monkeypatch)
+    with pytest.raises(TrainingInterrupted, match="after epoch 1. Continue it with"):
+        train(dataclasses.replace(TINY_CONFIG, seed=1), split, run_dir, overwrite=True, **QUIET)
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint.pt",
+        "history.json",
+        "notes.txt",
+        "resume.pt",
+        "split.json",
+    ]  # the old figure and scores are gone with the old run; the user's file stays
+    assert load_resume_state(run_dir / "resume.pt")["epoch"] == 1
+    assert json.loads((run_dir / "split.json").read_text())["seed"] == 1
+    assert [p.name for p in run_dir.parent.iterdir()] == ["lstm"]
+    # Stopped early, the run is usable, and predict and evaluate say it is unfinished.
+    unfinished = "best epoch 1 so far of an unfinished run of 8 epochs"
+    assert unfinished in load_checkpoint(run_dir / "checkpoint.pt").describe()
+    assert unfinished in metrics_table(evaluate_run(run_dir))[0]
+    answer = CliRunner().invoke(cli, ["predict", "--checkpoint", str(run_dir), "Bakiaki"])
+    assert answer.exit_code == 0 and f"note: {run_dir} holds {unfinished}" in answer.stderr
