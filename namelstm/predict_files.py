@@ -264,6 +264,9 @@ class TableWriter:
             )
         self.top_k = top_k
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+        # The csv module quotes a cell that holds a character of the line terminator, so a lone
+        # "\r" of an input cell would go out bare and end the row there: such rows are quoted whole.
+        self.quoting = csv.writer(out, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self.writer.writerow(self.header + added)
 
     def write(self, answered: Answered) -> None:
@@ -273,12 +276,15 @@ class TableWriter:
             failed = [""] * (2 + 2 * self.top_k)
             answers = iter(added)
             added = [(*failed, errors[i]) if i in errors else next(answers) for i in range(len(records))]
-        self.writer.writerows(
-            [
-                [*(record.cells if record.cells is not None else (record.name,)), *cells]
-                for record, cells in zip(records, added, strict=True)
-            ]
-        )
+        rows = [
+            [*(record.cells if record.cells is not None else (record.name,)), *cells]
+            for record, cells in zip(records, added, strict=True)
+        ]
+        if "\r" not in "".join(itertools.chain.from_iterable(r.cells or (r.name,) for r in records)):
+            self.writer.writerows(rows)
+            return
+        for row in rows:
+            (self.quoting if any("\r" in cell for cell in row) else self.writer).writerow(row)
 
 
 class JsonlWriter:

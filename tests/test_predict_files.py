@@ -79,6 +79,14 @@ def test_a_row_with_more_fields_than_the_header_is_an_error_not_silently_cut(
     assert out[0]["language_1"] and not out[0]["error"] and not out[2]["error"]
 
 
+def test_a_cell_holding_a_carriage_return_stays_in_its_row(predictor: Predictor, tmp_path: Path) -> None:
+    # Found by Hypothesis (test_properties.py): csv.writer with "\n" rows left a lone "\r" unquoted.
+    source = _table(tmp_path / "in.csv", [["name", "note"], ["McDurin", "a\rb"], ["Bakiaki", "c"]])
+    predict_file(predictor, source, tmp_path / "out.csv", top_k=1, progress=False)
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
+        assert [(r["name"], r["note"]) for r in csv.DictReader(f)] == [("McDurin", "a\rb"), ("Bakiaki", "c")]
+
+
 def test_strict_fails_naming_the_row_and_writes_nothing(predictor: Predictor, tmp_path: Path) -> None:
     source = _table(tmp_path / "in.csv", [["name"], ["Ann"], ["!!!"], ["Bob"]])
     with pytest.raises(BadInput, match="line 3: '!!!' has no letters"):
