@@ -168,6 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (a bad request line, too long a header, an unknown method) in
         the documented JSON format, not its HTML page."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:  # an unknown method: the client's error, not ours
+            code, message = HTTPStatus.METHOD_NOT_ALLOWED, f"{self.command} is not allowed; use GET or POST"
         self.log_error("code %d, message %s", code, message)
         self.close_connection = True
         self._send(code, "application/json", _json({"error": message or HTTPStatus(code).phrase}))
@@ -177,6 +179,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._answer(self._post)
+
+    def do_HEAD(self) -> None:
+        self._answer(self._get)  # GET's status and headers; `_send` leaves out the body
 
     def _answer(self, route: Any) -> None:
         try:
@@ -291,7 +296,10 @@ def _top_k(value: str, n_languages: int) -> int:
 
 
 def _json(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False).encode()
+    try:
+        return json.dumps(payload, ensure_ascii=False).encode()
+    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800") has no UTF-8: send it escaped
+        return json.dumps(payload).encode()
 
 
 def make_server(

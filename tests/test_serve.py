@@ -92,6 +92,12 @@ def test_post_predict_list_and_object(server: tuple[str, int]) -> None:
     assert status == 200 and len(body[0]["predictions"]) == 5
 
 
+def test_a_name_with_a_lone_surrogate_comes_back_as_sent(server: tuple[str, int]) -> None:
+    # Found by Hypothesis (test_properties.py): JSON may escape a lone surrogate, which has no UTF-8.
+    status, body, _ = request(server, "POST", "/predict", b'["\\ud800Smith"]')
+    assert status == 200 and body[0]["name"] == "\ud800Smith" and body[0]["seen_as"] == "Smith"
+
+
 def test_the_page(server: tuple[str, int]) -> None:
     status, body, content_type = request(server, "GET", "/")
     assert status == 200 and content_type.startswith("text/html") and 'id="name"' in body
@@ -170,7 +176,7 @@ def test_a_bad_content_length_is_refused_at_once_before_the_body(
 
 def test_http_servers_own_errors_are_json_too(server: tuple[str, int]) -> None:
     got, answer = raw_answer(server, b"BREW /predict HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert got == 501 and "Unsupported method" in answer["error"]
+    assert got == 405 and "BREW is not allowed" in answer["error"]
 
 
 def test_idle_and_trickling_connections_are_closed_after_the_request_timeout(pretrained: Predictor) -> None:
