@@ -116,8 +116,9 @@ def check_stdin_file_and_predictor_agree(
         )
     except BadInput as err:
         assert one_line(err) and "got no answer" in str(err)
-    from_file = (scratch / "out.jsonl").read_text(encoding="utf-8").splitlines()
-    for answers in (stdin.stdout.splitlines(), from_file):
+    # JSON Lines end at "\n" only: a name may hold U+0085 or U+2028, which str.splitlines splits at.
+    from_file = (scratch / "out.jsonl").read_text(encoding="utf-8").split("\n")[:-1]
+    for answers in (stdin.stdout.split("\n")[:-1], from_file):
         got = [json.loads(line) for line in answers]
         assert [g["name"] for g in got] == names  # every name once, in order
         assert [
