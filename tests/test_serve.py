@@ -227,28 +227,101 @@ def test_a_client_that_hangs_up_early_leaves_no_traceback(
     assert "Traceback" not in err and "BrokenPipeError" not in err
 
 
+def _process_state(pid: int) -> tuple[int, float]:
+    """A process's thread count and resident memory (MB), from /proc."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(fields["Threads"]), int(fields["VmRSS"].split()[0]) / 1024
+
+
+def _settle(pid: int, threads: int, seconds: float = 5.0) -> tuple[int, float]:
+    """The process's state once its thread count is back to `threads` (or after `seconds`)."""
+    deadline = time.monotonic() + seconds
+    while _process_state(pid)[0] > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _process_state(pid)
+
+
 @pytest.mark.slow
-def test_2000_requests_from_8_threads_all_answered_right(server: tuple[str, int]) -> None:
-    names = ["Nakamura", "Dostoevsky", "Rossi", "Papadopoulos", "Tanaka"]
-    expected = {p.name: p.predictions[0][0] for p in Predictor.load("pretrained").predict(names, top_k=1)}
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's threads from /proc")
+def test_load_8_clients_then_200_idle_connections(isolated: Path) -> None:
+    """The README's load test, on loopback only: 8 keep-alive clients x 1,000 requests (GET and POST
+    in turn), then 200 idle connections held open while a normal client asks; the server (a
+    `namelstm serve` process, the pretrained model) must answer everything right, and its threads
+    and memory must come back. Prints the figures (pytest -s)."""
+    import re
+    import signal
+    import subprocess
+    import sys
 
-    def worker(k: int) -> int:
-        connection = http.client.HTTPConnection(*server, timeout=30)
-        good = 0
-        for i in range(250):
-            name = names[(k + i) % len(names)]
-            if i % 2:
-                connection.request("GET", f"/predict?name={name}&top_k=1")
-            else:
-                connection.request("POST", "/predict", body=json.dumps([name]).encode())
-            response = connection.getresponse()
-            body = json.loads(response.read())
-            good += response.status == 200 and body[0]["predictions"][0]["language"] == expected[name]
-        connection.close()
-        return good
+    process = subprocess.Popen(
+        [sys.executable, "-m", "namelstm", "serve", "--port", "0", "-q"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        process.stderr.readline()  # which model
+        port = int(re.search(r"http://127\.0\.0\.1:(\d+)/", process.stderr.readline()).group(1))
+        address = ("127.0.0.1", port)
+        names = ["Nakamura", "Dostoevsky", "Rossi", "Papadopoulos", "Tanaka"]
+        expected = {p.name: p.predictions[0][0] for p in Predictor.load("pretrained").predict(names, top_k=1)}
+        for name in names * 4:  # warm up: the first predictions allocate what every later one reuses
+            assert request(address, "GET", f"/predict?name={name}")[0] == 200
+        threads_before, memory_before = _settle(process.pid, 10**6, 0)
 
-    with ThreadPoolExecutor(8) as pool:
-        assert sum(pool.map(worker, range(8))) == 2000
+        def client(k: int) -> tuple[list[float], int]:
+            connection = http.client.HTTPConnection(*address, timeout=30)
+            latencies, wrong = [], 0
+            for i in range(1000):
+                name = names[(k + i) % len(names)]
+                start = time.perf_counter()
+                if i % 2:
+                    connection.request("GET", f"/predict?name={name}&top_k=1")
+                else:
+                    connection.request("POST", "/predict", body=json.dumps([name]).encode())
+                response = connection.getresponse()
+                body = json.loads(response.read())
+                latencies.append(time.perf_counter() - start)
+                wrong += response.status != 200 or body[0]["predictions"][0]["language"] != expected[name]
+            connection.close()
+            return latencies, wrong
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(client, range(8)))
+        seconds = time.perf_counter() - started
+        latencies = sorted(t for times, _ in results for t in times)
+        errors = sum(wrong for _, wrong in results)
+        threads_busy, memory_busy = _process_state(process.pid)
+
+        idle = [socket.create_connection(address, timeout=30) for _ in range(200)]
+        time.sleep(0.5)  # all accepted: each holds a thread, waiting for a request
+        threads_idle, memory_idle = _process_state(process.pid)
+        start = time.perf_counter()
+        status, body, _ = request(address, "GET", "/predict?name=Rossi&top_k=1")
+        beside_idle = time.perf_counter() - start
+        for connection in idle:
+            connection.close()
+        threads_after, memory_after = _settle(process.pid, threads_before)
+        assert request(address, "GET", "/health")[0] == 200  # still answers
+
+        figures = {
+            "requests": len(latencies),
+            "requests_per_second": round(len(latencies) / seconds),
+            "p50_ms": round(1000 * latencies[len(latencies) // 2], 2),
+            "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 2),
+            "errors": errors,
+            "answered_beside_200_idle_ms": round(1000 * beside_idle, 1),
+            "threads": [threads_before, threads_idle, threads_after],
+            "rss_mb": [round(m, 1) for m in (memory_before, memory_busy, memory_idle, memory_after)],
+            "load_average": Path("/proc/loadavg").read_text().split()[:3],
+        }
+        print(f"\nserve load test: {json.dumps(figures)}")
+        assert errors == 0 and len(latencies) == 8000
+        assert status == 200 and body[0]["predictions"][0]["language"] == "Italian" and beside_idle < 1.0
+        assert threads_idle >= threads_before + 200  # the idle connections were really held open
+        assert threads_after <= threads_before + 1 and threads_busy <= threads_before + 9
+        assert memory_after < memory_busy + 20  # MB: what the 200 idle threads took is given back
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
 
 
 def test_the_page_in_headless_chromium(server: tuple[str, int], tmp_path: Path) -> None:
