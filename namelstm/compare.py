@@ -204,6 +204,7 @@ def summarize(run_dir: Path, details: bool = True) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in predictor.model.parameters()),
         "epochs": len(history),
         "best_epoch": metrics["epoch"],
+        "weights": metrics.get("weights"),  # "mean of epochs 11–20" when best_epoch is only the last
         "seconds": sum(r["seconds"] for r in history),
         **{k: metrics[k] for k in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "split")},
     }
