@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 
 from namelstm.errors import NamelstmError
+from namelstm.written import normalise
 
 ALPHABET_CHOICES = ("report", "auto")
 
@@ -57,12 +58,14 @@ class Alphabet:
         return np.dtype(np.uint8 if len(self) <= 256 else np.int16 if len(self) <= 32767 else np.int32)
 
     def fold(self, text: str, transliterate: bool = False) -> str:
-        """Text -> these letters: a letter of the alphabet stays; any other character is decomposed
-        (NFD) and keeps only its parts in the alphabet ('à' -> 'a' when 'à' is not a letter here,
-        'Ś' -> 'S'); anything else is dropped. With `transliterate`, other scripts are first written
+        """Text -> these letters. The name is first written as `written.normalise` says ('SMITH Jr'
+        -> 'Smith'); then a letter of the alphabet stays, any other character is decomposed (NFD)
+        and keeps only its parts in the alphabet ('à' -> 'a' when 'à' is not a letter here,
+        'Ś' -> 'S'), and anything else is dropped. With `transliterate`, other scripts are first written
         in Latin letters ('Достоевский' -> 'Dostoevskiy', 'Strauß' -> 'Strauss')."""
         # Most names are ASCII: transliterating leaves ASCII as it is and NFD changes no ASCII
         # character, so dropping the characters outside the alphabet is the whole fold (~10x faster).
+        text = normalise(text)
         if not text.isascii() and transliterate:
             text = _transliterate(text)
         if text.isascii():
@@ -71,6 +74,7 @@ class Alphabet:
 
     def fold_slowly(self, text: str, transliterate: bool = False) -> str:
         """`fold` without its shortcuts for ASCII text: the definition they are tested against."""
+        text = normalise(text)
         if transliterate:
             text = _transliterate(text)
         index = self.index
@@ -115,6 +119,7 @@ def fold_keeping_all(text: str, transliterate: bool = False) -> str:
     """Folding for `--alphabet auto`: every letter of any script is kept (NFC-composed, so 'é' is one
     letter, with its combining marks), and NAME_PUNCTUATION; digits, symbols and control characters
     are dropped, and other white space becomes a plain space."""
+    text = normalise(text)
     if transliterate:
         text = _transliterate(text)
     kept = []

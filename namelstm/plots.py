@@ -234,6 +234,7 @@ def plot_run(run_dir: Path) -> list[Path]:
         LOSS_FIGURE,
         METRICS,
         RELIABILITY_FIGURE,
+        RISK_COVERAGE_FIGURE,
         TRADEOFF_FIGURE,
         read_json,
     )
@@ -271,6 +272,8 @@ def plot_run(run_dir: Path) -> list[Path]:
         written.append(plot_reliability(metrics, run_dir / RELIABILITY_FIGURE, _title(about)))
     if metrics.get("validation", {}).get("tradeoff"):  # nor, before this figure, a trade-off
         written.append(plot_tradeoff(metrics, run_dir / TRADEOFF_FIGURE, _title(about)))
+    if "risk_coverage" in metrics:  # nor, before --min-confidence, a risk-coverage curve
+        written.append(plot_risk_coverage(metrics, run_dir / RISK_COVERAGE_FIGURE, _title(about)))
     return written
 
 
@@ -514,4 +517,39 @@ def plot_tradeoff(metrics: dict[str, Any], path: Path, title: str) -> Path:
         ax.grid(alpha=0.3)
     right.xaxis.set_major_formatter(PercentFormatter(1.0))
     fig.suptitle(title + "\ntau is fitted on the validation names; the test names only show where it lands")
+    return _save(fig, path)
+
+
+def plot_risk_coverage(metrics: dict[str, Any], path: Path, title: str) -> Path:
+    """What `--min-confidence` trades on the test names: the accuracy of the names answered against the
+    share answered, marking the thresholds chosen on the validation names for 90% and 95% precision."""
+    rows = [r for r in metrics["risk_coverage"] if r["accuracy"] is not None]
+    at = {r["min_confidence"]: r for r in rows}
+    fig = Figure(figsize=(7.5, 5.4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([r["coverage"] for r in rows], [r["accuracy"] for r in rows], "-", color="C0", lw=1.5)
+    ax.plot(1.0, metrics["accuracy"], "o", color="k", ms=7, label="always answer")
+    chosen = metrics.get("validation", {}).get("min_confidence", {})
+    for (target, row), marker in zip(chosen.items(), ("s", "D"), strict=False):
+        if row is not None and row["min_confidence"] in at:
+            test = at[row["min_confidence"]]
+            ax.plot(
+                test["coverage"],
+                test["accuracy"],
+                marker,
+                color="C3",
+                ms=7,
+                label=f"--min-confidence {row['min_confidence']:.2f} ({float(target):.0%} precision on "
+                f"validation): test {test['accuracy']:.1%} of {test['coverage']:.0%}",
+            )
+    ax.set(
+        xlabel="share of names answered (coverage)",
+        ylabel="accuracy of the names answered",
+        title=f"{metrics['n']} test names; the threshold rises from right to left",
+    )
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.suptitle(title)
     return _save(fig, path)

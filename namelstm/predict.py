@@ -18,10 +18,12 @@ from namelstm.config import PREDICT_BATCH_SIZE
 from namelstm.data import encode
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.models import NameClassifier
+from namelstm.readings import han_readings
 from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
 from namelstm.script import ScriptEvidence, evidence
 
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
+UNCERTAIN = "uncertain"  # the answer below --min-confidence
 
 
 @dataclass(frozen=True)
@@ -33,12 +35,20 @@ class Prediction:
     seen_as: str
     predictions: tuple[tuple[str, float], ...]  # (language, probability), most probable first
     script: str = ""
+    uncertain: bool = False  # the first probability is below the predictor's min_confidence
+
+    @property
+    def answer(self) -> str:
+        """The first language, or 'uncertain' when the model is not sure enough to answer."""
+        return UNCERTAIN if self.uncertain else self.predictions[0][0]
 
     def to_dict(self) -> dict[str, object]:
         return {
             "name": self.name,
             "seen_as": self.seen_as,
             "script": self.script or None,
+            "answer": self.answer,
+            "uncertain": self.uncertain,
             "predictions": [{"language": lang, "probability": p} for lang, p in self.predictions],
         }
 
@@ -77,6 +87,7 @@ class Predictor:
         calibration: Calibration | None = None,
         scripts: Mapping[str, Sequence[str]] | None = None,
         source: str | None = None,
+        min_confidence: float | None = None,
     ) -> None:
         self.model = model.eval()
         self.languages = tuple(languages)
@@ -90,12 +101,18 @@ class Predictor:
             checkpoint and checkpoint.config.get("transliterate")
         )
         self.source = source  # what it was loaded from: a path, or "pretrained"
+        check_min_confidence(min_confidence)
+        # Below it the answer is 'uncertain' (the candidates are still listed); None always answers.
+        self.min_confidence = min_confidence
 
     @classmethod
-    def load(cls, path: str | Path = PRETRAINED, tau: float | None = None) -> Predictor:
+    def load(
+        cls, path: str | Path = PRETRAINED, tau: float | None = None, min_confidence: float | None = None
+    ) -> Predictor:
         """From a checkpoint file, a run directory holding `checkpoint.pt`, or the string
         "pretrained" for the model shipped with the package (a folder of that name is `./pretrained`);
-        `tau` replaces the fitted logit adjustment (see `with_tau`).
+        `tau` replaces the fitted logit adjustment (see `with_tau`); below `min_confidence` the
+        answer is 'uncertain'.
 
         >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
         'Japanese'
@@ -109,6 +126,7 @@ class Predictor:
             Calibration.from_dict(checkpoint.calibration),
             checkpoint.scripts,
             PRETRAINED if shipped else str(path),
+            min_confidence,
         )
         return predictor if tau is None else predictor.with_tau(tau)
 
@@ -121,7 +139,15 @@ class Predictor:
                 "this model stores no language prior, so its logit adjustment cannot be changed"
             )
         calibration = replace(self.calibration, tau=float(tau))
-        return Predictor(self.model, self.languages, self.checkpoint, calibration, self.scripts, self.source)
+        return Predictor(
+            self.model,
+            self.languages,
+            self.checkpoint,
+            calibration,
+            self.scripts,
+            self.source,
+            self.min_confidence,
+        )
 
     def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then
@@ -179,17 +205,41 @@ class Predictor:
             if ev.allowed is not None:
                 allowed[row] = False
                 allowed[row, list(ev.allowed)] = True
-        # Shortest names first, so each batch is padded only to the length of its longest name.
+        seen, notes = list(seen), [ev.describe() for ev in found]
+        han = {
+            row: readings
+            for row, ev in enumerate(found)
+            if ev.scripts and (readings := han_readings(names[row], ev.scripts, ev.allowed, self.languages))
+        }
+        # Each reading is one more text to score: the model is asked about each language in its own reading.
+        extra = [(row, i, self.alphabet.fold(text)) for row, r in han.items() for i, text in r.texts.items()]
+        log_probs = self._log_probs(seen + [text for _, _, text in extra])
+        for k, (row, i, _) in enumerate(extra):
+            if k == 0 or extra[k - 1][0] != row:  # the row's first reading: start from nothing
+                log_probs[row] = -math.inf
+            log_probs[row, i] = log_probs[len(seen) + k, i] + han[row].log_prior[i]
+        log_probs = log_probs[: len(seen)].masked_fill(~allowed, -math.inf).log_softmax(dim=1)
+        probs, index = log_probs.exp().topk(top_k, dim=1)
+        for row, r in han.items():  # show the reading of the language that won
+            language = self.languages[int(index[row, 0])]
+            seen[row], notes[row] = r.texts[int(index[row, 0])], r.note(language)
+        uncertain = probs[:, 0] < (self.min_confidence or 0.0)
+        return Ranking(list(names), seen, probs, index, notes, self.languages, uncertain)
+
+    def _log_probs(self, seen: Sequence[str]) -> torch.Tensor:
+        """Calibrated log-probabilities of every language for prepared names, in batches of names of
+        similar length (shortest first, so each batch is padded only to its longest name)."""
+        out = torch.empty(len(seen), len(self.languages))
         lengths = torch.tensor([len(s) for s in seen], dtype=torch.long)
-        order = torch.sort(lengths, stable=True).indices
-        probs = torch.empty(len(seen), top_k)
-        index = torch.empty(len(seen), top_k, dtype=torch.long)
-        for rows in order.split(PREDICT_BATCH_SIZE):
+        for rows in torch.sort(lengths, stable=True).indices.split(PREDICT_BATCH_SIZE):
             letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
-            log_probs = self.calibration.apply(self.model.classify(letters, lengths))
-            log_probs = log_probs.masked_fill(~allowed[rows], -math.inf).log_softmax(dim=1)
-            probs[rows], index[rows] = log_probs.exp().topk(top_k, dim=1)
-        return Ranking(list(names), list(seen), probs, index, [ev.describe() for ev in found], self.languages)
+            out[rows] = self.calibration.apply(self.model.classify(letters, lengths))
+        return out
+
+
+def check_min_confidence(value: float | None) -> None:
+    if value is not None and not 0 <= value <= 1:
+        raise BadInput(f"the minimum confidence must be a probability between 0 and 1, not {value:g}")
 
 
 NO_SCRIPT = ScriptEvidence((), None)  # what an ASCII name's script says: nothing
@@ -206,6 +256,7 @@ class Ranking:
     index: torch.Tensor  # [N, k] positions in `languages`
     scripts: list[str]  # each name's `ScriptEvidence.describe()`, "" for a Latin name
     languages: tuple[str, ...]
+    uncertain: torch.Tensor  # [N] bool: the first probability is below the predictor's min_confidence
 
     def predictions(self) -> list[Prediction]:
         languages = self.languages
@@ -216,8 +267,15 @@ class Ranking:
                 read,
                 tuple((languages[j], p) for j, p in zip(i_row, p_row, strict=True) if p > 0),
                 script,
+                unsure,
             )
-            for name, read, p_row, i_row, script in zip(
-                self.names, self.seen, self.probs.tolist(), self.index.tolist(), self.scripts, strict=True
+            for name, read, p_row, i_row, script, unsure in zip(
+                self.names,
+                self.seen,
+                self.probs.tolist(),
+                self.index.tolist(),
+                self.scripts,
+                self.uncertain.tolist(),
+                strict=True,
             )
         ]

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from namelstm.errors import BadInput, NamelstmError
-from namelstm.predict import Prediction, Predictor, Ranking
+from namelstm.predict import UNCERTAIN, Prediction, Predictor, Ranking
 from namelstm.sources import TABLE_SUFFIXES, counted_lines, too_many_fields
 
 CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
@@ -225,13 +225,16 @@ def predict_chunks(
 # ---------------------------------------------------------------------------- writing
 
 
-def _ranking_cells(ranking: Ranking, top_k: int) -> list[tuple[str, ...]]:
-    """Each name's seen_as, script, language_1, probability_1, ..., error cells, built column by column.
-    A language outside the name's script (probability 0) is left blank, as `Prediction` leaves it out."""
+def _ranking_cells(ranking: Ranking, top_k: int, answer: bool = False) -> list[tuple[str, ...]]:
+    """Each name's seen_as, script, (answer,) language_1, probability_1, ..., error cells, built column
+    by column. A language outside the name's script (probability 0) is left blank, as `Prediction`
+    leaves it out; the answer is language_1, or 'uncertain' below the predictor's min_confidence."""
     probs, index = ranking.probs, ranking.index
     blank = len(ranking.languages)  # the position of "" below
     labels = np.array([*ranking.languages, ""], dtype=object)[index.masked_fill(probs <= 0, blank).numpy()]
     columns: list[list[str]] = []
+    if answer:
+        columns.append(np.where(ranking.uncertain.numpy(), UNCERTAIN, labels[:, 0]).tolist())
     for j in range(top_k):
         columns.append(labels[:, j].tolist())
         columns.append([f"{p:.6f}" if p > 0 else "" for p in probs[:, j].tolist()])
@@ -250,10 +253,13 @@ def _json_object(record: Record, result: Prediction | str, header: list[str] | N
 class TableWriter:
     """CSV/TSV rows: the input's columns, then seen_as, script, language_1, probability_1, ..., error."""
 
-    def __init__(self, out: IO[str], header: list[str] | None, top_k: int, delimiter: str = ",") -> None:
+    def __init__(
+        self, out: IO[str], header: list[str] | None, top_k: int, delimiter: str = ",", answer: bool = False
+    ) -> None:
         self.header = header or ["name"]
         added = (
             ["seen_as", "script"]
+            + ["answer"] * answer  # with a minimum confidence: language_1, or 'uncertain'
             + [f"{c}_{i}" for i in range(1, top_k + 1) for c in ("language", "probability")]
             + ["error"]
         )
@@ -262,7 +268,7 @@ class TableWriter:
             raise BadInput(
                 f"the input already has a column {clash[0]!r}; rename it, it is one of the output's"
             )
-        self.top_k = top_k
+        self.top_k, self.answer = top_k, answer
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
         # The csv module quotes a cell that holds a character of the line terminator, so a lone
         # "\r" of an input cell would go out bare and end the row there: such rows are quoted whole.
@@ -271,9 +277,11 @@ class TableWriter:
 
     def write(self, answered: Answered) -> None:
         records, errors = answered.records, answered.errors
-        added = _ranking_cells(answered.ranking, self.top_k) if answered.ranking is not None else []
+        added = (
+            _ranking_cells(answered.ranking, self.top_k, self.answer) if answered.ranking is not None else []
+        )
         if errors:
-            failed = [""] * (2 + 2 * self.top_k)
+            failed = [""] * (2 + self.answer + 2 * self.top_k)
             answers = iter(added)
             added = [(*failed, errors[i]) if i in errors else next(answers) for i in range(len(records))]
         rows = [
@@ -316,6 +324,8 @@ class TextWriter:
             if isinstance(result, str):
                 continue
             lines.append(f"{result.name}  {result.note()}".rstrip())
+            if result.uncertain:
+                lines.append(f"  {UNCERTAIN}: no language is likely enough to answer")
             lines += [f"  {language:<12} {probability:6.1%}" for language, probability in result.predictions]
         if lines:
             self.out.write("\n".join(lines) + "\n")
@@ -420,7 +430,9 @@ def predict_file(
                 writer: Any = (
                     JsonlWriter(out, header)
                     if suffix == ".jsonl"
-                    else TableWriter(out, header, top_k, TABLE_SUFFIXES[suffix])
+                    else TableWriter(
+                        out, header, top_k, TABLE_SUFFIXES[suffix], predictor.min_confidence is not None
+                    )
                 )
                 for rows in predict_chunks(
                     predictor, fixed_chunks(records), top_k, strict, report, tally, ignore_script

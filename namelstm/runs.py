@@ -20,6 +20,7 @@ LOSS_FIGURE = "loss.png"
 CONFUSION_FIGURE = "confusion.png"
 RELIABILITY_FIGURE = "reliability.png"
 TRADEOFF_FIGURE = "tradeoff.png"
+RISK_COVERAGE_FIGURE = "risk_coverage.png"
 # What training and `plot` write into a run directory; anything else there is the user's.
 RUN_FILES = frozenset(
     {
@@ -32,6 +33,7 @@ RUN_FILES = frozenset(
         CONFUSION_FIGURE,
         RELIABILITY_FIGURE,
         TRADEOFF_FIGURE,
+        RISK_COVERAGE_FIGURE,
     }
 )
 HOW_TO_TRAIN = "train one first: namelstm train --model lstm"

@@ -116,6 +116,7 @@ class PredictionServer(ThreadingHTTPServer):
             "description": checkpoint.describe() if checkpoint else None,
             "languages": list(self.predictor.languages),
             "tau": self.predictor.calibration.tau,  # the logit adjustment in use (serve --tau changes it)
+            "min_confidence": self.predictor.min_confidence,  # below it the answer is 'uncertain'
         }
 
     def predict(self, names: list[str], top_k: int) -> list[dict[str, Any]]:

@@ -185,7 +185,7 @@ def test_table_cells_built_by_column_match_the_predictions() -> None:
     probs = torch.tensor([[0.7, 0.2, 0.1], [1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
     index = torch.tensor([[2, 0, 1], [2, 0, 1], [1, 2, 0]])
     ranking = Ranking(["Ivanov", "Иванов", "x"], ["Ivanov", "Ivanov", "x"], probs, index,
-                      ["", "Cyrillic script", ""], languages)  # fmt: skip
+                      ["", "Cyrillic script", ""], languages, torch.zeros(3, dtype=torch.bool))  # fmt: skip
     expected = []
     for p in ranking.predictions():
         cells = [p.seen_as, p.script]

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, TAU, TAU_HELP, THREADS_HELP
+from namelstm.cli.options import (
+    CHECKPOINT,
+    CHECKPOINT_HELP,
+    MIN_CONFIDENCE,
+    MIN_CONFIDENCE_HELP,
+    TAU,
+    TAU_HELP,
+    THREADS_HELP,
+)
 
 
 @click.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
@@ -50,6 +58,7 @@ from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, TAU, TAU_HELP, THR
     help="Let every language compete, whatever script the name is written in.",
 )
 @click.option("--tau", type=TAU, help=TAU_HELP)
+@click.option("--min-confidence", type=MIN_CONFIDENCE, metavar="P", help=MIN_CONFIDENCE_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
 def predict(
@@ -65,6 +74,7 @@ def predict(
     strict: bool,
     ignore_script: bool,
     tau: float | None,
+    min_confidence: float | None,
     quiet: bool,
     threads: int | None,
 ) -> None:
@@ -82,6 +92,7 @@ def predict(
       cut -f1 names.tsv | namelstm predict - --jsonl > predictions.jsonl
       namelstm predict --input customers.csv --column name --output predictions.csv --top-k 3
       namelstm predict Nguyen --tau 0             # the model as trained: no extra weight for rare languages
+      namelstm predict SMITH 佐藤 --min-confidence 0.7   # 'uncertain' where no language reaches 70%
     """
     from namelstm.predict import Predictor
     from namelstm.predict_files import predict_file, predict_to_stream, records_from_args
@@ -106,7 +117,7 @@ def predict(
         raise click.UsageError("choose one of --json and --jsonl")
     apply_threads(threads)
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
-    predictor = Predictor.load(source, tau)
+    predictor = Predictor.load(source, tau, min_confidence)
     if top_k > len(predictor.languages):
         raise click.BadParameter(
             f"at most {len(predictor.languages)} (the model knows that many languages)",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, TAU, TAU_HELP, THREADS_HELP
+from namelstm.cli.options import (
+    CHECKPOINT,
+    CHECKPOINT_HELP,
+    MIN_CONFIDENCE,
+    MIN_CONFIDENCE_HELP,
+    TAU,
+    TAU_HELP,
+    THREADS_HELP,
+)
 
 
 @click.command(short_help="Serve predictions over HTTP, with a small page.")
@@ -14,16 +22,23 @@ from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, TAU, TAU_HELP, THR
     "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0 picks a free port."
 )
 @click.option("--tau", type=TAU, help=TAU_HELP)
+@click.option("--min-confidence", type=MIN_CONFIDENCE, metavar="P", help=MIN_CONFIDENCE_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
 def serve(
-    checkpoint: str | None, host: str, port: int, tau: float | None, quiet: bool, threads: int | None
+    checkpoint: str | None,
+    host: str,
+    port: int,
+    tau: float | None,
+    min_confidence: float | None,
+    quiet: bool,
+    threads: int | None,
 ) -> None:
     """Serve predictions over HTTP: a page with a text box at / (/?name=Rossi fills it in), JSON at
     /predict and /health (which names the model served).
 
     \b
-    GET  /predict?name=Dostoevsky&top_k=3     -> [{"name": ..., "seen_as": ..., "predictions": [...]}]
+    GET  /predict?name=Dostoevsky&top_k=3     -> [{"name": ..., "answer": ..., "predictions": [...]}]
     POST /predict  ["Dostoevsky", "Nakamura"]  (or {"names": [...], "top_k": 3})
     GET  /health
 
@@ -32,6 +47,7 @@ def serve(
       namelstm serve
       namelstm serve --checkpoint outputs/mylstm --port 8080
       namelstm serve --tau 0                      # the model as trained, no extra weight for rare languages
+      namelstm serve --min-confidence 0.7         # answer 'uncertain' below 70%
       curl 'http://127.0.0.1:8000/predict?name=Nakamura'
     """
     from namelstm.predict import Predictor
@@ -43,7 +59,7 @@ def serve(
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
     if note:
         click.echo(note, err=True)
-    server = make_server(Predictor.load(source, tau), host, port, quiet)
+    server = make_server(Predictor.load(source, tau, min_confidence), host, port, quiet)
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"serving {source} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
     try:
