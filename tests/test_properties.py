@@ -129,7 +129,7 @@ def check_stdin_file_and_predictor_agree(
         ] == expected
 
 
-test_any_name, test_any_name_thorough = fast_and_slow(40, 1000, name=NAME)(
+test_any_name, test_any_name_thorough = fast_and_slow(25, 1000, name=NAME)(
     check_any_name_gets_an_answer_or_one_line
 )
 test_names_agree_everywhere, test_names_agree_everywhere_thorough = fast_and_slow(
@@ -311,7 +311,7 @@ test_checkpoints, test_checkpoints_thorough = fast_and_slow(30, 600, data=st.dat
 def server(predictor: Predictor) -> Iterator[tuple[str, int]]:
     """A server on a free loopback port; a short request timeout, so a body that never comes ends soon."""
     instance = make_server(predictor, "127.0.0.1", 0, quiet=True, request_timeout=1.0)
-    thread = threading.Thread(target=instance.serve_forever, daemon=True)
+    thread = threading.Thread(target=instance.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield instance.server_address[:2]
     instance.shutdown()
@@ -374,6 +374,6 @@ def check_any_request_gets_a_2xx_or_4xx_json_answer(server: tuple[str, int], req
         assert status < 300 or set(answer) == {"error"}, answer
 
 
-test_http, test_http_thorough = fast_and_slow(50, 1000, request=requests())(
+test_http, test_http_thorough = fast_and_slow(40, 1000, request=requests())(
     check_any_request_gets_a_2xx_or_4xx_json_answer
 )
