@@ -68,7 +68,25 @@ class Checkpoint:
             balanced = f", balanced {test['balanced_accuracy']:.1%}" if "balanced_accuracy" in test else ""
             score = f", test accuracy {test['accuracy']:.1%}{balanced}, {test['split']}"
         members = f", an ensemble of {self.members}" if self.members > 1 else ""
-        return f"{self.model_name}, hidden {self.hidden_size}{members}{score}"
+        unfinished = "" if self.finished else f", {self.weights()}"
+        return f"{self.model_name}, hidden {self.hidden_size}{members}{score}{unfinished}"
+
+    @property
+    def finished(self) -> bool:
+        """False for the checkpoint of a run that stopped before its last epoch (it has no test
+        scores yet); a checkpoint made outside training (no settings) counts as finished."""
+        return "test" in self.metrics or "epochs" not in self.config
+
+    def weights(self) -> str:
+        """Which weights these are: 'best epoch 7/20', 'mean of epochs 11–20', or, of an unfinished
+        run, 'best epoch 3 so far of an unfinished run of 20 epochs'."""
+        if not self.config or "epochs" not in self.config:
+            return f"epoch {self.epoch}"
+        if not self.finished:
+            return f"best epoch {self.epoch} so far of an unfinished run of {self.config['epochs']} epochs"
+        from namelstm.config import TrainConfig
+
+        return TrainConfig.from_dict(self.config).kept_weights(self.epoch)
 
     def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
         def one() -> NameClassifier:

@@ -17,7 +17,17 @@ from namelstm.config import TrainConfig
 from namelstm.data import Split, load_names, resolve_data_dir, split_by_name
 from namelstm.parallel import run_all
 from namelstm.predict import Predictor
-from namelstm.runs import CHECKPOINT, HISTORY, METRICS, RESUME, atomic_write_bytes, read_json, write_json
+from namelstm.runs import (
+    CHECKPOINT,
+    HISTORY,
+    METRICS,
+    RESUME,
+    SPLIT,
+    atomic_write_bytes,
+    read_json,
+    write_json,
+)
+from namelstm.sources import Columns
 from namelstm.stats import mean_sd, paired_difference
 from namelstm.train import resolve_config, resume_training, train
 
@@ -45,18 +55,21 @@ def find_runs(out_dir: Path) -> list[Path]:
     return found
 
 
-def _settings_match(run_dir: Path, config: TrainConfig) -> bool:
-    # Threads change the speed, not the run, so a run made with other threads is reused.
-    if not (run_dir / HISTORY).is_file():
+def _settings_match(run_dir: Path, config: TrainConfig, fingerprint: str) -> bool:
+    """The run was made with these settings from this data (runs from before the fingerprint never
+    match). Threads change the speed, not the run, so a run made with other threads is reused."""
+    if not (run_dir / HISTORY).is_file() or not (run_dir / SPLIT).is_file():
         return False
     saved = TrainConfig.from_dict(read_json(run_dir / HISTORY)["config"])
-    return dataclasses.replace(saved, threads=None) == dataclasses.replace(config, threads=None)
+    if dataclasses.replace(saved, threads=None) != dataclasses.replace(config, threads=None):
+        return False
+    return read_json(run_dir / SPLIT).get("data", {}).get("fingerprint") == fingerprint
 
 
-def _finished_run_matches(run_dir: Path, config: TrainConfig) -> bool:
+def _finished_run_matches(run_dir: Path, config: TrainConfig, fingerprint: str) -> bool:
     return (
         (run_dir / METRICS).is_file()
-        and _settings_match(run_dir, config)
+        and _settings_match(run_dir, config, fingerprint)
         and len(read_json(run_dir / HISTORY)["epochs"]) == config.epochs
     )
 
@@ -69,7 +82,8 @@ class CompareTask:
 
     config: TrainConfig
     run_dir: Path
-    data_dir: Path | None
+    data_dir: Path
+    columns: Columns
     resume: bool = False
 
 
@@ -81,7 +95,7 @@ def _train_task(task: CompareTask) -> Path:
     if task.resume:
         resume_training(task.run_dir, progress=False, log=_quiet)
     else:
-        dataset = load_names(resolve_data_dir(task.data_dir, progress=False), task.config.transliterate)
+        dataset = load_names(task.data_dir, task.config.transliterate, columns=task.columns)
         split = split_by_name(dataset, task.config.fractions, task.config.seed)
         train(task.config, split, task.run_dir, progress=False, log=_quiet, overwrite=True)
     return task.run_dir
@@ -96,27 +110,29 @@ def train_or_reuse(
     jobs: int = 1,
     progress: bool = True,
     log: Callable[[str], None] = tqdm.write,
+    columns: Columns | None = None,
 ) -> list[Path]:
     """One run per model and seed under `out_dir`, each seed its own split and initialisation. A
-    finished run with the same settings is reused; an interrupted one is resumed; the rest are
-    trained, `jobs` at a time. The run directories come back in (model, seed) order."""
+    finished run with the same settings and data is reused; an interrupted one is resumed; the rest
+    are trained, `jobs` at a time. The run directories come back in (model, seed) order."""
+    columns = columns or Columns()
+    resolved = resolve_data_dir(data_dir, progress=progress)  # download once, before the workers start
+    fingerprint = load_names(resolved, columns=columns).fingerprint
     tasks = []
     for model in models:
         for seed in seeds:
             config = resolve_config(TrainConfig(model=model, epochs=epochs, seed=seed))
             run_dir = Path(out_dir) / run_name(config)
-            if _finished_run_matches(run_dir, config):
+            if _finished_run_matches(run_dir, config, fingerprint):
                 log(f"{model} seed {seed}: reusing {run_dir}")
             else:  # an interrupted run with these settings continues; anything else there is replaced
                 resume = (
                     (run_dir / RESUME).is_file()
                     and not (run_dir / METRICS).is_file()
-                    and _settings_match(run_dir, config)
+                    and _settings_match(run_dir, config, fingerprint)
                 )
-                tasks.append(CompareTask(config, run_dir, None, resume))
+                tasks.append(CompareTask(config, run_dir, resolved, columns, resume))
     if tasks:
-        resolved = resolve_data_dir(data_dir, progress=progress)  # download once, before the workers start
-        tasks = [dataclasses.replace(t, data_dir=resolved) for t in tasks]
         for task in tasks:
             verb = "resuming" if task.resume else "training into"
             log(f"{task.config.model} seed {task.config.seed}: {verb} {task.run_dir}")
@@ -188,6 +204,7 @@ def summarize(run_dir: Path, details: bool = True) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in predictor.model.parameters()),
         "epochs": len(history),
         "best_epoch": metrics["epoch"],
+        "weights": metrics.get("weights"),  # "mean of epochs 11–20" when best_epoch is only the last
         "seconds": sum(r["seconds"] for r in history),
         **{k: metrics[k] for k in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "split")},
     }
@@ -362,9 +379,10 @@ def compare_models(
     jobs: int = 1,
     progress: bool = True,
     log: Callable[[str], None] = tqdm.write,
+    columns: Columns | None = None,
 ) -> list[str]:
     """Train or reuse every (model, seed) run, write the comparison; the lines to print."""
     out_dir = Path(out_dir)
-    run_dirs = train_or_reuse(models, seeds, epochs, out_dir, data_dir, jobs, progress, log)
+    run_dirs = train_or_reuse(models, seeds, epochs, out_dir, data_dir, jobs, progress, log, columns)
     files = write_comparison(run_dirs, out_dir)
     return [files["markdown"].read_text(encoding="utf-8"), *(f"wrote {path}" for path in files.values())]

@@ -37,6 +37,9 @@ class TrainConfig:
     hidden_size: int | None = None
     lr_schedule: str | None = None  # see LR_SCHEDULES
     average_last: int | None = None  # keep the mean weights of the last N epochs (SWA); 0: the best epoch's
+    # The epochs the cosine schedule spans; None: `epochs`. Set when a resumed run goes on beyond the
+    # total it started with, so its learning rate keeps falling instead of jumping back up.
+    schedule_epochs: int | None = None
     clip: float = 1.0  # max gradient norm: keeps the linear RNN's recurrence from blowing up
     balance: str | None = None  # class weights of the loss: "none", "sqrt" or "inverse"
     forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
@@ -63,12 +66,25 @@ class TrainConfig:
             values["fractions"] = tuple(float(f) for f in values["fractions"])
         return cls(**values)
 
+    def kept_weights(self, best_epoch: int) -> str:
+        """Which weights a finished run kept: 'best epoch 7/20', or 'mean of epochs 11–20' when it
+        averages (then no single epoch is 'best', whatever its validation loss)."""
+        if self.average_last and self.average_last > 1:
+            return f"mean of epochs {self.epochs - self.average_last + 1}–{self.epochs}"
+        return (
+            f"epoch {self.epochs}/{self.epochs}"
+            if self.average_last
+            else f"best epoch {best_epoch}/{self.epochs}"
+        )
+
     def describe(self) -> str:
         """The run's recipe in words, from the values actually used: 'lstm hidden 64, SGD lr 0.1 ...'."""
         optimizer = {"sgd": "SGD", "adam": "Adam"}[self.optimizer or "sgd"]
         lr = "" if self.lr is None else f" lr {self.lr:g}"
         momentum = f" momentum {self.momentum:g}" if optimizer == "SGD" else ""
         schedule = f" {self.lr_schedule} schedule" if self.lr_schedule == "cosine" else ""
+        if schedule and self.schedule_epochs not in (None, self.epochs):
+            schedule += f" over {self.schedule_epochs} epochs, then its last rate"
         parts = [
             f"{self.model} hidden {self.hidden_size}" if self.hidden_size else self.model,
             f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}",
@@ -79,7 +95,8 @@ class TrainConfig:
         if self.balance and self.balance != "none":
             parts.append(f"{self.balance} class weights")
         if self.average_last:
-            parts.append(f"mean of the last {self.average_last} epochs' weights")
+            n = self.average_last
+            parts.append(f"mean of the last {n} epochs' weights" if n > 1 else "the last epoch's weights")
         if self.forget_bias is not None:
             parts.append(f"forget bias {self.forget_bias:g}")
         if self.init == "chrono":

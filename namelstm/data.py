@@ -111,6 +111,15 @@ class NamesDataset:
         """How a run names its data: the official tutorial files, or custom data and its path."""
         return "the official tutorial names" if self.official else f"custom data ({self.source})"
 
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the labels and (name, label) pairs as read: the same for the same data wherever
+        it lies, different for any other (`compare` reuses a run only when this matches)."""
+        digest = hashlib.sha256("\t".join(self.languages).encode())
+        for name, label in self.pairs:
+            digest.update(f"\n{name}\t{label}".encode())
+        return digest.hexdigest()
+
     def describe(self) -> str:
         bad = f"{self.n_skipped:,} bad rows skipped" + (
             f" ({'; '.join(map(str, self.skipped[:3]))}{'; ...' if self.n_skipped > 3 else ''})"
@@ -424,6 +433,7 @@ def split_by_name(
             "source": dataset.source,
             "official": dataset.official,
             "label": dataset.data_label,
+            "fingerprint": dataset.fingerprint,
             "rows": dataset.lines,
             "repeats": dataset.duplicates,
             "bad_rows": dataset.n_skipped,

@@ -73,7 +73,8 @@ def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> d
     a per-language table and the confusion matrix (rows: true language, columns: predicted).
 
     A language the model never predicts has no precision: it is None (shown "n/a"), and counts
-    as 0 in the macro averages, as scikit-learn's `zero_division=0` does."""
+    as 0 in the macro averages, as scikit-learn's `zero_division=0` does. Balanced accuracy averages
+    the recall of the languages in the split; macro P/R/F1 that of the languages in it or predicted."""
     n_lang = len(languages)
     targets = scores.targets.numpy()
     predicted = scores.log_probs.argmax(1).numpy()
@@ -86,14 +87,17 @@ def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> d
     f1 = _safe_divide(2 * precision * recall, precision + recall)
     present = support > 0  # a language absent from the split has no recall to average
     predicted_ever = confusion.sum(0) > 0
+    # scikit-learn's macro averages (labels=None) run over the union of the true and the predicted
+    # labels: a language the model answers for but that has no name in the split counts, with 0.
+    seen = present | predicted_ever
     return {
         "n": int(len(targets)),
         "accuracy": float((predicted == targets).mean()),
         "top3_accuracy": float((top3 == targets[:, None]).any(1).mean()),
         "balanced_accuracy": float(recall[present].mean()),
-        "macro_precision": float(precision[present].mean()),
-        "macro_recall": float(recall[present].mean()),
-        "macro_f1": float(f1[present].mean()),
+        "macro_precision": float(precision[seen].mean()),
+        "macro_recall": float(recall[seen].mean()),
+        "macro_f1": float(f1[seen].mean()),
         "loss": scores.loss,
         "nll": scores.loss,
         "ece": expected_calibration_error(scores.log_probs, scores.targets),
@@ -194,6 +198,7 @@ def _checkpoint_metrics(
         "run": where,
         "model": checkpoint.model_name,
         "epoch": checkpoint.epoch,
+        "weights": checkpoint.weights(),
         **test_metrics(model, split, checkpoint.languages, device, calibration),
         "validation": validation_metrics(val, calibration),
     }
@@ -244,9 +249,9 @@ def evaluate_model(
 
 def metrics_table(metrics: dict[str, Any]) -> list[str]:
     """The lines `namelstm evaluate` prints: the overall scores, then one row per language."""
+    weights = metrics.get("weights") or f"epoch {metrics['epoch']}"  # metrics from before "weights"
     lines = [
-        f"{metrics['model']} in {metrics['run']} (epoch {metrics['epoch']}), {metrics['n']} test names, "
-        f"{metrics['split']}"
+        f"{metrics['model']} in {metrics['run']} ({weights}), {metrics['n']} test names, {metrics['split']}"
     ]
     for key in (
         "accuracy",

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from namelstm.config import split_label
+from namelstm.config import TrainConfig, split_label
 from namelstm.runs import atomic_write_bytes
 
 
@@ -216,8 +216,6 @@ def describe_split(config: dict[str, Any]) -> str:
 def run_phrases(config: dict[str, Any], epochs: int) -> list[str]:
     """What a run was made from, as short phrases, from its saved settings (`TrainConfig.describe`,
     with the epochs it actually ran) and its split."""
-    from namelstm.config import TrainConfig
-
     settings = TrainConfig.from_dict({**config, "epochs": epochs}).describe().split(", ")
     return [*settings, describe_split(config)]
 
@@ -250,9 +248,10 @@ def plot_run(run_dir: Path) -> list[Path]:
 
         metrics = evaluate_run(run_dir)
     about = run_phrases(history_file["config"], len(history_file["epochs"]))
+    ran = TrainConfig.from_dict({**history_file["config"], "epochs": len(history_file["epochs"])})
+    kept = metrics.get("weights") or ran.kept_weights(metrics["epoch"])  # runs from before "weights"
     scores = [
-        f"test accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names "
-        f"(epoch {metrics['epoch']})",
+        f"test accuracy {metrics['accuracy']:.1%} on {metrics['n']} held-out names ({kept})",
         f"balanced accuracy {metrics['balanced_accuracy']:.1%}",
     ]
     written = [

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.predict import UNCERTAIN, Prediction, Predictor, Ranking
-from namelstm.sources import TABLE_SUFFIXES, counted_lines
+from namelstm.sources import TABLE_SUFFIXES, counted_lines, too_many_fields
 
 CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
 JSON_MAX_NAMES = 250_000  # --json holds the whole list until the end; beyond this, --jsonl streams
@@ -42,6 +42,7 @@ class Record(NamedTuple):
     number: int  # its line in the input, or its position among the arguments
     kind: str = "line"  # or "name" (an argument)
     cells: list[str] | None = None
+    problem: str | None = None  # why the row gives no name to predict (too many fields)
 
     @property
     def where(self) -> str:
@@ -76,7 +77,7 @@ def read_input(f: IO[str], suffix: str, column: str, bar: tqdm) -> tuple[list[st
         raise BadInput(
             f"the input has no column {column!r} (its columns: {columns or 'none'}); choose it with --column"
         )
-    return header, _table_records(reader, len(header), header.index(column))
+    return header, _table_records(reader, len(header), header.index(column), delimiter)
 
 
 def _line_records(lines: Iterable[str]) -> Iterator[Record]:
@@ -85,16 +86,18 @@ def _line_records(lines: Iterable[str]) -> Iterator[Record]:
             yield Record(line.rstrip("\r\n"), line_no)
 
 
-def _table_records(reader: Any, width: int, at: int) -> Iterator[Record]:
+def _table_records(reader: Any, width: int, at: int, delimiter: str) -> Iterator[Record]:
     try:
         line = reader.line_num
         for row in reader:
             start, line = line + 1, reader.line_num
             if not row:
                 continue
-            if len(row) != width:  # short rows padded; extra fields dropped
+            # A short row is padded; one with extra fields keeps the header's cells and answers its error.
+            extra = too_many_fields(row, width, delimiter)
+            if len(row) != width:
                 row = (row + [""] * width)[:width]
-            yield Record(row[at], start, "line", row)
+            yield Record(row[at], start, "line", row, extra)
     except csv.Error as err:
         raise NamelstmError(f"line {reader.line_num}: not a valid table row ({err})") from None
     except UnicodeDecodeError:
@@ -201,6 +204,8 @@ def predict_chunks(
         seen: list[str] = []
         for i, record in enumerate(chunk):
             try:
+                if record.problem:
+                    raise BadInput(record.problem)
                 seen.append(prepare(record.name))
                 names.append(record.name)
             except BadInput as err:
@@ -265,6 +270,9 @@ class TableWriter:
             )
         self.top_k, self.answer = top_k, answer
         self.writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+        # The csv module quotes a cell that holds a character of the line terminator, so a lone
+        # "\r" of an input cell would go out bare and end the row there: such rows are quoted whole.
+        self.quoting = csv.writer(out, delimiter=delimiter, lineterminator="\n", quoting=csv.QUOTE_ALL)
         self.writer.writerow(self.header + added)
 
     def write(self, answered: Answered) -> None:
@@ -276,12 +284,15 @@ class TableWriter:
             failed = [""] * (2 + self.answer + 2 * self.top_k)
             answers = iter(added)
             added = [(*failed, errors[i]) if i in errors else next(answers) for i in range(len(records))]
-        self.writer.writerows(
-            [
-                [*(record.cells if record.cells is not None else (record.name,)), *cells]
-                for record, cells in zip(records, added, strict=True)
-            ]
-        )
+        rows = [
+            [*(record.cells if record.cells is not None else (record.name,)), *cells]
+            for record, cells in zip(records, added, strict=True)
+        ]
+        if "\r" not in "".join(itertools.chain.from_iterable(r.cells or (r.name,) for r in records)):
+            self.writer.writerows(rows)
+            return
+        for row in rows:
+            (self.quoting if any("\r" in cell for cell in row) else self.writer).writerow(row)
 
 
 class JsonlWriter:

@@ -21,6 +21,21 @@ CONFUSION_FIGURE = "confusion.png"
 RELIABILITY_FIGURE = "reliability.png"
 TRADEOFF_FIGURE = "tradeoff.png"
 RISK_COVERAGE_FIGURE = "risk_coverage.png"
+# What training and `plot` write into a run directory; anything else there is the user's.
+RUN_FILES = frozenset(
+    {
+        CHECKPOINT,
+        HISTORY,
+        SPLIT,
+        METRICS,
+        RESUME,
+        LOSS_FIGURE,
+        CONFUSION_FIGURE,
+        RELIABILITY_FIGURE,
+        TRADEOFF_FIGURE,
+        RISK_COVERAGE_FIGURE,
+    }
+)
 HOW_TO_TRAIN = "train one first: namelstm train --model lstm"
 # The word that stands for the model shipped inside the package. Only this exact string means it:
 # a folder of that name is reached as a path (./pretrained), so it can never shadow the model.

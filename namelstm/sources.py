@@ -1,7 +1,7 @@
 """Where labelled names come from: a directory of `<Label>.txt` files, or a CSV/TSV file with a header.
 
 Both give the same rows: (file, line number, name, label, problem). A row with a problem (too few
-fields, no label) is handed on with its reason, so the loader can count and report it.
+or too many fields, no label) is handed on with its reason, so the loader can count and report it.
 """
 
 from __future__ import annotations
@@ -94,6 +94,15 @@ def counted_lines(lines: Iterable[str], bar: tqdm) -> Iterator[str]:
     bar.update(done)
 
 
+def too_many_fields(row: list[str], width: int, delimiter: str) -> str | None:
+    """Why a row with more fields than its header's `width` is bad, else None. Its cells cannot be
+    placed: an unquoted `Smith, Jr,English` would read ' Jr' as the label."""
+    if len(row) <= width:
+        return None
+    mark = "a comma" if delimiter == "," else "a tab"
+    return f"{len(row)} fields, the header has {width} (quote a field that holds {mark})"
+
+
 def _text_rows(path: Path, bar: tqdm) -> Iterator[Row]:
     """One name per non-blank line; the label is the file name."""
     try:
@@ -131,7 +140,10 @@ def _table_rows(path: Path, delimiter: str, columns: Columns, bar: tqdm) -> Iter
                 start, line = line + 1, reader.line_num  # a quoted field may span lines: name the first
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue  # a blank line is not a row
-                if len(row) < need:
+                extra = too_many_fields(row, len(header), delimiter)
+                if extra:
+                    yield where, start, "", "", extra
+                elif len(row) < need:
                     yield where, start, "", "", f"{len(row)} field(s), the header has {len(header)}"
                 elif not row[label_at].strip():
                     yield where, start, row[name_at], "", f"no {columns.label!r}"

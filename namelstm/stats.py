@@ -16,14 +16,25 @@ T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
          2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
          2.045, 2.042)
 # fmt: on
-Z_975 = 1.960
+Z_975 = 1.959963984540054  # the normal quantile, the limit of t_{0.975}(df)
 
 
 def t_975(df: int) -> float:
-    """t_{0.975}(df); beyond the table the normal quantile, which is within 2% from df = 30 on."""
+    """t_{0.975}(df): the table up to 30; beyond it the Cornish-Fisher expansion of t in powers of
+    1/df (Abramowitz & Stegun 26.7.5), within 1e-7 of the exact quantile from df = 30 on. The
+    normal quantile alone would be 4% too small at df = 31."""
     if df < 1:
         raise ValueError("an interval needs at least two paired values")
-    return T_975[df - 1] if df <= len(T_975) else Z_975
+    if df <= len(T_975):
+        return T_975[df - 1]
+    z = Z_975
+    terms = (
+        (z**3 + z) / 4,
+        (5 * z**5 + 16 * z**3 + 3 * z) / 96,
+        (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384,
+        (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160,
+    )
+    return z + sum(g / df**k for k, g in enumerate(terms, start=1))
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ from namelstm.runs import (
     HISTORY,
     METRICS,
     RESUME,
+    RUN_FILES,
     SPLIT,
     new_run_dir,
     read_json,
@@ -112,7 +115,7 @@ class TrainResult:
             f"{self.model}: test accuracy {m['accuracy']:.1%}, "
             f"balanced accuracy {m['balanced_accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, "
             f"macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} held-out names, {m['split']}; "
-            f"best epoch {self.best_epoch}/{len(self.history)}, {self.seconds:.1f}s; run in {self.run_dir}"
+            f"{self.config.kept_weights(self.best_epoch)}, {self.seconds:.1f}s; run in {self.run_dir}"
         )
 
     def warning(self) -> str | None:
@@ -131,8 +134,12 @@ OnEpoch = Callable[[int, NameClassifier], None]
 class TrainingInterrupted(NamelstmError):
     """Ctrl-C stopped training; the run can continue from its last completed epoch, if there is one."""
 
-    def __init__(self, run_dir: Path | None, epoch: int) -> None:
-        if run_dir is None or epoch == 0:
+    def __init__(self, run_dir: Path | None, epoch: int, replacing: Path | None = None) -> None:
+        if replacing is not None and epoch == 0:
+            super().__init__(
+                f"interrupted before the first epoch finished; nothing was kept and {replacing} is as it was"
+            )
+        elif run_dir is None or epoch == 0:
             super().__init__("interrupted before the first epoch finished; nothing was kept")
         else:
             super().__init__(
@@ -169,23 +176,68 @@ def train(
     # Rank 0 alone writes checkpoints, so it alone needs the table; a bad file fails before writing.
     scripts = script_table(config.scripts, split.languages) if team.is_main else {}
     existed = Path(run_dir).exists()
+    staging = _Staging(Path(run_dir))
     if team.is_main:
-        run_dir = new_run_dir(run_dir, overwrite)
-        (run_dir / METRICS).unlink(missing_ok=True)  # an overwritten run's scores must not outlive it
-        split.write(run_dir / SPLIT)
+        new_run_dir(run_dir, overwrite)
+        staging = _Staging.beside(Path(run_dir)) if overwrite and _holds_files(run_dir) else staging
+        (staging.current / METRICS).unlink(missing_ok=True)  # no scores of another run in a new one
+        split.write(staging.current / SPLIT)
     try:
         try:
             with _seeded(config.seed, device):
-                return _fit(config, split, run_dir, None, progress, log, device, team, on_epoch, scripts)
+                return _fit(config, split, staging, None, progress, log, device, team, on_epoch, scripts)
         except KeyboardInterrupt:  # a Ctrl-C outside the epoch loop's own handling
-            raise TrainingInterrupted(run_dir, _completed_epochs(run_dir)) from None
-    except TrainingInterrupted as stop:
-        if stop.epoch == 0 and team.is_main:  # nothing worth resuming: leave no half-made run behind
-            for name in (SPLIT, RESUME, HISTORY):
+            epochs = _completed_epochs(staging.current)
+            raise TrainingInterrupted(staging.current, epochs, staging.replacing) from None
+    except BaseException as stop:
+        if not team.is_main:
+            raise
+        if staging.replacing is not None:  # the run being replaced stays whole until epoch 1 is done
+            staging.abandon()
+        elif isinstance(stop, TrainingInterrupted) and stop.epoch == 0:
+            for name in (SPLIT, RESUME, HISTORY):  # nothing worth resuming: no half-made run behind
                 (run_dir / name).unlink(missing_ok=True)
             if not existed:
                 shutil.rmtree(run_dir, ignore_errors=True)
         raise
+
+
+def _holds_files(path: Path) -> bool:
+    return Path(path).is_dir() and any(Path(path).iterdir())
+
+
+@dataclass
+class _Staging:
+    """Where a run is being written. `--overwrite` of a run writes the new one into a hidden
+    directory beside it (`replacing` is the old run), swapped in once the first epoch is complete:
+    a Ctrl-C, a crash or a diverging loss before then leaves the old run whole."""
+
+    current: Path
+    replacing: Path | None = None
+
+    @classmethod
+    def beside(cls, run_dir: Path) -> _Staging:
+        for stale in run_dir.parent.glob(f".{run_dir.name}.new-*"):  # left by a killed process
+            shutil.rmtree(stale, ignore_errors=True)
+        work = run_dir.parent / f".{run_dir.name}.new-{secrets.token_hex(4)}"
+        work.mkdir()
+        return cls(work, run_dir)
+
+    def promote(self) -> Path:
+        """Swap the new run in for the old one (kept: files that are not a run's), once."""
+        if self.replacing is not None:
+            old = self.replacing.parent / f".{self.replacing.name}.old-{secrets.token_hex(4)}"
+            os.replace(self.replacing, old)
+            os.replace(self.current, self.replacing)
+            for path in old.iterdir():
+                if path.name not in RUN_FILES and not path.name.endswith(".tmp"):
+                    os.replace(path, self.replacing / path.name)
+            shutil.rmtree(old, ignore_errors=True)
+            self.current, self.replacing = self.replacing, None
+        return self.current
+
+    def abandon(self) -> None:
+        shutil.rmtree(self.current, ignore_errors=True)
 
 
 def _completed_epochs(run_dir: Path) -> int:
@@ -215,8 +267,8 @@ def resume_training(
         loaded = load_resume_state(run_dir / RESUME), Split.from_dict(read_json(run_dir / SPLIT))
     state, split = team.broadcast(loaded)  # type: ignore[misc]
     config = TrainConfig.from_dict(state["config"])
-    if epochs is not None:
-        config = replace(config, epochs=epochs)
+    if epochs is not None and epochs != config.epochs:
+        config, state = _with_new_total(config, state, epochs)
     if state["epoch"] >= config.epochs:
         raise NamelstmError(
             f"{run_dir} has already trained {state['epoch']} of {config.epochs} epochs; "
@@ -226,7 +278,25 @@ def resume_training(
     device = team.world.device(config.device)
     scripts = state.get("scripts") or script_table(config.scripts, split.languages)
     with _seeded(config.seed, device):
-        return _fit(config, split, run_dir, state, progress, log, device, team, None, scripts)
+        return _fit(config, split, _Staging(run_dir), state, progress, log, device, team, None, scripts)
+
+
+def _with_new_total(
+    config: TrainConfig, state: dict[str, Any], epochs: int
+) -> tuple[TrainConfig, dict[str, Any]]:
+    """The run's settings and state for a new total of `epochs`. The cosine schedule keeps the span it
+    started with (a new span would raise the rate again). The mean of the last N epochs must hold
+    exactly the epochs of the new window: if the saved mean holds others, it is dropped and N becomes
+    the epochs still to come, so the description says what is averaged."""
+    done = state["epoch"]
+    new = replace(config, epochs=epochs, schedule_epochs=config.schedule_epochs or config.epochs)
+    if config.average_last:
+        averaged = range(max(config.epochs - config.average_last + 1, 1), done + 1)
+        wanted = range(max(epochs - config.average_last + 1, 1), done + 1)
+        if averaged != wanted:
+            new = replace(new, average_last=min(config.average_last, epochs - done))
+            state = {**state, "averaged": None}
+    return new, state
 
 
 def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -238,7 +308,8 @@ def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optim
 def _epoch_lr(config: TrainConfig, epoch: int) -> float:
     """The learning rate of `epoch` (from 1): computed, not stepped, so a resumed run keeps the curve."""
     if config.lr_schedule == "cosine":
-        return config.lr * (1 + math.cos(math.pi * (epoch - 1) / config.epochs)) / 2  # type: ignore[operator]
+        span = config.schedule_epochs or config.epochs
+        return config.lr * (1 + math.cos(math.pi * (min(epoch, span) - 1) / span)) / 2  # type: ignore[operator]
     return config.lr  # type: ignore[return-value]
 
 
@@ -254,7 +325,7 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
 def _fit(
     config: TrainConfig,
     split: Split,
-    run_dir: Path,
+    staging: _Staging,
     state: dict[str, Any] | None,
     progress: bool,
     log: Callable[[str], None],
@@ -265,6 +336,7 @@ def _fit(
 ) -> TrainResult:
     shuffler = torch.Generator().manual_seed(config.seed)
     languages = split.languages
+    run_dir = staging.current
     model = build_model(config.model, len(split.alphabet), len(languages), config.hidden_size).to(device)
     init_gates(model, config.forget_bias, config.chrono_tmax if config.init == "chrono" else None)
     optimizer = _build_optimizer(model, config)
@@ -328,6 +400,7 @@ def _fit(
             epoch_start = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = _epoch_lr(config, epoch)
+            lr = optimizer.param_groups[0]["lr"]
             record = _train_epoch(
                 classify,
                 model,
@@ -343,19 +416,21 @@ def _fit(
                 team,
             )
             if record is None:  # Ctrl-C: the partial epoch is dropped; the last saved state stands
-                raise TrainingInterrupted(run_dir, epoch - 1)
+                raise TrainingInterrupted(run_dir, epoch - 1, staging.replacing)
             if on_epoch is not None:
                 paused = time.perf_counter()
                 on_epoch(epoch, model)
                 epoch_start += time.perf_counter() - paused
             if not team.is_main:  # the other ranks only train
                 continue
-            if averaged is not None and epoch > config.epochs - config.average_last:  # type: ignore[operator]
-                averaged.update_parameters(model)
+            in_mean = averaged is not None and epoch > config.epochs - config.average_last  # type: ignore[operator]
+            if in_mean:
+                averaged.update_parameters(model)  # type: ignore[union-attr]
             val = score(model, val_batches, device)
             # Selection uses the loss that training minimises: weighted as the training loss is.
             val_loss = F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item()
             record.update(
+                lr=lr,
                 val_loss=val_loss,
                 val_accuracy=val.accuracy,
                 val_balanced_accuracy=val.balanced_accuracy,
@@ -376,11 +451,12 @@ def _fit(
                 )
             write_json(run_dir / HISTORY, {"config": config.to_dict(), "epochs": history})
             save_resume_state(epoch)
+            run_dir = staging.promote()  # the first complete epoch replaces an --overwrite's old run
             log(
                 f"epoch {epoch:3d}/{config.epochs}  train loss {record['train_loss']:.3f} "
                 f"acc {record['train_accuracy']:6.1%}  val loss {record['val_loss']:.3f} "
                 f"acc {record['val_accuracy']:6.1%} balanced {record['val_balanced_accuracy']:6.1%}  "
-                f"{record['seconds']:.1f}s{'  *best' if improved else ''}"
+                f"{record['seconds']:.1f}s{_epoch_mark(averaged is not None, in_mean, improved)}"
             )
     seconds = time.perf_counter() - started
     majority = float(torch.bincount(val_batches.targets).max()) / max(len(val_batches.targets), 1)
@@ -406,7 +482,14 @@ def _fit(
         "validation": validation_metrics(val, calibration),
     }
     write_json(
-        run_dir / METRICS, {"run": str(run_dir), "model": config.model, "epoch": best["epoch"], **metrics}
+        run_dir / METRICS,
+        {
+            "run": str(run_dir),
+            "model": config.model,
+            "epoch": best["epoch"],
+            "weights": config.kept_weights(best["epoch"]),
+            **metrics,
+        },
     )
     headline = {k: metrics[k] for k in HEADLINE}
     save_checkpoint(
@@ -418,6 +501,14 @@ def _fit(
         ),
     )
     return TrainResult(config, run_dir, history, best["epoch"], metrics, seconds, majority)
+
+
+def _epoch_mark(averaging: bool, in_mean: bool, improved: bool) -> str:
+    """'*best' after an epoch of lowest validation loss so far, when that epoch's weights are the
+    ones kept; when the run averages, no epoch is kept alone: the epochs in the mean say so."""
+    if averaging:
+        return "  +mean" if in_mean else ""
+    return "  *best" if improved else ""
 
 
 HEADLINE = ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "ece", "split")

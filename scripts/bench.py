@@ -79,14 +79,21 @@ def tutorial_names_per_second(
 
 def run_cli(args: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
     """Run `python -m namelstm ARGS` as a new process: wall seconds and peak resident memory (bytes)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "namelstm", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"namelstm {' '.join(args)} failed: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+    return run_measured([sys.executable, "-m", "namelstm", *args], f"namelstm {' '.join(args)}", env)
+
+
+def run_measured(command: list[str], what: str, env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Run `command`: wall seconds and peak resident memory (bytes). Its stderr goes to a temporary
+    file, not a pipe: nobody reads a pipe while wait4 waits, so a child that filled one (64 KB) hung."""
+    with tempfile.TemporaryFile() as stderr:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        if process.returncode != 0:
+            stderr.seek(0)
+            raise SystemExit(f"{what} failed: {stderr.read().decode(errors='replace')[-4000:]}")
     return seconds, usage.ru_maxrss * 1024
 
 

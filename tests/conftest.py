@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from namelstm.config import TrainConfig
 
@@ -82,3 +83,11 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("NAMELSTM_DATA", raising=False)
     return tmp_path
+
+
+# Hypothesis: CI runs a fixed, derandomised set of examples (reproducible, no example database
+# written); HYPOTHESIS_PROFILE=dev draws new ones each run. Budgets are set per test
+# (tests/test_properties.py): small in the fast suite, larger under the slow marker.
+settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

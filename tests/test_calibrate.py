@@ -103,6 +103,17 @@ def test_a_language_never_predicted_has_no_precision() -> None:
     assert {"nll", "ece"} <= set(metrics)
 
 
+def test_macro_averages_run_over_true_and_predicted_labels_as_scikit_learn_does() -> None:
+    # True A, A, B; predicted A, C, B: C is predicted but has no name here. scikit-learn's
+    # precision_recall_fscore_support(average="macro", zero_division=0) gives P 2/3, R 1/2, F1 5/9.
+    log_probs = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.1, 0.8, 0.1]]))
+    metrics = compute_metrics(Scores(log_probs, torch.tensor([0, 0, 1])), ["A", "B", "C"])
+    assert metrics["macro_precision"] == pytest.approx(2 / 3)
+    assert metrics["macro_recall"] == pytest.approx(1 / 2)
+    assert metrics["macro_f1"] == pytest.approx(5 / 9)
+    assert metrics["balanced_accuracy"] == pytest.approx(3 / 4)  # recall of the languages in the split
+
+
 def test_scripts_come_from_unicode_data() -> None:
     assert scripts_of("Кузнецова") == {"Cyrillic": 9}
     assert scripts_of("Δημητρίου") == {"Greek": 9}

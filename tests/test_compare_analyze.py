@@ -4,16 +4,19 @@ known answers on hand-made models."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import write_tiny_dataset
 
 from namelstm.analyze import input_gradient_norms, random_names
 from namelstm.cli import cli
 from namelstm.compare import confused_pairs
+from namelstm.data import load_names
 from namelstm.models import build_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -144,6 +147,20 @@ def test_compare_reuses_finished_runs(compared: Path, tiny_data: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "lstm seed 1: reusing" in result.output
     assert checkpoint.stat().st_mtime_ns == before
+
+
+def test_compare_retrains_a_run_made_from_other_data(compared: Path, tiny_data: Path, tmp_path: Path) -> None:
+    shutil.copytree(compared / "lstm-e2-s1", tmp_path / "out" / "lstm-e2-s1")
+    other = write_tiny_dataset(tmp_path / "other", seed=1)  # the same labels, other names
+    args = ["compare", "--models", "lstm", "--seeds", "1", "--epochs", "2", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, [*args, "--data", str(other)])  # --data, as train takes it
+    assert result.exit_code == 0, result.output
+    assert "lstm seed 1: training into" in result.output and "reusing" not in result.output
+    split = json.loads((tmp_path / "out" / "lstm-e2-s1" / "split.json").read_text())
+    assert split["data"]["fingerprint"] == load_names(other).fingerprint
+    assert load_names(other).fingerprint != load_names(tiny_data).fingerprint
+    again = CliRunner().invoke(cli, [*args, "--data", str(other)])
+    assert again.exit_code == 0 and "lstm seed 1: reusing" in again.output
 
 
 def test_analyze_gradients_on_the_compared_runs(compared: Path) -> None:

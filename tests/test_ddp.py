@@ -17,12 +17,12 @@ import torch
 import torch.multiprocessing as mp
 from conftest import TINY_CONFIG
 
-from namelstm.checkpoint import load_resume_state
+from namelstm.checkpoint import load_checkpoint, load_resume_state
 from namelstm.config import TrainConfig
 from namelstm.data import Split, load_names, split_by_name
 from namelstm.distributed import World, joined
 from namelstm.predict import Predictor
-from namelstm.train import train
+from namelstm.train import train, train_from_data
 
 # 15 names per global batch: the 2 ranks get 8 and 7, and a last batch of 1 leaves rank 1 nothing;
 # class weights, so each rank must divide by the global batch's weight, not its own.
@@ -105,8 +105,18 @@ def test_torchrun_with_two_ranks_writes_a_run_that_predicts(tiny_data: Path, tmp
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ONE_THREAD, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("lstm: test accuracy") == 1  # only rank 0 prints
-    (prediction,) = Predictor.load(run_dir).predict(["Bakaki"], top_k=1)
-    assert prediction.predictions[0][0] in ("Alphan", "Betan", "Gamman")
+    # The two ranks end with the weights one process gets from the same settings.
+    config = TrainConfig(model="lstm", hidden_size=16, batch_size=16, epochs=2)
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        train_from_data(config, tiny_data, tmp_path / "one", **QUIET)
+    alone, ranked = (load_checkpoint(d / "checkpoint.pt").state_dict for d in (tmp_path / "one", run_dir))
+    assert alone.keys() == ranked.keys()
+    assert all(torch.allclose(ranked[k], alone[k], rtol=0, atol=1e-5) for k in alone)
+    one, two = (
+        Predictor.load(d).predict(["Bakaki", "McDurin"], top_k=3) for d in (tmp_path / "one", run_dir)
+    )
+    assert [p.predictions[0][0] for p in two] == [p.predictions[0][0] for p in one]
 
 
 @pytest.mark.slow
@@ -151,5 +161,10 @@ def test_ctrl_c_stops_every_rank_of_train_nproc_and_the_run_resumes(tiny_data: P
         check=False,
     )
     assert more.returncode == 0, more.stderr
-    assert load_resume_state(run_dir / "resume.pt")["epoch"] == stopped_after + 1
-    assert Predictor.load(run_dir).predict(["Bakaki"])
+    state = load_resume_state(run_dir / "resume.pt")
+    assert state["epoch"] == stopped_after + 1 == len(state["history"])
+    # Finished: scored, and (averaging only the one epoch still to come) its weights are that epoch's.
+    checkpoint = load_checkpoint(run_dir / "checkpoint.pt")
+    assert checkpoint.finished and (run_dir / "metrics.json").is_file()
+    assert checkpoint.config["average_last"] == 1
+    assert all(torch.equal(checkpoint.state_dict[k], state["model"][k]) for k in state["model"])

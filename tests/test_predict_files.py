@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from namelstm.cli import cli
 from namelstm.errors import BadInput
 from namelstm.predict import Predictor, Ranking
-from namelstm.predict_files import JSON_MAX_NAMES, _ranking_cells, predict_file
+from namelstm.predict_files import _ranking_cells, predict_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,6 +61,32 @@ def test_a_csv_comes_back_in_order_with_its_columns_top_k_and_errors(
     assert float(out[0]["probability_1"]) >= float(out[0]["probability_2"])
 
 
+def test_a_row_with_more_fields_than_the_header_is_an_error_not_silently_cut(
+    predictor: Predictor, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("name,city\nMcDurin,Oslo\nSmith, Jr,Leeds\nBakiaki,Kyiv\n", encoding="utf-8")
+    with pytest.raises(BadInput, match="1 of 3 names got no answer .*line 3: 3 fields, the header has 2"):
+        predict_file(predictor, source, tmp_path / "out.csv", progress=False, report=lambda _: None)
+    with open(tmp_path / "out.csv", encoding="utf-8") as f:
+        out = list(csv.DictReader(f))
+    assert [(r["name"], r["city"]) for r in out] == [
+        ("McDurin", "Oslo"),
+        ("Smith", " Jr"),
+        ("Bakiaki", "Kyiv"),
+    ]
+    assert "quote a field that holds a comma" in out[1]["error"] and out[1]["language_1"] == ""
+    assert out[0]["language_1"] and not out[0]["error"] and not out[2]["error"]
+
+
+def test_a_cell_holding_a_carriage_return_stays_in_its_row(predictor: Predictor, tmp_path: Path) -> None:
+    # Found by Hypothesis (test_properties.py): csv.writer with "\n" rows left a lone "\r" unquoted.
+    source = _table(tmp_path / "in.csv", [["name", "note"], ["McDurin", "a\rb"], ["Bakiaki", "c"]])
+    predict_file(predictor, source, tmp_path / "out.csv", top_k=1, progress=False)
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
+        assert [(r["name"], r["note"]) for r in csv.DictReader(f)] == [("McDurin", "a\rb"), ("Bakiaki", "c")]
+
+
 def test_strict_fails_naming_the_row_and_writes_nothing(predictor: Predictor, tmp_path: Path) -> None:
     source = _table(tmp_path / "in.csv", [["name"], ["Ann"], ["!!!"], ["Bob"]])
     with pytest.raises(BadInput, match="line 3: '!!!' has no letters"):
@@ -101,9 +127,10 @@ def test_json_is_whole_or_nothing(tiny_run: Path, monkeypatch: pytest.MonkeyPatc
     strict = CliRunner().invoke(cli, [*args, "--strict"], input="Bakiaki\n42\n")
     assert strict.exit_code == 2 and strict.stdout == ""
     monkeypatch.setattr("namelstm.predict_files.JSON_MAX_NAMES", 3)
-    big = CliRunner().invoke(cli, args, input="Ann\n" * 5)
+    big = CliRunner().invoke(cli, args, input="Ann\n" * 4)  # one over the limit
     assert big.exit_code == 2 and big.stdout == "" and "use --jsonl" in big.stderr
-    assert JSON_MAX_NAMES >= 100_000
+    at_limit = CliRunner().invoke(cli, args, input="Ann\n" * 3)
+    assert at_limit.exit_code == 0 and [o["name"] for o in json.loads(at_limit.stdout)] == ["Ann"] * 3
 
 
 def test_the_cli_streams_answers_before_the_input_ends(tiny_run: Path) -> None:

@@ -48,6 +48,18 @@ def test_a_table_loads_with_every_bad_row_counted_and_located(
     assert not table.official and table.data_label == f"custom data ({path})"
 
 
+def test_a_row_with_more_fields_than_the_header_is_bad_not_relabelled(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    path = _csv_from(tiny_data, tmp_path / "names.csv")
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("w,Smith, Jr,Betan\n")  # unquoted: 'Smith' would train under the label ' Jr'
+    table = load_names(path, columns=Columns("name", "country"))
+    assert "Jr" not in table.languages and not any(name == "Smith" for name, _ in table.pairs)
+    last = table.skipped[-1]
+    assert last.line == len(path.read_text().splitlines()) and "4 fields, the header has 3" in last.reason
+
+
 def test_a_table_needs_its_columns_and_two_labels(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text("name,country\nAnna,X\nBob,X\n", encoding="utf-8")

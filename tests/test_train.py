@@ -2,15 +2,30 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from click.testing import CliRunner
 from conftest import TINY_CONFIG
 
+import namelstm.train
+from namelstm.checkpoint import load_checkpoint, load_resume_state
+from namelstm.cli import cli
 from namelstm.data import load_names, split_by_name
 from namelstm.errors import NamelstmError
-from namelstm.train import resolve_config, train, train_from_data
+from namelstm.evaluate import evaluate_run, metrics_table
+from namelstm.plots import plot_run
+from namelstm.train import (
+    TrainingInterrupted,
+    TrainResult,
+    resolve_config,
+    resume_training,
+    train,
+    train_from_data,
+)
 
 QUIET = {"progress": False, "log": lambda _: None}
 
@@ -97,3 +112,111 @@ def test_chrono_init_takes_the_longest_training_name_as_t_max_and_is_refused_whe
     ]:
         with pytest.raises(NamelstmError, match=message):
             resolve_config(dataclasses.replace(config, **bad))
+
+
+@pytest.fixture(scope="module")
+def averaged_run(
+    tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, TrainResult, list[str]]:
+    """A finished 3-epoch cosine run that keeps the mean of its last 2 epochs, and what it printed."""
+    config = dataclasses.replace(TINY_CONFIG, epochs=3, lr_schedule="cosine", average_last=2)
+    lines: list[str] = []
+    run_dir = tmp_path_factory.mktemp("averaged") / "run"
+    result = train_from_data(config, tiny_data, run_dir, progress=False, log=lines.append)
+    return run_dir, result, lines
+
+
+def test_an_averaging_run_never_calls_one_epoch_best(
+    averaged_run: tuple[Path, TrainResult, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, result, lines = averaged_run
+    epochs = [line for line in lines if line.startswith("epoch")]
+    assert not any("*best" in line for line in epochs)
+    assert [line.endswith("+mean") for line in epochs] == [False, True, True]
+    assert "mean of epochs 2–3" in result.summary() and "best epoch" not in result.summary()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["weights"] == "mean of epochs 2–3"
+    assert "(mean of epochs 2–3)" in metrics_table(metrics)[0]
+    titles: list[str] = []
+    for figure in ("plot_history", "plot_confusion", "plot_reliability", "plot_tradeoff"):
+        monkeypatch.setattr(f"namelstm.plots.{figure}", lambda *args, **_: titles.extend(map(str, args)))
+    plot_run(run_dir)
+    assert any("(mean of epochs 2–3)" in t for t in titles) and not any("(epoch 3)" in t for t in titles)
+
+
+def test_resuming_a_finished_run_with_more_epochs_keeps_the_schedule_and_the_mean_honest(
+    averaged_run: tuple[Path, TrainResult, list[str]], tmp_path: Path
+) -> None:
+    shutil.copytree(averaged_run[0], tmp_path / "run")
+    result = resume_training(tmp_path / "run", epochs=5, **QUIET)
+    lrs = [r["lr"] for r in result.history]
+    assert lrs == sorted(lrs, reverse=True) and lrs[3] == lrs[2]  # falls, then stays: never back up
+    state = load_resume_state(tmp_path / "run" / "resume.pt")
+    # The kept weights are the mean of epochs 4 and 5, as the description says, not of 2 to 5.
+    assert int(state["averaged"]["n_averaged"]) == 2 == result.config.average_last
+    assert "mean of the last 2 epochs" in result.config.describe()
+    assert "cosine schedule over 3 epochs" in result.config.describe()
+    longer = resume_training(tmp_path / "run", epochs=6, **QUIET)  # the window 5..6 holds epoch 5 only
+    assert longer.config.average_last == 1 and "the last epoch's weights" in longer.config.describe()
+
+
+@pytest.fixture
+def old_run(tiny_run: Path, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A copy of a finished run, with a figure and a file of the user's, and every file's bytes."""
+    run_dir = Path(shutil.copytree(tiny_run, tmp_path / "runs" / "lstm"))
+    (run_dir / "loss.png").write_bytes(b"old figure")
+    (run_dir / "notes.txt").write_text("mine")
+    return run_dir, {p.name: p.read_bytes() for p in run_dir.iterdir()}
+
+
+def _overwrite_stopped(run_dir: Path, tiny_data: Path, stop_at: int, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`train --overwrite` of `run_dir` (seed 1), stopped by Ctrl-C as the training loop sees it
+    (the epoch returns None) in epoch `stop_at`: the message it stopped with."""
+    real = namelstm.train._train_epoch
+
+    def epoch(*args: Any) -> Any:
+        return None if args[6] == stop_at else real(*args)
+
+    monkeypatch.setattr(namelstm.train, "_train_epoch", epoch)
+    split = split_by_name(load_names(tiny_data), seed=1)
+    with pytest.raises(TrainingInterrupted) as stop:
+        train(dataclasses.replace(TINY_CONFIG, seed=1), split, run_dir, overwrite=True, **QUIET)
+    assert stop.value.epoch == stop_at - 1
+    return str(stop.value)
+
+
+def test_overwrite_stopped_in_its_first_epoch_leaves_the_old_run_whole(
+    old_run: tuple[Path, dict[str, bytes]], tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, before = old_run
+    message = _overwrite_stopped(run_dir, tiny_data, 1, monkeypatch)
+    assert message.endswith(f"nothing was kept and {run_dir} is as it was")
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+    assert [p.name for p in run_dir.parent.iterdir()] == ["lstm"]  # no half-made run beside it
+    # A Ctrl-C before the loop names no epoch of the old run to resume from.
+    monkeypatch.setattr(namelstm.train, "Feed", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert "nothing was kept" in _overwrite_stopped(run_dir, tiny_data, 1, monkeypatch)
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_overwrite_swaps_the_new_run_in_after_its_first_epoch(
+    old_run: tuple[Path, dict[str, bytes]], tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir, _ = old_run
+    assert "after epoch 1. Continue it with" in _overwrite_stopped(run_dir, tiny_data, 2, monkeypatch)
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoint.pt",
+        "history.json",
+        "notes.txt",
+        "resume.pt",
+        "split.json",
+    ]  # the old figure and scores are gone with the old run; the user's file stays
+    assert load_resume_state(run_dir / "resume.pt")["epoch"] == 1
+    assert json.loads((run_dir / "split.json").read_text())["seed"] == 1
+    assert [p.name for p in run_dir.parent.iterdir()] == ["lstm"]
+    # Stopped early, the run is usable, and predict and evaluate say it is unfinished.
+    unfinished = "best epoch 1 so far of an unfinished run of 8 epochs"
+    assert unfinished in load_checkpoint(run_dir / "checkpoint.pt").describe()
+    assert unfinished in metrics_table(evaluate_run(run_dir))[0]
+    answer = CliRunner().invoke(cli, ["predict", "--checkpoint", str(run_dir), "Bakiaki"])
+    assert answer.exit_code == 0 and f"note: {run_dir} holds {unfinished}" in answer.stderr

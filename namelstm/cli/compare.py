@@ -8,6 +8,7 @@ import click
 
 from namelstm.cli.options import (
     COMPARE_DIR,
+    DATA_OPTIONS,
     DEFAULTS,
     JOBS_OPTION,
     _echo_progress,
@@ -33,7 +34,7 @@ from namelstm.cli.options import (
     help="One run per model and seed; each seed has its own split and initialisation.",
 )
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Directory of <Language>.txt files.")
+@DATA_OPTIONS
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
 @JOBS_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-run lines.")
@@ -42,6 +43,8 @@ def compare(
     seeds: tuple[int, ...],
     epochs: int,
     data_dir: Path | None,
+    name_column: str,
+    label_column: str,
     out: Path,
     jobs: int | None,
     quiet: bool,
@@ -55,11 +58,21 @@ def compare(
       namelstm compare
       namelstm compare --models rnn,lstm,mylstm --seeds 0,1,2 --jobs 2
       namelstm compare --models lstm,mylstm --epochs 30 --seeds 1,2,3,4,5 --out outputs/compare-30
+      namelstm compare --data customers.csv --label-column country --models rnn,lstm
     """
     from namelstm.compare import compare_models
+    from namelstm.sources import Columns
 
     log = (lambda _: None) if quiet else _echo_progress
     for line in compare_models(
-        models, seeds, epochs, out, data_dir, _jobs(jobs), progress=not quiet, log=log
+        models,
+        seeds,
+        epochs,
+        out,
+        data_dir,
+        _jobs(jobs),
+        progress=not quiet,
+        log=log,
+        columns=Columns(name_column, label_column),
     ):
         click.echo(line)

@@ -125,6 +125,8 @@ def predict(
         )
     if note:
         click.echo(f"{note} ({predictor.checkpoint.describe()})", err=True)
+    elif predictor.checkpoint is not None and not predictor.checkpoint.finished:
+        click.echo(f"note: {source} holds {predictor.checkpoint.weights()}", err=True)
     if input_path is not None:
         tally = predict_file(
             predictor,
