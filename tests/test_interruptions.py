@@ -125,6 +125,7 @@ def test_kill_9_never_leaves_a_half_written_file_and_resume_finishes_the_same(
     assert_same_run(run_dir, reference)
 
 
+@pytest.mark.slow  # its fixture trains a 60-epoch run in a subprocess (5-6 s), as the other tests here
 def test_resume_of_a_finished_run_asks_for_more_epochs(reference: Path, tmp_path: Path) -> None:
     process = start("--resume", str(reference), cwd=tmp_path)
     _, err = process.communicate(timeout=60)
