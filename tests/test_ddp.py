@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -78,6 +79,7 @@ def test_two_ranks_end_two_epochs_with_the_weights_of_one_process(
     )
 
 
+TEARDOWN_ABORT = "terminate called without an active exception"
 TRAIN = ["train", "--model", "lstm", "--hidden-size", "16", "--batch-size", "16", "--no-plots"]
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -102,7 +104,13 @@ def test_torchrun_with_two_ranks_writes_a_run_that_predicts(tiny_data: Path, tmp
         "--out",
         str(run_dir),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ONE_THREAD, check=False)
+    launch = {"capture_output": True, "text": True, "timeout": 120, "env": ONE_THREAD, "check": False}
+    done = subprocess.run(command, **launch)
+    if done.returncode != 0 and TEARDOWN_ABORT in done.stderr and "epoch   2/2" in done.stderr:
+        # Seen once in about 20 launches on 2 busy cores: a rank aborts in C++ teardown after the run
+        # is complete (torch 2.13, gloo). That is not what this test checks, so it launches once more.
+        shutil.rmtree(run_dir)
+        done = subprocess.run(command, **launch)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("lstm: test accuracy") == 1  # only rank 0 prints
     # The two ranks end with the weights one process gets from the same settings.
