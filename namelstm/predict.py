@@ -21,6 +21,7 @@ from namelstm.models import NameClassifier
 from namelstm.readings import han_readings
 from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
 from namelstm.script import ScriptEvidence, evidence
+from namelstm.written import normalise
 
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
 UNCERTAIN = "uncertain"  # the answer below --min-confidence
@@ -206,13 +207,21 @@ class Predictor:
                 allowed[row] = False
                 allowed[row, list(ev.allowed)] = True
         seen, notes = list(seen), [ev.describe() for ev in found]
+        # A model that reads Han characters as they are (an auto alphabet) needs no readings.
         han = {
             row: readings
             for row, ev in enumerate(found)
-            if ev.scripts and (readings := han_readings(names[row], ev.scripts, ev.allowed, self.languages))
+            if self.transliterate
+            and ev.scripts
+            and (readings := han_readings(normalise(names[row]), ev.scripts, ev.allowed, self.languages))
         }
-        # Each reading is one more text to score: the model is asked about each language in its own reading.
-        extra = [(row, i, self.alphabet.fold(text)) for row, r in han.items() for i, text in r.texts.items()]
+        # Each reading is one more text to score: the model is asked about each language in its own
+        # reading, or in the name's own form where that language has none (or one too long to read).
+        extra = [
+            (row, i, text if 0 < len(text := self.alphabet.fold(reading)) <= MAX_LETTERS else seen[row])
+            for row, r in han.items()
+            for i, reading in r.texts.items()
+        ]
         log_probs = self._log_probs(seen + [text for _, _, text in extra])
         for k, (row, i, _) in enumerate(extra):
             if k == 0 or extra[k - 1][0] != row:  # the row's first reading: start from nothing
@@ -220,9 +229,10 @@ class Predictor:
             log_probs[row, i] = log_probs[len(seen) + k, i] + han[row].log_prior[i]
         log_probs = log_probs[: len(seen)].masked_fill(~allowed, -math.inf).log_softmax(dim=1)
         probs, index = log_probs.exp().topk(top_k, dim=1)
-        for row, r in han.items():  # show the reading of the language that won
-            language = self.languages[int(index[row, 0])]
-            seen[row], notes[row] = r.texts[int(index[row, 0])], r.note(language)
+        read = {(row, i): text for row, i, text in extra}
+        for row, r in han.items():  # show what the model read for the language that won
+            first = int(index[row, 0])
+            seen[row], notes[row] = read[row, first], r.note(first, self.languages[first])
         uncertain = probs[:, 0] < (self.min_confidence or 0.0)
         return Ranking(list(names), seen, probs, index, notes, self.languages, uncertain)
 
@@ -238,6 +248,7 @@ class Predictor:
 
 
 def check_min_confidence(value: float | None) -> None:
+    """Refuse, in one line, a minimum confidence that is not a probability (None: always answer)."""
     if value is not None and not 0 <= value <= 1:
         raise BadInput(f"the minimum confidence must be a probability between 0 and 1, not {value:g}")
 

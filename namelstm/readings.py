@@ -44,19 +44,25 @@ def _kakasi() -> object:
     return pykakasi.kakasi()
 
 
-def japanese(name: str) -> str:
-    """The Japanese reading in Hepburn romaji without long vowels ('佐藤' -> 'Sato', '井上' -> 'Inoue'),
-    or '' when a character is outside the JIS X 0208 set Japanese names are written in ('张')."""
+def japanese(name: str) -> str | None:
+    """The Japanese reading in Hepburn romaji without long vowels ('佐藤' -> 'Sato', '井上' -> 'Inoue');
+    None when a character is outside cp932, the JIS X 0208 set with the extensions Japanese computers
+    write names in (simplified '张'): such a name is not Japanese; '' when pykakasi cannot read
+    every character (variant kanji such as 髙), which rules nothing out."""
     try:
         name.encode("cp932")
     except UnicodeEncodeError:
+        return None
+    tokens = [token["hepburn"] for token in _kakasi().convert(name)]  # type: ignore[attr-defined]
+    if not all(t.isascii() and t.replace(" ", "").isalpha() for t in tokens):
         return ""
-    reading = "".join(token["hepburn"] for token in _kakasi().convert(name))  # type: ignore[attr-defined]
-    return _LONG_VOWEL.sub("", reading).capitalize() if reading.isascii() else ""
+    return _LONG_VOWEL.sub("", "".join(tokens)).capitalize()
 
 
 # A language joins by name: a custom label set with "Chinese" or "Japanese" labels gets their readings.
-READERS: Mapping[str, Callable[[str], str]] = MappingProxyType({"Chinese": mandarin, "Japanese": japanese})
+READERS: Mapping[str, Callable[[str], str | None]] = MappingProxyType(
+    {"Chinese": mandarin, "Japanese": japanese}
+)
 READING_NAMES: Mapping[str, str] = MappingProxyType({"Chinese": "Mandarin", "Japanese": "Japanese"})
 
 
@@ -65,31 +71,42 @@ class HanReadings:
     """One name's readings, by position in the model's languages, and what its length says of each."""
 
     name: str
-    texts: Mapping[int, str]  # language index -> that language's reading (never empty)
-    log_prior: Mapping[int, float]  # language index -> log odds from the name's length
+    texts: Mapping[int, str]  # language index -> its reading; '' where it has none (the name's own form)
+    log_prior: Mapping[int, float]  # language index -> log odds from the number of Han characters
 
-    def note(self, language: str) -> str:
-        return f"Han script, {READING_NAMES.get(language, language)} reading"
+    def note(self, language: int, name: str) -> str:
+        """What the CLI and the page say of the reading that won (`language`, an index; `name`, its
+        label): 'Han script, Japanese reading', or that it had none and the name was read as written."""
+        if not self.texts[language]:
+            return f"Han script, no {READING_NAMES.get(name, name)} reading: read as written"
+        return f"Han script, {READING_NAMES.get(name, name)} reading"
 
 
 def han_readings(
     name: str, scripts: Sequence[str], allowed: Sequence[int] | None, languages: Sequence[str]
 ) -> HanReadings | None:
-    """The readings of a name written in Han characters alone, for the allowed languages that have a
-    reader; None when the name is in other scripts too, or no allowed language has a reader."""
+    """The readings of a name whose only non-Latin script is Han (`name` as `written.normalise`
+    leaves it), for the allowed languages that have a reader and may write it; None when the name is
+    in another script too, or no allowed language has a reader."""
     if tuple(scripts) != (HAN,) or not allowed:
         return None
     texts = {}
     for i in allowed:
         reader = READERS.get(languages[i])
-        reading = reader(name) if reader else ""
-        if reading:
+        reading = reader(name) if reader else None
+        if reading is not None:
             texts[i] = reading
     if not texts:
         return None
-    one = sum(c.isalpha() for c in name) == 1
+    one = _han_letters(name) == 1
     prior = {i: _length_log_prior(languages[i], one) for i in texts}
     return HanReadings(name, texts, prior)
+
+
+def _han_letters(name: str) -> int:
+    from fontTools import unicodedata  # the same Scripts.txt the script rule reads
+
+    return sum(unicodedata.script(c) == "Hani" for c in name)
 
 
 def _length_log_prior(language: str, one_character: bool) -> float:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from functools import cache
 
-# A run of white space, hyphens or commas: what separates the words of a name.
+# Words of a name are put in title case one by one, so hyphenated and spaced names keep their parts.
 _WORD_BREAK = re.compile(r"([\s,\-]+)")
-# The last word of a text that has at least two, and where it starts (with what precedes it).
+# A suffix follows a space of any kind (a no-break space when pasted) or a comma ('Smith, Jr.').
+_BREAK = re.compile(r"[\s,]")
 _LAST_WORD = re.compile(r"[\s,]+([^\s,]+)[\s,]*$")
 
 
@@ -25,7 +26,8 @@ def canonical_case(text: str) -> str:
     >>> [canonical_case(n) for n in ("GARCÍA-MÁRQUEZ", "van der Berg", "SMITH Jr", "佐藤")]
     ['García-Márquez', 'van der Berg', 'Smith Jr', '佐藤']
     """
-    if text.isupper() or text.islower():  # both are False for a text without cased letters
+    # 'ß' has no capital of its own, so 'STRAUß' is a name in capitals too.
+    if text.replace("ß", "").isupper() or text.islower():  # both False without cased letters
         return text.title()
     if text[1:].islower():  # 'Smith', 'De luca': the common case, at once
         return text
@@ -39,11 +41,12 @@ def _title_if_capitals(word: str) -> str:
 
 @cache
 def _suffixes() -> frozenset[str]:
-    # nameparser keeps the generational suffixes of many languages (Jr, III, júnior, младший, 二世);
-    # its academic and professional ones (MA, MD) are left out: 'Ma' is also a surname.
+    # nameparser keeps the generational suffixes of many languages (Jr, III, júnior, младший, 二世),
+    # with a few honorifics (さん, 様, 씨) that say as little of a language. Its acronyms (MA, MD) are
+    # left out, since 'Ma' is also a surname, and so are 양 and 군, which are also Korean surnames.
     from nameparser.config import CONSTANTS
 
-    return frozenset(CONSTANTS.suffix_not_acronyms)
+    return frozenset(CONSTANTS.suffix_not_acronyms) - {"양", "군"}
 
 
 def without_suffix(text: str) -> str:
@@ -53,7 +56,7 @@ def without_suffix(text: str) -> str:
     >>> [without_suffix(n) for n in ("Smith Jr", "Ford III", "Smith, Jr.", "Jr", "Kim Il")]
     ['Smith', 'Ford', 'Smith', 'Jr', 'Kim Il']
     """
-    if " " not in text and "," not in text:  # the common case, at once
+    if not _BREAK.search(text):  # a one-word name, the common case, at once
         return text
     suffixes = _suffixes()
     while (last := _LAST_WORD.search(text)) and last.group(1).lower().rstrip(".") in suffixes:

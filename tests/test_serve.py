@@ -376,3 +376,12 @@ def test_the_page_in_headless_chromium(server: tuple[str, int], tmp_path: Path) 
         assert [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#results .lang")] == ["Russian"]
     finally:
         driver.quit()
+
+
+def test_a_server_with_a_minimum_confidence_says_uncertain(pretrained: Predictor) -> None:
+    careful = Predictor.load("pretrained", min_confidence=0.99)
+    with running(careful) as address:
+        _, health, _ = request(address, "GET", "/health")
+        status, body, _ = request(address, "GET", "/predict?name=Xqwz&name=%E4%BD%90%E8%97%A4")
+    assert health["min_confidence"] == 0.99 and status == 200
+    assert (body[0]["answer"], body[0]["uncertain"]) == ("uncertain", True) and body[0]["predictions"]

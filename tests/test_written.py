@@ -15,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from namelstm.cli import cli
-from namelstm.predict import Predictor
+from namelstm.errors import BadInput
+from namelstm.predict import MAX_LETTERS, Predictor
 from namelstm.readings import han_readings, japanese, mandarin
 from namelstm.selective import min_confidence_for, risk_coverage
 from namelstm.written import canonical_case, without_suffix
@@ -56,6 +57,7 @@ def _first(predictor: Predictor, names: list[str]) -> list[str]:
         ("DeVito", "DeVito"),
         ("van der Berg", "van der Berg"),
         ("ДОСТОЕВСКИЙ", "Достоевский"),
+        ("STRAUß", "Strauß"),  # ß has no capital of its own: still a name in capitals
         ("佐藤", "佐藤"),
     ],
 )
@@ -79,6 +81,7 @@ def test_capitals_and_lower_case_are_one_name(text: str) -> None:
         ("Kim Il", "Kim Il"),
         ("Jr", "Jr"),  # a lone word is a name, whatever it spells
         ("De la Cruz", "De la Cruz"),
+        ("Smith\u00a0Jr", "Smith"),  # a no-break space, as pasted from a page
     ],
 )
 def test_generational_suffixes_are_dropped(written: str, core: str) -> None:
@@ -105,7 +108,8 @@ def test_readings_of_a_han_name() -> None:
         "Inoue",
         "Ouyang",
     )
-    assert japanese("张") == ""  # outside the JIS set Japanese names are written in: not Japanese
+    assert japanese("张") is None  # outside the JIS set Japanese names are written in: not Japanese
+    assert japanese("髙橋") == ""  # a variant pykakasi cannot read: no reading, nothing ruled out
 
 
 def test_only_languages_with_a_reader_compete_for_a_han_name() -> None:
@@ -124,6 +128,24 @@ def test_the_note_names_the_reading_that_won(shipped: Predictor) -> None:
         and sato.note() == "(read as 'Sato'; Han script, Japanese reading)"
     )
     assert zhang.predictions[0][0] == "Chinese" and zhang.seen_as == "Zhang"
+
+
+def test_a_suffix_never_decides_a_han_name(shipped: Predictor) -> None:
+    plain, *suffixed = shipped.predict(["李", "李 Jr", "李 二世", "李, Sr."], top_k=2)
+    assert all(p.predictions == plain.predictions and p.seen_as == plain.seen_as for p in suffixed)
+
+
+def test_kanji_pykakasi_cannot_read_do_not_rule_japanese_out(shipped: Predictor) -> None:
+    # 髙 is the variant of 高 in Takahashi: in cp932, but not in pykakasi's dictionary.
+    (takahashi,) = shipped.predict(["髙橋"], top_k=2)
+    assert "Japanese" in dict(takahashi.predictions) and "read as written" in takahashi.script
+
+
+def test_a_reading_longer_than_a_name_is_not_read(shipped: Predictor) -> None:
+    # 900 letters in Mandarin ('Zhi' each), about ten times that in Japanese: the model is not
+    # asked to read the Japanese, which would take seconds, but the name as written.
+    (long,) = shipped.predict(["志" * 300], top_k=1)
+    assert len(long.seen_as) <= MAX_LETTERS
 
 
 def test_common_japanese_and_chinese_surnames_in_han_characters(shipped: Predictor) -> None:
@@ -161,6 +183,8 @@ def test_min_confidence_in_a_csv_file(isolated: Path) -> None:
 def test_min_confidence_out_of_range_is_one_line() -> None:
     result = CliRunner().invoke(cli, ["predict", "--min-confidence", "1.5", "Smith"])
     assert result.exit_code == 2 and "1.5" in result.output and "Traceback" not in result.output
+    with pytest.raises(BadInput, match="between 0 and 1"):
+        Predictor.load("pretrained", min_confidence=1.5)
 
 
 def test_risk_coverage_curve() -> None:
