@@ -251,7 +251,8 @@ def _json_object(record: Record, result: Prediction | str, header: list[str] | N
 
 
 class TableWriter:
-    """CSV/TSV rows: the input's columns, then seen_as, script, language_1, probability_1, ..., error."""
+    """CSV/TSV rows: the input's columns, then seen_as, script, (answer, with a minimum confidence,)
+    language_1, probability_1, ..., error."""
 
     def __init__(
         self, out: IO[str], header: list[str] | None, top_k: int, delimiter: str = ",", answer: bool = False
