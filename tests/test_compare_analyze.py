@@ -114,6 +114,7 @@ def test_compare_writes_the_table_and_figures(compared: Path) -> None:
         assert (compared / figure).read_bytes()[:8] == PNG
 
 
+@pytest.mark.slow  # spawns a pool of two worker processes (about 5 s)
 def test_compare_with_two_jobs_gives_the_same_table(compared: Path, tiny_data: Path, tmp_path: Path) -> None:
     _compare(tiny_data, tmp_path, jobs=2)
     serial, parallel = (json.loads((d / "compare.json").read_text()) for d in (compared, tmp_path))

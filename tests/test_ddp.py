@@ -53,6 +53,7 @@ def _rank(rank: int, size: int, port: int, config: TrainConfig, split: Split, ru
         train(config, split, run_dir, team=team, **QUIET)
 
 
+@pytest.mark.slow  # spawns two gloo ranks (about 5 s), as the torchrun tests beside it
 def test_two_ranks_end_two_epochs_with_the_weights_of_one_process(
     tiny_data: Path, tmp_path: Path, one_thread: None
 ) -> None:
