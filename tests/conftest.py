@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,16 @@ from hypothesis import settings
 from namelstm.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A shell that starts the suite in the background without job control ignores SIGINT, and every
+    # child inherits that: the tests that press Ctrl-C on a child process would wait for ever. Ctrl-C
+    # gets its usual meaning back here, and so (reset to the default at exec) in every child.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 TINY_LANGUAGES = ("Alphan", "Betan", "Gamman")
 
 
