@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -139,16 +140,9 @@ class Predictor:
             raise NamelstmError(
                 "this model stores no language prior, so its logit adjustment cannot be changed"
             )
-        calibration = replace(self.calibration, tau=float(tau))
-        return Predictor(
-            self.model,
-            self.languages,
-            self.checkpoint,
-            calibration,
-            self.scripts,
-            self.source,
-            self.min_confidence,
-        )
+        changed = copy.copy(self)  # the same model and settings, one calibration changed
+        changed.calibration = replace(self.calibration, tau=float(tau))
+        return changed
 
     def prepare(self, name: str) -> str:
         """The form of `name` the model reads: other scripts transliterated to Latin letters, then
@@ -223,10 +217,10 @@ class Predictor:
             for i, reading in r.texts.items()
         ]
         log_probs = self._log_probs(seen + [text for _, _, text in extra])
-        for k, (row, i, _) in enumerate(extra):
-            if k == 0 or extra[k - 1][0] != row:  # the row's first reading: start from nothing
-                log_probs[row] = -math.inf
-            log_probs[row, i] = log_probs[len(seen) + k, i] + han[row].log_prior[i]
+        for row in han:  # only the languages with a reading compete for a Han name
+            log_probs[row] = -math.inf
+        for k, (row, i, _) in enumerate(extra, start=len(seen)):
+            log_probs[row, i] = log_probs[k, i] + han[row].log_prior[i]
         log_probs = log_probs[: len(seen)].masked_fill(~allowed, -math.inf).log_softmax(dim=1)
         probs, index = log_probs.exp().topk(top_k, dim=1)
         read = {(row, i): text for row, i, text in extra}
