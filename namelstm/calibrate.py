@@ -7,7 +7,7 @@ temperature) and stored in the checkpoint, so a prediction is made the way it wa
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -18,6 +18,11 @@ from namelstm.errors import NamelstmError
 
 ECE_BINS = 15
 TAU_GRID = tuple(round(0.05 * i, 2) for i in range(-10, 41))  # -0.5 .. 2.0
+# How tau is chosen on validation. "one-se": the tau nearest 0 whose score is within one bootstrap
+# standard error of the best (Breiman et al. 1984's rule), so a flat score keeps the model as trained;
+# "best": the best score, wherever on a flat stretch it falls (the rule before).
+TAU_RULES = ("one-se", "best")
+BOOTSTRAP_DRAWS = 1000
 
 
 def class_weights(targets: torch.Tensor, n_classes: int, balance: str) -> torch.Tensor:
@@ -39,6 +44,7 @@ class Calibration:
     tau: float = 0.0
     temperature: float = 1.0
     fitted_on: str = ""  # which split chose tau and the temperature, in words
+    tau_rule: str = ""  # see TAU_RULES; empty in checkpoints from before the rule was recorded
 
     def apply(self, log_probs: torch.Tensor, temperature: bool = True) -> torch.Tensor:
         logits = log_probs
@@ -62,7 +68,12 @@ class Calibration:
             tau=float(raw.get("tau", 0.0)),
             temperature=float(raw.get("temperature", 1.0)),
             fitted_on=str(raw.get("fitted_on", "")),
+            tau_rule=str(raw.get("tau_rule", "")),
         )
+
+    def as_trained(self) -> Calibration:
+        """The same temperature without the logit adjustment: the model's own trade-off (tau 0)."""
+        return replace(self, tau=0.0)
 
 
 def prior_of(targets: torch.Tensor, n_classes: int) -> tuple[float, ...]:
@@ -104,11 +115,47 @@ def tradeoff(
     ]
 
 
-def fit_tau(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]) -> float:
-    """The logit-adjustment strength on TAU_GRID with the best `selection_score`; ties go to the
-    smallest |tau|, the least change to what the model learned."""
-    best = max(tradeoff(log_probs, targets, prior), key=lambda row: (row["score"], -abs(row["tau"])))
-    return float(best["tau"])
+def bootstrap_scores(
+    predicted: torch.Tensor,
+    targets: torch.Tensor,
+    n_classes: int,
+    draws: int = BOOTSTRAP_DRAWS,
+    seed: int = 0,
+) -> torch.Tensor:
+    """`accuracies(...)["score"]` of `draws` resamples (with replacement) of the names, from a private
+    generator: the same names always give the same spread."""
+    generator = torch.Generator().manual_seed(seed)
+    n = len(targets)
+    picks = torch.randint(n, (draws, n), generator=generator)
+    counts = torch.zeros(draws, n, dtype=torch.float64).scatter_add_(
+        1, picks, torch.ones(draws, n, dtype=torch.float64)
+    )
+    correct = (predicted == targets).double()
+    one_hot = F.one_hot(targets, n_classes).double()  # [n, K]
+    support = counts @ one_hot  # [draws, K]
+    recalled = counts @ (one_hot * correct[:, None])
+    present = support > 0
+    recall = torch.where(present, recalled / support.clamp(min=1), torch.zeros_like(support))
+    balanced = recall.sum(1) / present.sum(1)
+    accuracy = counts @ correct / n
+    return (accuracy + balanced) / 2
+
+
+def fit_tau(
+    log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...], rule: str = "one-se"
+) -> float:
+    """The logit-adjustment strength on TAU_GRID that `rule` (see TAU_RULES) picks by `selection_score`;
+    among equal candidates, the smallest |tau|, the least change to what the model learned."""
+    if rule not in TAU_RULES:
+        raise NamelstmError(f"unknown tau rule {rule!r}; choose one of {', '.join(TAU_RULES)}")
+    rows = tradeoff(log_probs, targets, prior)
+    best = max(rows, key=lambda row: (row["score"], -abs(row["tau"])))
+    if rule == "best":
+        return float(best["tau"])
+    predicted = Calibration(prior, best["tau"]).apply(log_probs).argmax(1)
+    error = float(bootstrap_scores(predicted, targets, log_probs.shape[1]).std())
+    near = [row for row in rows if row["score"] >= best["score"] - error]
+    return float(min(near, key=lambda row: (abs(row["tau"]), -row["score"]))["tau"])
 
 
 def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
@@ -130,12 +177,16 @@ def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
 
 
 def fit_calibration(
-    log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...], where: str
+    log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    prior: tuple[float, ...],
+    where: str,
+    rule: str = "one-se",
 ) -> Calibration:
     """tau first (it moves the argmax), then the temperature of the adjusted outputs."""
-    tau = fit_tau(log_probs, targets, prior)
+    tau = fit_tau(log_probs, targets, prior, rule)
     adjusted = Calibration(prior, tau).apply(log_probs, temperature=False)
-    return Calibration(prior, tau, fit_temperature(adjusted, targets), where)
+    return Calibration(prior, tau, fit_temperature(adjusted, targets), where, rule)
 
 
 def reliability(

@@ -35,8 +35,20 @@ METRICS_COMPARED = (
     ("accuracy", "test accuracy"),
     ("balanced_accuracy", "balanced accuracy"),
     ("macro_f1", "macro-F1"),
+    ("as_trained_accuracy", "τ 0 accuracy"),
+    ("as_trained_balanced_accuracy", "τ 0 balanced"),
 )
-RUN_KEYS = ("model", "seed", "accuracy", "balanced_accuracy", "macro_f1", "seconds")
+RUN_KEYS = (
+    "model",
+    "seed",
+    "tau",
+    "accuracy",
+    "balanced_accuracy",
+    "macro_f1",
+    "as_trained_accuracy",
+    "as_trained_balanced_accuracy",
+    "seconds",
+)
 # Differences the report argues about first, then any other pair of families present.
 PAIRS = (("lstm", "rnn"), ("mylstm", "lstm"), ("tanhrnn", "rnn"), ("lstm", "tanhrnn"), ("bilstm", "lstm"))
 
@@ -71,6 +83,7 @@ def _finished_run_matches(run_dir: Path, config: TrainConfig, fingerprint: str) 
         (run_dir / METRICS).is_file()
         and _settings_match(run_dir, config, fingerprint)
         and len(read_json(run_dir / HISTORY)["epochs"]) == config.epochs
+        and "as_trained" in read_json(run_dir / METRICS)  # runs scored before both ends were kept
     )
 
 
@@ -207,6 +220,9 @@ def summarize(run_dir: Path, details: bool = True) -> dict[str, Any]:
         "weights": metrics.get("weights"),  # "mean of epochs 11–20" when best_epoch is only the last
         "seconds": sum(r["seconds"] for r in history),
         **{k: metrics[k] for k in ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "split")},
+        "tau": metrics["calibration"]["tau"],
+        "as_trained_accuracy": metrics["as_trained"]["accuracy"],
+        "as_trained_balanced_accuracy": metrics["as_trained"]["balanced_accuracy"],
     }
     if details:
         row.update(confused_pairs=confused_pairs(metrics), misclassified=misclassified(run_dir))

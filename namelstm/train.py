@@ -25,7 +25,7 @@ from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZER
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import score, test_metrics, validation_metrics
+from namelstm.evaluate import both_ends, score, test_metrics, validation_metrics
 from namelstm.feed import Feed
 from namelstm.models import NameClassifier, build_model, family, init_gates
 from namelstm.runs import (
@@ -112,9 +112,8 @@ class TrainResult:
         """The one line `namelstm train` prints at the end."""
         m = self.test_metrics
         return (
-            f"{self.model}: test accuracy {m['accuracy']:.1%}, "
-            f"balanced accuracy {m['balanced_accuracy']:.1%} (top-3 {m['top3_accuracy']:.1%}, "
-            f"macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f}) on {m['n']} held-out names, {m['split']}; "
+            f"{self.model}: test {both_ends(m)}; top-3 {m['top3_accuracy']:.1%}, "
+            f"macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f} on {m['n']} held-out names, {m['split']}; "
             f"{self.config.kept_weights(self.best_epoch)}, {self.seconds:.1f}s; run in {self.run_dir}"
         )
 
@@ -511,7 +510,7 @@ def _epoch_mark(averaging: bool, in_mean: bool, improved: bool) -> str:
     return "  *best" if improved else ""
 
 
-HEADLINE = ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "ece", "split")
+HEADLINE = ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "ece", "split", "as_trained")
 
 
 def _train_epoch(

@@ -11,6 +11,8 @@ from torch.nn import functional as F
 from namelstm.calibrate import (
     TAU_GRID,
     Calibration,
+    accuracies,
+    bootstrap_scores,
     class_weights,
     expected_calibration_error,
     fit_calibration,
@@ -19,6 +21,7 @@ from namelstm.calibrate import (
     selection_score,
     tradeoff,
 )
+from namelstm.errors import NamelstmError
 from namelstm.evaluate import Scores, compute_metrics
 from namelstm.script import TUTORIAL_SCRIPTS, default_scripts, evidence, scripts_of
 
@@ -145,3 +148,46 @@ def test_latin_or_unknown_scripts_leave_the_model_alone() -> None:
     assert hindi.allowed is None and hindi.unknown and "Devanagari" in hindi.describe()
     assert "no table" in evidence("Кузнецова", {}, ["A", "B"]).describe()
     assert default_scripts(["A", "B"]) == {}
+
+
+def _skewed(seed: int, n: int, signal: float) -> tuple[torch.Tensor, torch.Tensor, tuple[float, ...]]:
+    generator = torch.Generator().manual_seed(seed)
+    prior = (0.8, 0.15, 0.05)
+    targets = torch.multinomial(torch.tensor(prior), n, replacement=True, generator=generator)
+    noise = torch.randn(n, 3, generator=generator)
+    logits = noise + signal * F.one_hot(targets, 3) + torch.tensor(prior).log()
+    return F.log_softmax(logits, dim=1), targets, prior
+
+
+@pytest.mark.parametrize(("seed", "n", "signal"), [(2, 2000, 1.2), (5, 300, 3.0), (6, 150, 2.0)])
+def test_one_standard_error_rule_takes_the_smallest_tau_within_one_error_of_the_best(
+    seed: int, n: int, signal: float
+) -> None:
+    log_probs, targets, prior = _skewed(seed, n, signal)
+    rows = {r["tau"]: r["score"] for r in tradeoff(log_probs, targets, prior)}
+    best_tau = fit_tau(log_probs, targets, prior, "best")
+    predicted = Calibration(prior, best_tau).apply(log_probs).argmax(1)
+    error = float(bootstrap_scores(predicted, targets, 3).std())
+    chosen = fit_tau(log_probs, targets, prior, "one-se")
+    assert rows[chosen] >= rows[best_tau] - error
+    assert all(rows[t] < rows[best_tau] - error for t in rows if abs(t) < abs(chosen))
+    assert abs(chosen) <= abs(best_tau)
+
+
+def test_one_standard_error_rule_keeps_the_model_unless_balancing_clearly_pays() -> None:
+    # Strong signal, few names: tau moves a name or two, well inside the noise.
+    flat = _skewed(11, 300, 5.0)
+    assert fit_tau(*flat, "best") != 0.0 and fit_tau(*flat, "one-se") == 0.0
+    # Weak signal, many names: dividing by the prior clearly pays, and the rule still takes it.
+    assert fit_tau(*_skewed(2, 2000, 1.2), "one-se") > 0.3
+
+
+def test_bootstrap_scores_are_reproducible_and_spread_around_the_score() -> None:
+    log_probs, targets, _ = _skewed(2, 2000, 1.2)
+    predicted = log_probs.argmax(1)
+    first, again = bootstrap_scores(predicted, targets, 3), bootstrap_scores(predicted, targets, 3)
+    assert torch.equal(first, again) and len(first) == 1000
+    exact = accuracies(predicted, targets, 3)["score"]
+    assert abs(float(first.mean()) - exact) < 0.01 and 0.002 < float(first.std()) < 0.05
+    with pytest.raises(NamelstmError, match="unknown tau rule"):
+        fit_tau(log_probs, targets, (0.8, 0.15, 0.05), "worst")

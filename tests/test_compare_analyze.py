@@ -89,7 +89,18 @@ def test_compare_writes_the_table_and_figures(compared: Path) -> None:
         ("lstm", 1),
     ]
     assert all(
-        set(r) == {"model", "seed", "accuracy", "balanced_accuracy", "macro_f1", "seconds"}
+        set(r)
+        == {
+            "model",
+            "seed",
+            "tau",
+            "accuracy",
+            "balanced_accuracy",
+            "macro_f1",
+            "as_trained_accuracy",
+            "as_trained_balanced_accuracy",
+            "seconds",
+        }
         for r in table["runs"]
     )
     lstm = next(m for m in table["models"] if m["model"] == "lstm")
