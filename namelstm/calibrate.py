@@ -15,14 +15,13 @@ from torch.nn import functional as F
 
 from namelstm.config import BALANCES
 from namelstm.errors import NamelstmError
+from namelstm.stats import ECE_BINS, bootstrap_draws
 
-ECE_BINS = 15
 TAU_GRID = tuple(round(0.05 * i, 2) for i in range(-10, 41))  # -0.5 .. 2.0
 # How tau is chosen on validation. "one-se": the tau nearest 0 whose score is within one bootstrap
 # standard error of the best (Breiman et al. 1984's rule), so a flat score keeps the model as trained;
 # "best": the best score, wherever on a flat stretch it falls (the rule before).
 TAU_RULES = ("one-se", "best")
-BOOTSTRAP_DRAWS = 1000
 
 
 def class_weights(targets: torch.Tensor, n_classes: int, balance: str) -> torch.Tensor:
@@ -115,32 +114,6 @@ def tradeoff(
     ]
 
 
-def bootstrap_scores(
-    predicted: torch.Tensor,
-    targets: torch.Tensor,
-    n_classes: int,
-    draws: int = BOOTSTRAP_DRAWS,
-    seed: int = 0,
-) -> torch.Tensor:
-    """`accuracies(...)["score"]` of `draws` resamples (with replacement) of the names, from a private
-    generator: the same names always give the same spread."""
-    generator = torch.Generator().manual_seed(seed)
-    n = len(targets)
-    picks = torch.randint(n, (draws, n), generator=generator)
-    counts = torch.zeros(draws, n, dtype=torch.float64).scatter_add_(
-        1, picks, torch.ones(draws, n, dtype=torch.float64)
-    )
-    correct = (predicted == targets).double()
-    one_hot = F.one_hot(targets, n_classes).double()  # [n, K]
-    support = counts @ one_hot  # [draws, K]
-    recalled = counts @ (one_hot * correct[:, None])
-    present = support > 0
-    recall = torch.where(present, recalled / support.clamp(min=1), torch.zeros_like(support))
-    balanced = recall.sum(1) / present.sum(1)
-    accuracy = counts @ correct / n
-    return (accuracy + balanced) / 2
-
-
 def fit_tau(
     log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...], rule: str = "one-se"
 ) -> float:
@@ -152,8 +125,8 @@ def fit_tau(
     best = max(rows, key=lambda row: (row["score"], -abs(row["tau"])))
     if rule == "best":
         return float(best["tau"])
-    predicted = Calibration(prior, best["tau"]).apply(log_probs).argmax(1)
-    error = float(bootstrap_scores(predicted, targets, log_probs.shape[1]).std())
+    adjusted = Calibration(prior, best["tau"]).apply(log_probs)
+    error = float(bootstrap_draws(adjusted, targets, log_probs.shape[1])["score"].std())
     near = [row for row in rows if row["score"] >= best["score"] - error]
     return float(min(near, key=lambda row: (abs(row["tau"]), -row["score"]))["tau"])
 

@@ -52,10 +52,14 @@ class TrainConfig:
     transliterate: bool = False  # write other scripts in Latin letters before folding the data
     scripts: str | None = None  # JSON file: language -> scripts it is written in; None = the shipped table
     alphabet: str = "report"  # "report": the report's 57 letters; "auto": the letters of the data
+    # Distillation (Hinton, Vinyals & Dean 2015): the runs (or "pretrained") whose mean probabilities over
+    # the training names, softened by `distill_temperature`, are the targets instead of the labels.
+    teachers: tuple[str, ...] = ()
+    distill_temperature: float = 2.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data; `from_dict` gives the same config back."""
-        return {**asdict(self), "fractions": list(self.fractions)}
+        return {**asdict(self), "fractions": list(self.fractions), "teachers": list(self.teachers)}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
@@ -64,6 +68,8 @@ class TrainConfig:
         values = {k: v for k, v in raw.items() if k in known}
         if "fractions" in values:
             values["fractions"] = tuple(float(f) for f in values["fractions"])
+        if "teachers" in values:
+            values["teachers"] = tuple(str(t) for t in values["teachers"])
         return cls(**values)
 
     def kept_weights(self, best_epoch: int) -> str:
@@ -99,6 +105,11 @@ class TrainConfig:
             parts.append(f"mean of the last {n} epochs' weights" if n > 1 else "the last epoch's weights")
         if self.forget_bias is not None:
             parts.append(f"forget bias {self.forget_bias:g}")
+        if self.teachers:
+            n = len(self.teachers)
+            parts.append(
+                f"distilled from {n} teacher{'s' if n > 1 else ''} at T {self.distill_temperature:g}"
+            )
         if self.init == "chrono":
             parts.append("chrono init" + (f" T_max {self.chrono_tmax:g}" if self.chrono_tmax else ""))
         return ", ".join(parts)

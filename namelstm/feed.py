@@ -28,6 +28,7 @@ class Step:
     scale: float  # world size / global batch weight, or 0 for a rank left without names
     names: int  # names of this rank that count (0 or b)
     batch: int  # names in the global batch
+    soft: torch.Tensor | None = None  # [b, n_languages] the teacher's softened probabilities, when distilling
 
 
 class Feed:
@@ -39,7 +40,12 @@ class Feed:
     """
 
     def __init__(
-        self, batches: Batches, device: torch.device, world: World, class_weights: torch.Tensor | None = None
+        self,
+        batches: Batches,
+        device: torch.device,
+        world: World,
+        class_weights: torch.Tensor | None = None,
+        soft_targets: torch.Tensor | None = None,
     ) -> None:
         self.batches, self.device, self.world = batches, device, world
         self.weights = (
@@ -53,6 +59,7 @@ class Feed:
             self.flat, self.starts = encoded.flat.to(device), encoded.starts.to(device)
         self.lengths = batches.lengths.to(device)
         self.targets = batches.targets.to(device)
+        self.soft = None if soft_targets is None else soft_targets.to(device)
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -81,6 +88,7 @@ class Feed:
                 scale=self.world.size / norm if counts else 0.0,
                 names=len(index) if counts else 0,
                 batch=len(rows),
+                soft=None if self.soft is None else self.soft[index],
             )
 
     def _letters(self, index: torch.Tensor, host_rows: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from namelstm.calibrate import Calibration, class_weights, fit_calibration, prio
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
+from namelstm.distill import distillation_loss, teacher_probabilities
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import both_ends, score, test_metrics, validation_metrics
@@ -344,7 +345,10 @@ def _fit(
     prior = prior_of(train_batches.targets, len(languages))
     host_weights = class_weights(train_batches.targets, len(languages), config.balance or "none")
     weights = host_weights.to(device)
-    feed = Feed(train_batches, device, team.world, host_weights)
+    soft = (
+        teacher_probabilities(config.teachers, split, config.distill_temperature) if config.teachers else None
+    )
+    feed = Feed(train_batches, device, team.world, host_weights, soft)
     # Averaging the last epochs' weights (Izmailov et al. 2018, SWA) smooths out the epoch-to-epoch
     # swings of the small languages' recall that picking one best epoch is at the mercy of.
     averaged = torch.optim.swa_utils.AveragedModel(model) if config.average_last else None
@@ -545,7 +549,11 @@ def _train_epoch(
     for i, step in enumerate(bar):
         output = classify(step.letters, step.lengths)
         # This rank's names' part of the global batch's weighted mean loss (see feed.Step).
-        loss = F.nll_loss(output, step.targets, weight=weights, reduction="sum") * step.scale
+        if step.soft is None:
+            loss = F.nll_loss(output, step.targets, weight=weights, reduction="sum") * step.scale
+        else:
+            loss = distillation_loss(output, step.soft, step.targets, weights, config.distill_temperature)
+            loss = loss * step.scale
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)

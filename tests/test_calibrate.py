@@ -12,7 +12,6 @@ from namelstm.calibrate import (
     TAU_GRID,
     Calibration,
     accuracies,
-    bootstrap_scores,
     class_weights,
     expected_calibration_error,
     fit_calibration,
@@ -24,6 +23,7 @@ from namelstm.calibrate import (
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import Scores, compute_metrics
 from namelstm.script import TUTORIAL_SCRIPTS, default_scripts, evidence, scripts_of
+from namelstm.stats import bootstrap_draws
 
 LANGUAGES = tuple(TUTORIAL_SCRIPTS)
 
@@ -166,8 +166,7 @@ def test_one_standard_error_rule_takes_the_smallest_tau_within_one_error_of_the_
     log_probs, targets, prior = _skewed(seed, n, signal)
     rows = {r["tau"]: r["score"] for r in tradeoff(log_probs, targets, prior)}
     best_tau = fit_tau(log_probs, targets, prior, "best")
-    predicted = Calibration(prior, best_tau).apply(log_probs).argmax(1)
-    error = float(bootstrap_scores(predicted, targets, 3).std())
+    error = float(bootstrap_draws(Calibration(prior, best_tau).apply(log_probs), targets, 3)["score"].std())
     chosen = fit_tau(log_probs, targets, prior, "one-se")
     assert rows[chosen] >= rows[best_tau] - error
     assert all(rows[t] < rows[best_tau] - error for t in rows if abs(t) < abs(chosen))
@@ -184,10 +183,9 @@ def test_one_standard_error_rule_keeps_the_model_unless_balancing_clearly_pays()
 
 def test_bootstrap_scores_are_reproducible_and_spread_around_the_score() -> None:
     log_probs, targets, _ = _skewed(2, 2000, 1.2)
-    predicted = log_probs.argmax(1)
-    first, again = bootstrap_scores(predicted, targets, 3), bootstrap_scores(predicted, targets, 3)
+    first, again = (bootstrap_draws(log_probs, targets, 3)["score"] for _ in range(2))
     assert torch.equal(first, again) and len(first) == 1000
-    exact = accuracies(predicted, targets, 3)["score"]
+    exact = accuracies(log_probs.argmax(1), targets, 3)["score"]
     assert abs(float(first.mean()) - exact) < 0.01 and 0.002 < float(first.std()) < 0.05
     with pytest.raises(NamelstmError, match="unknown tau rule"):
         fit_tau(log_probs, targets, (0.8, 0.15, 0.05), "worst")

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from namelstm.cli import analyze, compare, data, evaluate, plot, predict, serve, train
+from namelstm.cli import analyze, compare, cv, data, evaluate, plot, predict, serve, train
 from namelstm.errors import BadInput, NamelstmError
 
 
@@ -42,6 +42,7 @@ def cli() -> None:
       namelstm train --model lstm            # your own; downloads the data if needed, ~15 s on 2 CPU cores
       namelstm plot                          # its loss curves and confusion matrix as PNG
       namelstm compare                       # rnn vs lstm vs mylstm, side by side
+      namelstm cv --model lstm               # 5-fold cross-validation: figures with intervals
     """
 
 
@@ -50,6 +51,7 @@ cli.add_command(predict.predict)
 cli.add_command(evaluate.evaluate)
 cli.add_command(plot.plot)
 cli.add_command(compare.compare)
+cli.add_command(cv.cv)
 cli.add_command(analyze.analyze)
 cli.add_command(serve.serve)
 cli.add_command(data.data)
