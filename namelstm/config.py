@@ -42,6 +42,7 @@ class TrainConfig:
     schedule_epochs: int | None = None
     clip: float = 1.0  # max gradient norm: keeps the linear RNN's recurrence from blowing up
     balance: str | None = None  # class weights of the loss: "none", "sqrt" or "inverse"
+    tau_rule: str | None = None  # how tau is chosen on validation: "one-se" or "best" (calibrate.TAU_RULES)
     forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
     init: str = "default"  # see INITS
     chrono_tmax: float | None = None  # chrono's longest dependency; None = the longest training name

@@ -46,12 +46,21 @@ class Recipe:
     student: TrainConfig | None = None
 
     def describe(self) -> str:
-        text = self.members[0].describe()
+        """The recipe in words, from the settings the runs resolve to (the family's defaults filled in)."""
+        from namelstm.train import resolve_config  # the training stack loads only when a recipe runs
+
+        text = resolve_config(self.members[0]).describe()
         if len(self.members) > 1:
             text += f"; {len(self.members)} seeds averaged"
         if self.student is not None:
-            text += f"; distilled into {self.student.describe()}"
+            text += f"; distilled into {resolve_config(self.student).describe()}"
         return text
+
+    def tau_rule(self) -> str:
+        """The rule that chooses tau for the model this recipe scores (its family's, unless set)."""
+        from namelstm.train import resolve_config
+
+        return resolve_config(self.student or self.members[0]).tau_rule or "one-se"
 
 
 def assign_parts(pairs: Sequence[Pair], parts: int, seed: int) -> list[int]:
@@ -172,14 +181,15 @@ def cross_validate(
     return report
 
 
-def _fold_row(k: int, fold: dict[str, Any]) -> dict[str, Any]:
+def _fold_row(k: int, fold: dict[str, Any], rule: str) -> dict[str, Any]:
     split, test = fold["split"], fold["test"]
     n = len(split.languages)
-    chosen = fold["calibrations"]["one-se"]
+    chosen = fold["calibrations"][rule]
     row: dict[str, Any] = {
         "fold": k,
         **{part: len(getattr(split, part)) for part in ("train", "val", "test")},
         "tau": chosen.tau,
+        "tau_one_se": fold["calibrations"]["one-se"].tau,
         "tau_best_rule": fold["calibrations"]["best"].tau,
         "temperature": chosen.temperature,
     }
@@ -190,7 +200,8 @@ def _fold_row(k: int, fold: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pooled(folds: Sequence[dict[str, Any]], rule: str | None) -> Scores:
-    """Every fold's test outputs calibrated by its own fit (`rule`; None: tau 0, its temperature)."""
+    """Every fold's test outputs calibrated by its own fit (`rule`; None: tau 0, the temperature
+    fitted with the one-standard-error tau)."""
     log_probs = []
     for fold in folds:
         calibration: Calibration = fold["calibrations"]["one-se" if rule is None else rule]
@@ -204,11 +215,12 @@ def pooled_report(
     recipe: Recipe, folds: Sequence[dict[str, Any]], dataset: NamesDataset, seed: int
 ) -> dict[str, Any]:
     """cv.json: the recipe, a flat `folds` list, and the pooled out-of-fold figures with 95%
-    bootstrap intervals under the one-standard-error tau, under the best-score tau, and at tau 0."""
+    bootstrap intervals under the recipe's tau rule (`pooled`), under each rule, and at tau 0."""
     languages = dataset.languages
+    rule = recipe.tau_rule()
     points = {}
-    for label, rule in (("one_se", "one-se"), ("best_rule", "best"), ("as_trained", None)):
-        pooled = _pooled(folds, rule)
+    for label, which in (("one_se", "one-se"), ("best_rule", "best"), ("as_trained", None)):
+        pooled = _pooled(folds, which)
         metrics = compute_metrics(pooled, languages)
         intervals = bootstrap_metrics(pooled.log_probs, pooled.targets, len(languages), seed=seed)
         points[label] = {
@@ -233,8 +245,10 @@ def pooled_report(
         "folds_count": len(folds),
         "seed": seed,
         "data": dataset.data_label,
-        "folds": [_fold_row(k, fold) for k, fold in enumerate(folds)],
-        "pooled": points["one_se"],
+        "tau_rule": rule,
+        "folds": [_fold_row(k, fold, rule) for k, fold in enumerate(folds)],
+        "pooled": points["one_se" if rule == "one-se" else "best_rule"],
+        "one_se": points["one_se"],
         "best_rule": points["best_rule"],
         "as_trained": points["as_trained"],
         "rule_difference": paired_score_difference(one_se, best, len(languages), seed),
@@ -254,7 +268,7 @@ def paired_score_difference(a: Scores, b: Scores, n_classes: int, seed: int) -> 
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """What `namelstm cv` prints: the pooled figures with intervals at both ends of the trade-off,
     the tau rules compared, and the per-language recall."""
-    p, plain, best = report["pooled"], report["as_trained"], report["best_rule"]
+    p, plain, one_se, best = (report[k] for k in ("pooled", "as_trained", "one_se", "best_rule"))
 
     def with_interval(point: dict[str, Any], key: str, percent: bool = True) -> str:
         low, high = point["intervals"][key]
@@ -267,12 +281,15 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = [
         f"{report['recipe']}: {report['folds_count']}-fold cross-validation by name (seed {report['seed']}), "
         f"{p['n']} out-of-fold names; {report['describe']}",
-        f"  accuracy           {with_interval(p, 'accuracy')}   (tau per fold: {taus})",
+        f"  accuracy           {with_interval(p, 'accuracy')}   "
+        f"(τ rule {report['tau_rule']}; τ per fold: {taus})",
         f"  balanced accuracy  {with_interval(p, 'balanced_accuracy')}",
         f"  macro-F1           {with_interval(p, 'macro_f1')}",
         f"  ECE                {with_interval(p, 'ece', percent=False)}",
         f"  as trained (τ 0)   accuracy {with_interval(plain, 'accuracy')}, "
         f"balanced {with_interval(plain, 'balanced_accuracy')}",
+        f"  one-SE τ rule      accuracy {with_interval(one_se, 'accuracy')}, "
+        f"balanced {with_interval(one_se, 'balanced_accuracy')}",
         f"  best-score τ rule  accuracy {with_interval(best, 'accuracy')}, "
         f"balanced {with_interval(best, 'balanced_accuracy')}",
         f"  score, one-SE rule − best-score rule: {diff['difference'] * 100:+.1f} points "

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from namelstm.alphabet import pick_alphabet
-from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of
+from namelstm.calibrate import TAU_RULES, Calibration, class_weights, fit_calibration, prior_of
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
@@ -58,12 +58,15 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     if average < 0:
         raise NamelstmError(f"average_last must be 0 (keep the best epoch) or more, not {average}")
     _check_init(config, cls)
+    if config.tau_rule is not None and config.tau_rule not in TAU_RULES:
+        raise NamelstmError(f"unknown tau rule {config.tau_rule!r}; choose one of {', '.join(TAU_RULES)}")
     return replace(
         config,
         lr=config.lr if config.lr is not None else cls.default_lr,
         hidden_size=config.hidden_size or cls.default_hidden_size,
         optimizer=optimizer,
         balance=config.balance or getattr(cls, "default_balance", "none"),
+        tau_rule=config.tau_rule or cls.default_tau_rule,
         lr_schedule=schedule,
         average_last=min(average, config.epochs),  # a short run averages all its epochs
     )
@@ -479,7 +482,7 @@ def _fit(
     else:
         model.load_state_dict(best["state"])
         val = score(model, val_batches, device)
-    calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split")
+    calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split", config.tau_rule)
     metrics = {
         **test_metrics(model, split, languages, device, calibration),
         "validation": validation_metrics(val, calibration),

@@ -189,3 +189,15 @@ def test_bootstrap_scores_are_reproducible_and_spread_around_the_score() -> None
     assert abs(float(first.mean()) - exact) < 0.01 and 0.002 < float(first.std()) < 0.05
     with pytest.raises(NamelstmError, match="unknown tau rule"):
         fit_tau(log_probs, targets, (0.8, 0.15, 0.05), "worst")
+
+
+def test_each_family_has_a_tau_rule_and_an_unknown_one_is_refused() -> None:
+    from namelstm.config import TrainConfig
+    from namelstm.train import resolve_config
+
+    # The families where 5-fold cross-validation showed the one-SE rule losing score keep the best-score rule.
+    rules = {m: resolve_config(TrainConfig(model=m)).tau_rule for m in ("rnn", "lstm", "mylstm", "bilstm")}
+    assert rules == {"rnn": "one-se", "lstm": "best", "mylstm": "best", "bilstm": "best"}
+    assert resolve_config(TrainConfig(model="lstm", tau_rule="one-se")).tau_rule == "one-se"
+    with pytest.raises(NamelstmError, match="unknown tau rule"):
+        resolve_config(TrainConfig(tau_rule="median"))

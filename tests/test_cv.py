@@ -81,6 +81,9 @@ def test_cv_json_pools_every_name_once_with_intervals(
             low, high = saved[point]["intervals"][key]
             assert low <= saved[point][key] <= high
     assert set(saved["pooled"]["recall"]) == {"Alphan", "Betan", "Gamman"}
+    # The pooled figures are under the family's own tau rule (lstm: the best score), and say so.
+    assert saved["tau_rule"] == "best" and saved["pooled"] == saved["best_rule"]
+    assert [f["tau"] for f in saved["folds"]] == [f["tau_best_rule"] for f in saved["folds"]]
 
 
 def test_each_folds_tau_is_fitted_without_its_test_fold(

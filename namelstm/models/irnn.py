@@ -17,6 +17,7 @@ class IRNN(TorchRecurrent):
 
     default_hidden_size = TanhRNN.default_hidden_size  # about the lstm's parameter count, as tanhrnn
     default_balance = "none"
+    default_tau_rule = "best"  # 5-fold CV: the one-SE rule scored -0.8 [-1.3, -0.4] points lower
     # tanhrnn's SGD rate, not tuned on validation for irnn (one run, seed 0: 71.9% test accuracy);
     # the clipping keeps the unbounded ReLU state in check.
     default_lr = 0.02
