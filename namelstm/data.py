@@ -473,11 +473,18 @@ class Encoded:
         """Letter indices of `rows` padded with 0 to their longest name (`[B, T]`), and their lengths."""
         lengths = self.lengths[rows]
         width = int(lengths.max()) if len(rows) else 0
-        offsets = torch.arange(width)
-        inside = offsets < lengths[:, None]
-        positions = torch.where(inside, self.starts[rows][:, None] + offsets, 0)
-        letters = self.flat[positions].long().masked_fill_(~inside, 0)
-        return letters, lengths
+        return pad_letters(self.flat, self.starts[rows], lengths, width), lengths
+
+
+def pad_letters(flat: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """`[B, T=width]` long letter indices of the names that start at `starts` in `flat` (names end to
+    end, as `Encoded` keeps them), padded with 0. Runs where the tensors are, host or GPU; `width`
+    is the caller's (the longest of `lengths`), so a GPU caller can take it from host memory and wait
+    for nothing."""
+    offsets = torch.arange(width, device=flat.device)
+    inside = offsets < lengths[:, None]
+    positions = torch.where(inside, starts[:, None] + offsets, 0)
+    return flat[positions].long().masked_fill_(~inside, 0)
 
 
 def encode(names: Sequence[str], alphabet: Alphabet = REPORT) -> tuple[torch.Tensor, torch.Tensor]:
