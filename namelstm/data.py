@@ -1,8 +1,8 @@
 """The names dataset: loading, download, a leak-free split, tensors and batches.
 
-Reading order: `fold` (see alphabet.py); `load_names` (a directory or CSV/TSV, see sources.py ->
-distinct (name, language) pairs); `resolve_data_dir` / `download_names` (where the files come from);
-`split_by_name`; encoding and `Batches`.
+Reading order: `load_names` (a directory or CSV/TSV, see sources.py -> distinct (name, language)
+pairs, folded as alphabet.py says); `resolve_data_dir` / `download_names` (where the files come
+from); `split_by_name`; encoding and `Batches`.
 """
 
 from __future__ import annotations
@@ -58,19 +58,6 @@ NAMES_SHA256: Mapping[str, str] = {
 
 Pair = tuple[str, str]  # (folded name, language)
 MAX_REPORTED = 20  # bad rows kept with their line numbers; the rest are counted
-
-
-# ---------------------------------------------------------------------------- alphabet and folding
-
-
-def fold(text: str, transliterate: bool = False) -> str:
-    """Unicode -> the report's 57-letter alphabet, as the tutorial does: NFD, drop combining marks
-    and every other character outside ALPHABET (so 'Ślusàrski' -> 'Slusarski').
-
-    With `transliterate`, other scripts are first written in Latin letters ('Достоевский' ->
-    'Dostoevskiy', 'Strauß' -> 'Strauss') instead of being dropped.
-    """
-    return REPORT.fold(text, transliterate)
 
 
 # ---------------------------------------------------------------------------- loading
