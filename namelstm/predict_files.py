@@ -11,10 +11,8 @@ import csv
 import gc
 import itertools
 import json
-import os
 import queue
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from tqdm import tqdm
 
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.predict import UNCERTAIN, Prediction, Predictor, Ranking
+from namelstm.runs import atomic_file
 from namelstm.sources import TABLE_SUFFIXES, counted_lines, too_many_fields
 
 CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
@@ -425,25 +424,18 @@ def predict_file(
     # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
     with bar, collector_skips_what_exists(), open(input_path, encoding="utf-8-sig", newline="") as f:
         header, records = read_input(f, input_path.suffix.lower(), column, bar)
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                writer: Any = (
-                    JsonlWriter(out, header)
-                    if suffix == ".jsonl"
-                    else TableWriter(
-                        out, header, top_k, TABLE_SUFFIXES[suffix], predictor.min_confidence is not None
-                    )
+        with atomic_file(output, encoding="utf-8") as out:
+            writer: Any = (
+                JsonlWriter(out, header)
+                if suffix == ".jsonl"
+                else TableWriter(
+                    out, header, top_k, TABLE_SUFFIXES[suffix], predictor.min_confidence is not None
                 )
-                for rows in predict_chunks(
-                    predictor, fixed_chunks(records), top_k, strict, report, tally, ignore_script
-                ):
-                    writer.write(rows)
-            os.chmod(tmp, 0o644)  # mkstemp makes files private; an output is an ordinary file
-            os.replace(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            )
+            for rows in predict_chunks(
+                predictor, fixed_chunks(records), top_k, strict, report, tally, ignore_script
+            ):
+                writer.write(rows)
     if tally.bad:
         where = "field" if suffix == ".jsonl" else "column"
         raise BadInput(f"{tally.summary()}; {output} has them with an error {where}")
