@@ -394,17 +394,8 @@ def predict_file(
     complete (written under a temporary name, then renamed); an existing one is replaced only with
     `overwrite`. Raises `BadInput` after writing if any row got no answer (see its error column)."""
     input_path, output = Path(input_path), Path(output)
-    if not input_path.is_file():
-        raise NamelstmError(f"--input {input_path} is not a file")
+    _check_files(input_path, output, overwrite)
     suffix = output.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise BadInput(
-            f"--output {output}: the extension chooses the format, one of {', '.join(OUTPUT_SUFFIXES)}"
-        )
-    if output.exists() and not overwrite:
-        raise NamelstmError(f"{output} already exists; choose another --output, or --overwrite to replace it")
-    if output.exists() and input_path.exists() and output.resolve() == input_path.resolve():
-        raise BadInput("--output must not be the --input file")
     tally = Tally()
     bar = tqdm(
         total=input_path.stat().st_size,
@@ -418,13 +409,7 @@ def predict_file(
     with bar, collector_skips_what_exists(), open(input_path, encoding="utf-8-sig", newline="") as f:
         header, records = read_input(f, input_path, column, bar)
         with atomic_file(output, encoding="utf-8") as out:
-            writer: Any = (
-                JsonlWriter(out, header)
-                if suffix == ".jsonl"
-                else TableWriter(
-                    out, header, top_k, TABLE_SUFFIXES[suffix], predictor.min_confidence is not None
-                )
-            )
+            writer = _file_writer(out, suffix, header, top_k, predictor.min_confidence is not None)
             for rows in predict_chunks(
                 predictor, fixed_chunks(records), top_k, strict, report, tally, ignore_script
             ):
@@ -433,3 +418,27 @@ def predict_file(
         where = "field" if suffix == ".jsonl" else "column"
         raise BadInput(f"{tally.summary()}; {output} has them with an error {where}")
     return tally
+
+
+def _check_files(input_path: Path, output: Path, overwrite: bool) -> None:
+    """Refuse, before reading anything, an input that is no file, an output whose extension names no
+    format, an existing output without `overwrite`, and an output that is the input."""
+    if not input_path.is_file():
+        raise NamelstmError(f"--input {input_path} is not a file")
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise BadInput(
+            f"--output {output}: the extension chooses the format, one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    if output.exists() and not overwrite:
+        raise NamelstmError(f"{output} already exists; choose another --output, or --overwrite to replace it")
+    if output.exists() and input_path.exists() and output.resolve() == input_path.resolve():
+        raise BadInput("--output must not be the --input file")
+
+
+def _file_writer(
+    out: IO[str], suffix: str, header: list[str] | None, top_k: int, answer: bool
+) -> JsonlWriter | TableWriter:
+    """The writer for an output file with this extension (one of OUTPUT_SUFFIXES)."""
+    if suffix == ".jsonl":
+        return JsonlWriter(out, header)
+    return TableWriter(out, header, top_k, TABLE_SUFFIXES[suffix], answer)
