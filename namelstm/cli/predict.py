@@ -108,7 +108,7 @@ def predict(
         tally = predict_file(
             predictor,
             input_path,
-            output,  # type: ignore[arg-type]  (_check_sources: --input comes with --output)
+            output,  # type: ignore[arg-type]  # _check_sources: --input comes with --output
             column,
             top_k,
             strict,
