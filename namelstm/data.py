@@ -1,8 +1,8 @@
 """The names dataset: loading, download, a leak-free split, tensors and batches.
 
-Reading order: `fold` (see alphabet.py); `load_names` (a directory or CSV/TSV, see sources.py ->
-distinct (name, language) pairs); `resolve_data_dir` / `download_names` (where the files come from);
-`split_by_name`; encoding and `Batches`.
+Reading order: `load_names` (a directory or CSV/TSV, see sources.py -> distinct (name, language)
+pairs, folded as alphabet.py says); `resolve_data_dir` / `download_names` (where the files come
+from); `split_by_name`; encoding and `Batches`.
 """
 
 from __future__ import annotations
@@ -58,19 +58,6 @@ NAMES_SHA256: Mapping[str, str] = {
 
 Pair = tuple[str, str]  # (folded name, language)
 MAX_REPORTED = 20  # bad rows kept with their line numbers; the rest are counted
-
-
-# ---------------------------------------------------------------------------- alphabet and folding
-
-
-def fold(text: str, transliterate: bool = False) -> str:
-    """Unicode -> the report's 57-letter alphabet, as the tutorial does: NFD, drop combining marks
-    and every other character outside ALPHABET (so 'Ślusàrski' -> 'Slusarski').
-
-    With `transliterate`, other scripts are first written in Latin letters ('Достоевский' ->
-    'Dostoevskiy', 'Strauß' -> 'Strauss') instead of being dropped.
-    """
-    return REPORT.fold(text, transliterate)
 
 
 # ---------------------------------------------------------------------------- loading
@@ -473,11 +460,18 @@ class Encoded:
         """Letter indices of `rows` padded with 0 to their longest name (`[B, T]`), and their lengths."""
         lengths = self.lengths[rows]
         width = int(lengths.max()) if len(rows) else 0
-        offsets = torch.arange(width)
-        inside = offsets < lengths[:, None]
-        positions = torch.where(inside, self.starts[rows][:, None] + offsets, 0)
-        letters = self.flat[positions].long().masked_fill_(~inside, 0)
-        return letters, lengths
+        return pad_letters(self.flat, self.starts[rows], lengths, width), lengths
+
+
+def pad_letters(flat: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """`[B, T=width]` long letter indices of the names that start at `starts` in `flat` (names end to
+    end, as `Encoded` keeps them), padded with 0. Runs where the tensors are, host or GPU; `width`
+    is the caller's (the longest of `lengths`), so a GPU caller can take it from host memory and wait
+    for nothing."""
+    offsets = torch.arange(width, device=flat.device)
+    inside = offsets < lengths[:, None]
+    positions = torch.where(inside, starts[:, None] + offsets, 0)
+    return flat[positions].long().masked_fill_(~inside, 0)
 
 
 def encode(names: Sequence[str], alphabet: Alphabet = REPORT) -> tuple[torch.Tensor, torch.Tensor]:

@@ -81,11 +81,6 @@ class World:
         return torch.device(name)
 
 
-def is_main() -> bool:
-    """Whether this process is the one that prints and writes files (rank 0, or the only one)."""
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
 class _Classify(torch.nn.Module):
     """Routes DistributedDataParallel's forward to the model's batched `classify`, which is what
     training calls (DDP only prepares its gradient all-reduce inside `forward`)."""

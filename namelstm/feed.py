@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from namelstm.data import Batches
+from namelstm.data import Batches, pad_letters
 from namelstm.distributed import World, rank_share
 
 # Keep the encoded split on the GPU when it takes at most this share of the free memory.
@@ -99,10 +99,7 @@ class Feed:
             return _to(self.batches.encoded.padded(host_rows)[0], self.device)
         # encoded.padded, on the device; the width comes from host memory, so nothing waits.
         width = int(self.batches.lengths[host_rows].max())
-        offsets = torch.arange(width, device=self.device)
-        inside = offsets < self.lengths[index][:, None]
-        positions = torch.where(inside, self.starts[index][:, None] + offsets, 0)
-        return self.flat[positions].long().masked_fill_(~inside, 0)
+        return pad_letters(self.flat, self.starts[index], self.lengths[index], width)
 
 
 def _fits(flat: torch.Tensor, device: torch.device) -> bool:

@@ -340,24 +340,50 @@ def plot_memory(
     for k, arm in enumerate(arms):
         colour, shift = f"C{k}", (k - (len(arms) - 1) / 2) * width
         xs = np.arange(len(distances)) + shift
-        for ax, key, rows in ((top, "accuracy", results), (grad_ax, "initial_gradient", everything)):
-            cells = [[r for r in rows if _arm_label(r) == arm and r["distance"] == d] for d in distances]
-            # A gradient of exactly 0 has no place on a log scale: left out.
-            values = [[r[key] if key == "accuracy" or r[key] > 0 else np.nan for r in runs] for runs in cells]
-            for x, column in zip(xs, values, strict=False):
-                ax.scatter([x] * len(column), column, s=12, color=colour, alpha=0.6)
-            medians = [np.median(column) if column else np.nan for column in values]
-            ax.plot(xs, medians, color=colour, marker="_", ms=8, label=arm)
-        cells = [[r for r in results if _arm_label(r) == arm and r["distance"] == d] for d in distances]
-        for x, runs in zip(xs, cells, strict=False):
-            solved = [r["steps"] for r in runs if r["steps"] is not None]
-            label, turn = (f"{len(solved)}/{len(runs)}", 90) if runs else ("–", 0)
-            top.text(x, 1.03, label, ha="center", va="bottom", fontsize=7, color=colour, rotation=turn)
-            steps_ax.scatter([x] * len(solved), solved, s=12, color=colour, alpha=0.6)
-        medians = [
-            np.median([r["steps"] for r in runs if r["steps"] is not None] or [np.nan]) for runs in cells
+        trained = _by_distance(results, arm, distances)
+        accuracy = [[r["accuracy"] for r in runs] for runs in trained]
+        # A gradient of exactly 0 has no place on a log scale: left out.
+        gradient = [
+            [r["initial_gradient"] if r["initial_gradient"] > 0 else np.nan for r in runs]
+            for runs in _by_distance(everything, arm, distances)
         ]
-        steps_ax.plot(xs, medians, color=colour, marker="_", ms=8, label=arm)
+        steps = [[r["steps"] for r in runs if r["steps"] is not None] for runs in trained]
+        _seeds_and_median(top, xs, accuracy, colour, arm)
+        _seeds_and_median(grad_ax, xs, gradient, colour, arm)
+        _solved_counts(top, xs, trained, colour)
+        _seeds_and_median(steps_ax, xs, steps, colour, arm)
+    _label_memory_axes(top, steps_ax, grad_ax, chance, max_steps, distances)
+    fig.suptitle(_wrap(title, 150))
+    return _save(fig, path, dpi=100)
+
+
+def _by_distance(
+    rows: Sequence[dict[str, Any]], arm: str, distances: list[int]
+) -> list[list[dict[str, Any]]]:
+    """The rows of one arm, as one list per N in `distances`."""
+    return [[r for r in rows if _arm_label(r) == arm and r["distance"] == d] for d in distances]
+
+
+def _seeds_and_median(ax: Any, xs: np.ndarray, values: list[list[float]], colour: str, label: str) -> None:
+    """A dot per seed at each x, and the medians joined by a line (NaN, so no point, where none)."""
+    for x, column in zip(xs, values, strict=False):
+        ax.scatter([x] * len(column), column, s=12, color=colour, alpha=0.6)
+    medians = [np.median(column) if column else np.nan for column in values]
+    ax.plot(xs, medians, color=colour, marker="_", ms=8, label=label)
+
+
+def _solved_counts(ax: Any, xs: np.ndarray, cells: list[list[dict[str, Any]]], colour: str) -> None:
+    """'k/n' above each N: seeds that solved it of those trained, or '–' where none was trained."""
+    for x, runs in zip(xs, cells, strict=False):
+        solved = sum(r["steps"] is not None for r in runs)
+        label, turn = (f"{solved}/{len(runs)}", 90) if runs else ("–", 0)
+        ax.text(x, 1.03, label, ha="center", va="bottom", fontsize=7, color=colour, rotation=turn)
+
+
+def _label_memory_axes(
+    top: Any, steps_ax: Any, grad_ax: Any, chance: float, max_steps: int | None, distances: list[int]
+) -> None:
+    """The chance line, the step cap, titles, scales and the N ticks of the three panels."""
     top.axhline(chance, color="grey", ls=":", label=f"chance ({chance:.0%})")
     top.set(
         ylabel="held-out accuracy",
@@ -381,8 +407,6 @@ def plot_memory(
         ax.set_xlim(-0.5, len(distances) - 0.5)
         ax.set_xlabel("N: distractors between the class symbol and the end")
         ax.grid(alpha=0.3, which="both", axis="y")
-    fig.suptitle(_wrap(title, 150))
-    return _save(fig, path, dpi=100)
 
 
 def plot_stability(

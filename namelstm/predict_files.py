@@ -11,10 +11,8 @@ import csv
 import gc
 import itertools
 import json
-import os
 import queue
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +24,8 @@ from tqdm import tqdm
 
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.predict import UNCERTAIN, Prediction, Predictor, Ranking
-from namelstm.sources import TABLE_SUFFIXES, counted_lines, too_many_fields
+from namelstm.runs import atomic_file
+from namelstm.sources import TABLE_SUFFIXES, counted_lines, read_table, too_many_fields
 
 CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
 JSON_MAX_NAMES = 250_000  # --json holds the whole list until the end; beyond this, --jsonl streams
@@ -64,20 +63,20 @@ class Tally:
 # ---------------------------------------------------------------------------- reading
 
 
-def read_input(f: IO[str], suffix: str, column: str, bar: tqdm) -> tuple[list[str] | None, Iterator[Record]]:
-    """A .csv/.tsv file with a header (`column` holds the names), or any other file of one name per line.
-    Returns the table's columns (None for a list of names) and the records, read lazily."""
-    delimiter = TABLE_SUFFIXES.get(suffix)
+def read_input(f: IO[str], path: Path, column: str, bar: tqdm) -> tuple[list[str] | None, Iterator[Record]]:
+    """`path` read from `f`: a .csv/.tsv file with a header (`column` holds the names), or any other
+    file of one name per line. Returns the table's columns (None for a list of names) and the
+    records, read lazily."""
+    delimiter = TABLE_SUFFIXES.get(path.suffix.lower())
     if delimiter is None:
         return None, _line_records(counted_lines(f, bar))
-    reader = csv.reader(counted_lines(f, bar), delimiter=delimiter)
-    header = next(reader, None)
+    header, rows = read_table(counted_lines(f, bar), delimiter, str(path))
     if header is None or column not in header:
         columns = ", ".join(map(repr, header or []))
         raise BadInput(
             f"the input has no column {column!r} (its columns: {columns or 'none'}); choose it with --column"
         )
-    return header, _table_records(reader, len(header), header.index(column), delimiter)
+    return header, _table_records(rows, len(header), header.index(column), delimiter)
 
 
 def _line_records(lines: Iterable[str]) -> Iterator[Record]:
@@ -86,22 +85,15 @@ def _line_records(lines: Iterable[str]) -> Iterator[Record]:
             yield Record(line.rstrip("\r\n"), line_no)
 
 
-def _table_records(reader: Any, width: int, at: int, delimiter: str) -> Iterator[Record]:
-    try:
-        line = reader.line_num
-        for row in reader:
-            start, line = line + 1, reader.line_num
-            if not row:
-                continue
-            # A short row is padded; one with extra fields keeps the header's cells and answers its error.
-            extra = too_many_fields(row, width, delimiter)
-            if len(row) != width:
-                row = (row + [""] * width)[:width]
-            yield Record(row[at], start, "line", row, extra)
-    except csv.Error as err:
-        raise NamelstmError(f"line {reader.line_num}: not a valid table row ({err})") from None
-    except UnicodeDecodeError:
-        raise NamelstmError(f"the input is not UTF-8 (near line {reader.line_num + 1})") from None
+def _table_records(
+    rows: Iterable[tuple[int, list[str]]], width: int, at: int, delimiter: str
+) -> Iterator[Record]:
+    for start, row in rows:
+        # A short row is padded; one with extra fields keeps the header's cells and answers its error.
+        extra = too_many_fields(row, width, delimiter)
+        if len(row) != width:
+            row = (row + [""] * width)[:width]
+        yield Record(row[at], start, "line", row, extra)
 
 
 def records_from_args(names: Iterable[str], stdin: IO[str]) -> Iterator[Record]:
@@ -402,17 +394,8 @@ def predict_file(
     complete (written under a temporary name, then renamed); an existing one is replaced only with
     `overwrite`. Raises `BadInput` after writing if any row got no answer (see its error column)."""
     input_path, output = Path(input_path), Path(output)
-    if not input_path.is_file():
-        raise NamelstmError(f"--input {input_path} is not a file")
+    _check_files(input_path, output, overwrite)
     suffix = output.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise BadInput(
-            f"--output {output}: the extension chooses the format, one of {', '.join(OUTPUT_SUFFIXES)}"
-        )
-    if output.exists() and not overwrite:
-        raise NamelstmError(f"{output} already exists; choose another --output, or --overwrite to replace it")
-    if output.exists() and input_path.exists() and output.resolve() == input_path.resolve():
-        raise BadInput("--output must not be the --input file")
     tally = Tally()
     bar = tqdm(
         total=input_path.stat().st_size,
@@ -424,27 +407,38 @@ def predict_file(
     )
     # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
     with bar, collector_skips_what_exists(), open(input_path, encoding="utf-8-sig", newline="") as f:
-        header, records = read_input(f, input_path.suffix.lower(), column, bar)
-        fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
-                writer: Any = (
-                    JsonlWriter(out, header)
-                    if suffix == ".jsonl"
-                    else TableWriter(
-                        out, header, top_k, TABLE_SUFFIXES[suffix], predictor.min_confidence is not None
-                    )
-                )
-                for rows in predict_chunks(
-                    predictor, fixed_chunks(records), top_k, strict, report, tally, ignore_script
-                ):
-                    writer.write(rows)
-            os.chmod(tmp, 0o644)  # mkstemp makes files private; an output is an ordinary file
-            os.replace(tmp, output)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        header, records = read_input(f, input_path, column, bar)
+        with atomic_file(output, encoding="utf-8") as out:
+            writer = _file_writer(out, suffix, header, top_k, predictor.min_confidence is not None)
+            for rows in predict_chunks(
+                predictor, fixed_chunks(records), top_k, strict, report, tally, ignore_script
+            ):
+                writer.write(rows)
     if tally.bad:
         where = "field" if suffix == ".jsonl" else "column"
         raise BadInput(f"{tally.summary()}; {output} has them with an error {where}")
     return tally
+
+
+def _check_files(input_path: Path, output: Path, overwrite: bool) -> None:
+    """Refuse, before reading anything, an input that is no file, an output whose extension names no
+    format, an existing output without `overwrite`, and an output that is the input."""
+    if not input_path.is_file():
+        raise NamelstmError(f"--input {input_path} is not a file")
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise BadInput(
+            f"--output {output}: the extension chooses the format, one of {', '.join(OUTPUT_SUFFIXES)}"
+        )
+    if output.exists() and not overwrite:
+        raise NamelstmError(f"{output} already exists; choose another --output, or --overwrite to replace it")
+    if output.exists() and input_path.exists() and output.resolve() == input_path.resolve():
+        raise BadInput("--output must not be the --input file")
+
+
+def _file_writer(
+    out: IO[str], suffix: str, header: list[str] | None, top_k: int, answer: bool
+) -> JsonlWriter | TableWriter:
+    """The writer for an output file with this extension (one of OUTPUT_SUFFIXES)."""
+    if suffix == ".jsonl":
+        return JsonlWriter(out, header)
+    return TableWriter(out, header, top_k, TABLE_SUFFIXES[suffix], answer)

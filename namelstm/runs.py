@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from namelstm.errors import NamelstmError
 
@@ -42,23 +44,45 @@ HOW_TO_TRAIN = "train one first: namelstm train --model lstm"
 PRETRAINED = "pretrained"
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename over it: readers (and a crash at
-    any moment) see the old file or the new one, never a mix."""
+@contextlib.contextmanager
+def atomic_file(path: Path, encoding: str | None = None) -> Iterator[IO[Any]]:
+    """A new file to write `path` through: bytes, or text in `encoding` (written as given, no newline
+    translation). It is written under a temporary name beside `path` and renamed over it only when
+    the block ends without an error, so readers (and a crash at any moment) see the old file or the
+    new one, never a mix. On an error the temporary file is removed and `path` is left as it was."""
     path = Path(path)
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     # os.open with mode 0o666 lets the kernel apply the umask, as for any ordinary file (mkstemp
     # would make it private); O_EXCL refuses to follow or reuse anything already there.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    text = encoding is not None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, "w" if text else "wb", encoding=encoding, newline="" if text else None) as f:
+            yield f
             f.flush()
-            os.fsync(f.fileno())
+            os.fsync(f.fileno())  # the data is on disk before the name points at it
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _sync_directory(path.parent)
+
+
+def _sync_directory(directory: Path) -> None:
+    """Put the rename itself on disk, where the system can: Windows cannot open a directory, and
+    some file systems refuse to sync one; the rename stands either way."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` as `atomic_file` does: the old file or the new one, never a mix."""
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 def remove_stale_temporaries(directory: Path) -> None:

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -121,36 +122,52 @@ def _table_rows(path: Path, delimiter: str, columns: Columns, bar: tqdm) -> Iter
     where = path.name
     # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
     with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(counted_lines(f, bar), delimiter=delimiter)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise NamelstmError(f"{path} is empty; it needs a header row naming its columns")
-            header = [h.strip() for h in header]
-            missing = [c for c in (columns.name, columns.label) if c not in header]
-            if missing:
-                raise NamelstmError(
-                    f"{path} has no column {missing[0]!r} (its columns: {', '.join(map(repr, header))}); "
-                    f"choose them with --name-column and --label-column"
-                )
-            name_at, label_at = header.index(columns.name), header.index(columns.label)
-            need = max(name_at, label_at) + 1
-            line = reader.line_num
-            for row in reader:
-                start, line = line + 1, reader.line_num  # a quoted field may span lines: name the first
-                if not row or (len(row) == 1 and not row[0].strip()):
-                    continue  # a blank line is not a row
-                extra = too_many_fields(row, len(header), delimiter)
-                if extra:
-                    yield where, start, "", "", extra
-                elif len(row) < need:
-                    yield where, start, "", "", f"{len(row)} field(s), the header has {len(header)}"
-                elif not row[label_at].strip():
-                    yield where, start, row[name_at], "", f"no {columns.label!r}"
-                else:
-                    yield where, start, row[name_at], row[label_at].strip(), None
-        except csv.Error as err:
-            kind = "CSV" if delimiter == "," else "TSV"
-            raise NamelstmError(f"{path} line {reader.line_num}: not valid {kind} ({err})") from None
-        except UnicodeDecodeError:
-            raise NamelstmError(f"{path} is not UTF-8 (near line {reader.line_num + 1})") from None
+        header, rows = read_table(counted_lines(f, bar), delimiter, str(path))
+        if header is None:
+            raise NamelstmError(f"{path} is empty; it needs a header row naming its columns")
+        header = [h.strip() for h in header]
+        missing = [c for c in (columns.name, columns.label) if c not in header]
+        if missing:
+            raise NamelstmError(
+                f"{path} has no column {missing[0]!r} (its columns: {', '.join(map(repr, header))}); "
+                f"choose them with --name-column and --label-column"
+            )
+        name_at, label_at = header.index(columns.name), header.index(columns.label)
+        need = max(name_at, label_at) + 1
+        for start, row in rows:
+            if len(row) == 1 and not row[0].strip():
+                continue  # a line of blanks is not a row either
+            extra = too_many_fields(row, len(header), delimiter)
+            if extra:
+                yield where, start, "", "", extra
+            elif len(row) < need:
+                yield where, start, "", "", f"{len(row)} field(s), the header has {len(header)}"
+            elif not row[label_at].strip():
+                yield where, start, row[name_at], "", f"no {columns.label!r}"
+            else:
+                yield where, start, row[name_at], row[label_at].strip(), None
+
+
+def read_table(
+    lines: Iterable[str], delimiter: str, where: str
+) -> tuple[list[str] | None, Iterator[tuple[int, list[str]]]]:
+    """The header of a CSV/TSV text (None when the text is empty) and its other rows but the empty
+    lines, read lazily, each with the line it starts on (the header's is 1; a quoted field may span
+    lines). A malformed row, or text that is not UTF-8, stops the reading with one line naming
+    `where` (the file) and the line. `data` and `predict --input` both read tables through here."""
+    rows = _numbered_rows(csv.reader(lines, delimiter=delimiter), delimiter, where)
+    first = next(rows, None)
+    return (None if first is None else first[1]), ((start, row) for start, row in rows if row)
+
+
+def _numbered_rows(reader: Any, delimiter: str, where: str) -> Iterator[tuple[int, list[str]]]:
+    line = 0
+    try:
+        for row in reader:
+            start, line = line + 1, reader.line_num
+            yield start, row
+    except csv.Error as err:
+        kind = "CSV" if delimiter == "," else "TSV"
+        raise NamelstmError(f"{where} line {reader.line_num}: not valid {kind} ({err})") from None
+    except UnicodeDecodeError:
+        raise NamelstmError(f"{where} is not UTF-8 (near line {reader.line_num + 1})") from None

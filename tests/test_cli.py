@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,22 @@ from click.testing import CliRunner, Result
 
 from namelstm.calibrate import TAU_GRID
 from namelstm.cli import cli
+from namelstm.config import TrainConfig
 
 TINY_TRAIN = ["--epochs", "8", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.3", "-q"]
 
 
 def run(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), input=input)
+
+
+def test_every_train_option_is_a_setting_of_the_run_or_says_where_and_how_to_run_it() -> None:
+    # `train` builds its TrainConfig from the options named like its fields: a setting whose option
+    # had another name would be dropped without a word.
+    where_and_how = {"data_dir", "name_column", "label_column", "out", "overwrite", "resume", "plots"}
+    where_and_how |= {"quiet", "nproc"}
+    options = {p.name for p in cli.commands["train"].params}
+    assert options - where_and_how <= {f.name for f in fields(TrainConfig)}
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from namelstm.alphabet import REPORT
 from namelstm.data import (
     ALPHABET,
     N_LETTERS,
@@ -16,7 +17,6 @@ from namelstm.data import (
     Split,
     download_names,
     encode,
-    fold,
     letter_indices,
     line_to_tensor,
     load_names,
@@ -46,7 +46,7 @@ def test_alphabet_is_the_tutorials_57_letters() -> None:
     ],
 )
 def test_fold(raw: str, folded: str) -> None:
-    assert fold(raw) == folded
+    assert REPORT.fold(raw) == folded
 
 
 def test_load_counts_repeats_and_skips(tiny_data: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import time
@@ -92,6 +93,17 @@ def test_strict_fails_naming_the_row_and_writes_nothing(predictor: Predictor, tm
     with pytest.raises(BadInput, match="line 3: '!!!' has no letters"):
         predict_file(predictor, source, tmp_path / "out.csv", strict=True, progress=False)
     assert list(tmp_path.iterdir()) == [source]  # no output, no temporary left behind
+
+
+def test_an_output_file_follows_the_umask(predictor: Predictor, tmp_path: Path) -> None:
+    source = _table(tmp_path / "in.csv", [["name"], ["Ann"]])
+    previous = os.umask(0o027)
+    try:
+        predict_file(predictor, source, tmp_path / "out.csv", top_k=1, progress=False)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o640  # as any file the user makes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]
 
 
 def test_an_existing_output_is_kept_unless_overwrite(predictor: Predictor, tmp_path: Path) -> None:

@@ -24,8 +24,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from namelstm.alphabet import REPORT
 from namelstm.cli import cli
-from namelstm.data import fold, load_names
+from namelstm.data import load_names
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.predict import Predictor
 from namelstm.predict_files import predict_file
@@ -220,10 +221,10 @@ def check_no_row_is_ever_relabelled(
     for line, row in rows:
         if len(row) > 3 or len(row) < 3 or not row[2].strip():
             bad.append(line)
-        elif not fold(row[1]):
+        elif not REPORT.fold(row[1]):
             bad.append(line)
         else:
-            good.add((fold(row[1]), row[2].strip()))
+            good.add((REPORT.fold(row[1]), row[2].strip()))
     try:
         dataset = load_names(source, columns=Columns("name", "city"))
     except NamelstmError as err:

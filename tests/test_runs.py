@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+
+import pytest
 
 from namelstm.runs import PRETRAINED, atomic_write_bytes, default_model, find_latest_run
 
@@ -36,3 +39,18 @@ def test_atomic_writes_follow_the_umask_without_changing_it(tmp_path: Path) -> N
         os.umask(previous)
     assert (tmp_path / "f.json").stat().st_mode & 0o777 == 0o640
     assert (tmp_path / "f.json").read_bytes() == b"{}" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_atomic_writes_sync_the_file_then_the_directory_holding_its_new_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[bool] = []  # whether each fsync was of a directory
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    atomic_write_bytes(tmp_path / "f.json", b"{}")
+    assert synced == [False, True]

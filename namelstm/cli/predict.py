@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,6 +17,9 @@ from namelstm.cli.options import (
     TAU_HELP,
     THREADS_HELP,
 )
+
+if TYPE_CHECKING:
+    from namelstm.predict import Predictor
 
 
 @click.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
@@ -94,48 +98,21 @@ def predict(
       namelstm predict Nguyen --tau 0             # the model as trained: no extra weight for rare languages
       namelstm predict SMITH 佐藤 --min-confidence 0.7   # 'uncertain' where no language reaches 70%
     """
-    from namelstm.predict import Predictor
     from namelstm.predict_files import predict_file, predict_to_stream, records_from_args
-    from namelstm.runs import default_model
     from namelstm.threads import apply_threads
 
-    if bool(names) == bool(input_path):
-        raise click.UsageError(
-            "give NAMES (or '-' for stdin) or --input FILE, not both"
-            if names
-            else "give NAMES to predict, '-' to read them from stdin, or --input FILE"
-        )
-    if input_path is not None and (output is None or as_json or as_jsonl):
-        raise click.UsageError(
-            "--input needs --output FILE, whose extension (.csv, .tsv, .jsonl) chooses the format"
-        )
-    if input_path is None and output is not None:
-        raise click.UsageError(
-            "--output goes with --input; for stdin use --jsonl and redirect: ... > out.jsonl"
-        )
-    if as_json and as_jsonl:
-        raise click.UsageError("choose one of --json and --jsonl")
+    _check_sources(names, input_path, output, as_json, as_jsonl)
     apply_threads(threads)
-    source, note = (checkpoint, None) if checkpoint is not None else default_model()
-    predictor = Predictor.load(source, tau, min_confidence)
-    if top_k > len(predictor.languages):
-        raise click.BadParameter(
-            f"at most {len(predictor.languages)} (the model knows that many languages)",
-            param_hint="'--top-k'",
-        )
-    if note:
-        click.echo(f"{note} ({predictor.checkpoint.describe()})", err=True)
-    elif predictor.checkpoint is not None and not predictor.checkpoint.finished:
-        click.echo(f"note: {source} holds {predictor.checkpoint.weights()}", err=True)
+    predictor = _load(checkpoint, tau, min_confidence, top_k)
     if input_path is not None:
         tally = predict_file(
             predictor,
             input_path,
-            output,
+            output,  # type: ignore[arg-type]  # _check_sources: --input comes with --output
             column,
             top_k,
             strict,
-            overwrite,  # type: ignore[arg-type]
+            overwrite,
             progress=not quiet,
             ignore_script=ignore_script,
         )
@@ -152,3 +129,46 @@ def predict(
         report=lambda line: click.echo(line, err=True),
         ignore_script=ignore_script,
     )
+
+
+def _check_sources(
+    names: tuple[str, ...], input_path: Path | None, output: Path | None, as_json: bool, as_jsonl: bool
+) -> None:
+    """Refuse the options that do not go together: names come from NAMES or from --input, --input
+    goes with --output (whose extension is the format), and --json and --jsonl exclude each other."""
+    if bool(names) == bool(input_path):
+        raise click.UsageError(
+            "give NAMES (or '-' for stdin) or --input FILE, not both"
+            if names
+            else "give NAMES to predict, '-' to read them from stdin, or --input FILE"
+        )
+    if input_path is not None and (output is None or as_json or as_jsonl):
+        raise click.UsageError(
+            "--input needs --output FILE, whose extension (.csv, .tsv, .jsonl) chooses the format"
+        )
+    if input_path is None and output is not None:
+        raise click.UsageError(
+            "--output goes with --input; for stdin use --jsonl and redirect: ... > out.jsonl"
+        )
+    if as_json and as_jsonl:
+        raise click.UsageError("choose one of --json and --jsonl")
+
+
+def _load(checkpoint: str | None, tau: float | None, min_confidence: float | None, top_k: int) -> Predictor:
+    """The model to predict with (the default one when no --checkpoint), saying on stderr which
+    one it is when it was not named, or that its run is unfinished."""
+    from namelstm.predict import Predictor
+    from namelstm.runs import default_model
+
+    source, note = (checkpoint, None) if checkpoint is not None else default_model()
+    predictor = Predictor.load(source, tau, min_confidence)
+    if top_k > len(predictor.languages):
+        raise click.BadParameter(
+            f"at most {len(predictor.languages)} (the model knows that many languages)",
+            param_hint="'--top-k'",
+        )
+    if note:
+        click.echo(f"{note} ({predictor.checkpoint.describe()})", err=True)
+    elif predictor.checkpoint is not None and not predictor.checkpoint.finished:
+        click.echo(f"note: {source} holds {predictor.checkpoint.weights()}", err=True)
+    return predictor

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -20,6 +23,9 @@ from namelstm.cli.options import (
     _per_family,
 )
 from namelstm.config import BALANCES, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
+
+if TYPE_CHECKING:
+    from namelstm.train import TrainResult
 
 # What --resume accepts beside it; every other setting given on the command line is refused,
 # because a resumed run keeps the settings it was started with.
@@ -207,56 +213,46 @@ def train(
         from namelstm.distributed import launch
 
         sys.exit(launch(nproc, sys.argv[1:], threads))
-    from namelstm.distributed import World, joined
     from namelstm.sources import Columns
     from namelstm.threads import apply_threads
-    from namelstm.train import TrainingInterrupted, resume_training, train_from_data
+    from namelstm.train import resume_training, train_from_data
 
     apply_threads(threads)
+    context = click.get_current_context()
+    if resume is not None:
+        run = partial(resume_training, resume, _more_epochs(context))
+    else:
+        run = partial(
+            train_from_data,
+            TrainConfig.from_dict(context.params),  # the options that are settings of the run
+            data_dir,
+            out or Path("outputs") / model,
+            overwrite=overwrite,
+            columns=Columns(name_column, label_column),
+        )
+    _run_on_every_rank(run, quiet, plots)
+
+
+def _more_epochs(context: click.Context) -> int | None:
+    """The --epochs a resumed run goes on to, if given; any option but RESUME_ALLOWS is refused."""
+    given = {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
+    clashing = sorted(given - RESUME_ALLOWS)
+    if clashing:
+        option = "--" + clashing[0].replace("_", "-")
+        raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
+    return context.params["epochs"] if "epochs" in given else None
+
+
+def _run_on_every_rank(run: Callable[..., TrainResult], quiet: bool, plots: bool) -> None:
+    """Join torchrun's ranks (alone: a world of one) and `run` the training on each. Rank 0 alone
+    prints and draws the figures; Ctrl-C stops every rank with exit code 130."""
+    from namelstm.distributed import World, joined
+    from namelstm.train import TrainingInterrupted
+
     with joined(World.from_env()) as team:
         quiet = quiet or not team.is_main  # only rank 0 prints
-        log = (lambda _: None) if quiet else _echo_progress
         try:
-            if resume is not None:
-                given = _given_on_command_line(click.get_current_context())
-                clashing = sorted(given - RESUME_ALLOWS)
-                if clashing:
-                    option = "--" + clashing[0].replace("_", "-")
-                    raise click.UsageError(f"--resume continues with the run's own settings; drop {option}")
-                more = epochs if "epochs" in given else None
-                result = resume_training(resume, more, progress=not quiet, log=log, team=team)
-            else:
-                config = TrainConfig(
-                    model=model,
-                    epochs=epochs,
-                    batch_size=batch_size,
-                    lr=lr,
-                    optimizer=optimizer,
-                    momentum=momentum,
-                    lr_schedule=lr_schedule,
-                    average_last=average_last,
-                    balance=balance,
-                    forget_bias=forget_bias,
-                    init=init,
-                    chrono_tmax=chrono_tmax,
-                    scripts=scripts,
-                    hidden_size=hidden_size,
-                    seed=seed,
-                    device=device,
-                    threads=threads,
-                    transliterate=transliterate,
-                    alphabet=alphabet,
-                )
-                result = train_from_data(
-                    config,
-                    data_dir,
-                    out or Path("outputs") / model,
-                    progress=not quiet,
-                    log=log,
-                    overwrite=overwrite,
-                    columns=Columns(name_column, label_column),
-                    team=team,
-                )
+            result = run(progress=not quiet, log=(lambda _: None) if quiet else _echo_progress, team=team)
         except TrainingInterrupted as stop:
             if team.is_main:
                 click.echo(f"\n{stop}", err=True)
@@ -271,7 +267,3 @@ def train(
     click.echo(result.summary())
     if result.warning():
         click.echo(result.warning(), err=True)
-
-
-def _given_on_command_line(context: click.Context) -> set[str]:
-    return {p for p in context.params if context.get_parameter_source(p) is ParameterSource.COMMANDLINE}
