@@ -18,11 +18,10 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from namelstm.alphabet import pick_alphabet
 from namelstm.calibrate import Calibration, class_weights, fit_calibration, prior_of
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
-from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
+from namelstm.data import Batches, Split, load_dataset, split_by_name
 from namelstm.distill import distillation_loss, teacher_probabilities
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
@@ -609,13 +608,7 @@ def train_from_data(
     if team.is_main:
         new_run_dir(run_dir, overwrite, create=False)
         try:
-            dataset = load_names(
-                resolve_data_dir(data_dir, progress=progress),
-                config.transliterate,
-                pick_alphabet(config.alphabet),
-                columns,
-                progress=progress,
-            )
+            dataset = load_dataset(data_dir, config, columns, progress)
             split = split_by_name(dataset, config.fractions, config.seed)
         except KeyboardInterrupt:
             raise TrainingInterrupted(None, 0) from None
