@@ -58,6 +58,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     if average < 0:
         raise NamelstmError(f"average_last must be 0 (keep the best epoch) or more, not {average}")
     _check_init(config, cls)
+    _check_regularisers(config)
     return replace(
         config,
         lr=config.lr if config.lr is not None else cls.default_lr,
@@ -82,6 +83,15 @@ def _check_init(config: TrainConfig, cls: type[NameClassifier]) -> None:
         raise NamelstmError(
             f"{config.model} has no forget gate: --forget-bias and --init chrono are for the LSTMs"
         )
+
+
+def _check_regularisers(config: TrainConfig) -> None:
+    if config.weight_decay < 0:
+        raise NamelstmError(f"weight_decay must be 0 or more, not {config.weight_decay:g}")
+    if not 0 <= config.label_smoothing < 1:
+        raise NamelstmError(f"label_smoothing must be at least 0 and below 1, not {config.label_smoothing:g}")
+    if config.label_smoothing and config.teachers:
+        raise NamelstmError("label smoothing and distillation both soften the targets; choose one")
 
 
 def pick_device(name: str) -> torch.device:
@@ -391,8 +401,10 @@ class RunState:
 
 def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr)
-    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
 
 
 def _epoch_lr(config: TrainConfig, epoch: int) -> float:
@@ -539,6 +551,10 @@ class Trainer:
         if step.soft is not None:
             summed = distillation_loss(
                 output, step.soft, step.targets, self.weights, config.distill_temperature
+            )
+        elif config.label_smoothing:  # cross_entropy's log_softmax leaves the log-probabilities as they are
+            summed = F.cross_entropy(
+                output, step.targets, self.weights, reduction="sum", label_smoothing=config.label_smoothing
             )
         else:
             summed = F.nll_loss(output, step.targets, weight=self.weights, reduction="sum")
