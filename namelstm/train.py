@@ -1,4 +1,9 @@
-"""Training: class-weighted NLLLoss, SGD or Adam, length-bucketed batches; calibration on validation."""
+"""Training: class-weighted NLLLoss, SGD or Adam, length-bucketed batches; calibration on validation.
+
+Reading order: `train`, `resume_training` and `train_from_data` (a run directory, new or continued);
+`RunState` (what a run carries from epoch to epoch; its `state_dict()` is resume.pt); `Trainer` (the
+loop, as a torchtune recipe: `setup`, `train`, an epoch, validation and saving, `finish`).
+"""
 
 from __future__ import annotations
 
