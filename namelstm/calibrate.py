@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-from namelstm.config import BALANCES
+from namelstm.config import BALANCE_POWERS
 from namelstm.errors import NamelstmError
 from namelstm.stats import ECE_BINS, bootstrap_draws
 
@@ -25,11 +25,11 @@ TAU_RULES = ("one-se", "best")
 
 
 def class_weights(targets: torch.Tensor, n_classes: int, balance: str) -> torch.Tensor:
-    """NLLLoss weights (n / (K n_c)) ** p, p = 0 ("none"), 1/2 ("sqrt") or 1 ("inverse"): with
-    "inverse" every language weighs as much in the loss as any other, whatever its size."""
-    if balance not in BALANCES:
-        raise NamelstmError(f"unknown class balance {balance!r}; choose one of {', '.join(BALANCES)}")
-    power = {"none": 0.0, "sqrt": 0.5, "inverse": 1.0}[balance]
+    """NLLLoss weights (n / (K n_c)) ** p, p = 0 ("none"), 1/4 ("quarter"), 1/2 ("sqrt") or 1
+    ("inverse"): with "inverse" every language weighs as much in the loss as any other, whatever its size."""
+    if balance not in BALANCE_POWERS:
+        raise NamelstmError(f"unknown class balance {balance!r}; choose one of {', '.join(BALANCE_POWERS)}")
+    power = BALANCE_POWERS[balance]
     counts = torch.bincount(targets, minlength=n_classes).double().clamp(min=1)
     return (len(targets) / (n_classes * counts)).pow(power).float()
 

@@ -14,7 +14,7 @@ import numpy as np
 from tqdm import tqdm
 
 from namelstm.config import TrainConfig
-from namelstm.data import Split, load_names, resolve_data_dir, split_by_name
+from namelstm.data import Split, load_names, load_split, resolve_data_dir
 from namelstm.parallel import run_all
 from namelstm.predict import Predictor
 from namelstm.runs import (
@@ -108,8 +108,7 @@ def _train_task(task: CompareTask) -> Path:
     if task.resume:
         resume_training(task.run_dir, progress=False, log=_quiet)
     else:
-        dataset = load_names(task.data_dir, task.config.transliterate, columns=task.columns)
-        split = split_by_name(dataset, task.config.fractions, task.config.seed)
+        split = load_split(task.data_dir, task.config, task.columns)
         train(task.config, split, task.run_dir, progress=False, log=_quiet, overwrite=True)
     return task.run_dir
 

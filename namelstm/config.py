@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 TAU_LIMITS = (-5.0, 5.0)  # what predict --tau accepts; further out, one language wins everything
 
 BALANCES = ("none", "sqrt", "inverse")  # class weights (n / (K n_c)) ** p for p = 0, 1/2, 1
+# Every power the library takes: "quarter" is a step of the recipe sweep (scripts/sweep_recipe.py) that
+# was not chosen, so the command line does not offer it.
+BALANCE_POWERS: Mapping[str, float] = {"none": 0.0, "quarter": 0.25, "sqrt": 0.5, "inverse": 1.0}
 OPTIMIZERS = ("sgd", "adam")
 INITS = ("default", "chrono")  # chrono: Tallec & Ollivier (2018), for the LSTM families
 LR_SCHEDULES = ("constant", "cosine")  # cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, per epoch
@@ -41,7 +45,9 @@ class TrainConfig:
     # total it started with, so its learning rate keeps falling instead of jumping back up.
     schedule_epochs: int | None = None
     clip: float = 1.0  # max gradient norm: keeps the linear RNN's recurrence from blowing up
-    balance: str | None = None  # class weights of the loss: "none", "sqrt" or "inverse"
+    weight_decay: float = 0.0  # the optimizer's L2 penalty (SGD's and Adam's own, coupled to the gradient)
+    label_smoothing: float = 0.0  # share of each name's target spread evenly over the languages
+    balance: str | None = None  # class weights of the loss: a key of BALANCE_POWERS
     tau_rule: str | None = None  # how tau is chosen on validation: "one-se" or "best" (calibrate.TAU_RULES)
     forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
     init: str = "default"  # see INITS
@@ -99,6 +105,10 @@ class TrainConfig:
             f"{optimizer}{lr}{momentum}{schedule}",
             f"clip {self.clip:g}" if self.clip != float("inf") else "no clipping",
         ]
+        if self.weight_decay:
+            parts.append(f"weight decay {self.weight_decay:g}")
+        if self.label_smoothing:
+            parts.append(f"label smoothing {self.label_smoothing:g}")
         if self.balance and self.balance != "none":
             parts.append(f"{self.balance} class weights")
         if self.average_last:

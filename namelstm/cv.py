@@ -19,11 +19,10 @@ from typing import Any
 
 import torch
 
-from namelstm.alphabet import pick_alphabet
 from namelstm.calibrate import TAU_RULES, Calibration, accuracies, fit_calibration, prior_of
 from namelstm.checkpoint import load_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
-from namelstm.data import Batches, NamesDataset, Pair, Split, load_names, resolve_data_dir
+from namelstm.data import Batches, NamesDataset, Pair, Split, load_dataset
 from namelstm.errors import NamelstmError
 from namelstm.evaluate import Scores, compute_metrics, score
 from namelstm.models.ensemble import Ensemble
@@ -318,12 +317,6 @@ def cross_validate_data(
     from namelstm.train import resolve_config
 
     config = resolve_config(config)
-    dataset = load_names(
-        resolve_data_dir(data_dir, progress=progress),
-        config.transliterate,
-        pick_alphabet(config.alphabet),
-        columns,
-        progress=progress,
-    )
+    dataset = load_dataset(data_dir, config, columns, progress)
     recipe = Recipe(config.model, (config,))
     return cross_validate(recipe, dataset, out_dir, folds, config.seed, jobs, progress)

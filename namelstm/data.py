@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from namelstm.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all
-from namelstm.config import split_label
+from namelstm.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all, pick_alphabet
+from namelstm.config import TrainConfig, split_label
 from namelstm.errors import NamelstmError
 from namelstm.sources import Columns, open_source
 
@@ -427,6 +427,27 @@ def split_by_name(
             "first_bad_rows": [str(b) for b in dataset.skipped],
         },
     )
+
+
+def load_dataset(
+    data_dir: Path | None, config: TrainConfig, columns: Columns | None = None, progress: bool = False
+) -> NamesDataset:
+    """The names a run of `config` reads: found (or downloaded) as `resolve_data_dir` says, folded with
+    the run's transliteration and alphabet."""
+    return load_names(
+        resolve_data_dir(data_dir, progress=progress),
+        config.transliterate,
+        pick_alphabet(config.alphabet),
+        columns,
+        progress=progress,
+    )
+
+
+def load_split(
+    data_dir: Path | None, config: TrainConfig, columns: Columns | None = None, progress: bool = False
+) -> Split:
+    """`load_dataset`, split by name with the run's fractions and seed."""
+    return split_by_name(load_dataset(data_dir, config, columns, progress), config.fractions, config.seed)
 
 
 # ---------------------------------------------------------------------------- tensors and batches

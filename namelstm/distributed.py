@@ -136,7 +136,7 @@ class Team:
     def wrap(self, model: Any, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """`model.classify` for training: alone, the method itself; among ranks, through
         DistributedDataParallel, which starts every rank from rank 0's weights and sums the
-        ranks' gradients during backward (divided by the world size: see `feed.Step.scale`)."""
+        ranks' gradients during backward (divided by the world size: see `train.Trainer.step_loss`)."""
         if not self.world.distributed:
             return model.classify
         from torch.nn.parallel import DistributedDataParallel

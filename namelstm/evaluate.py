@@ -20,8 +20,8 @@ from namelstm.calibrate import (
     tradeoff,
 )
 from namelstm.checkpoint import Checkpoint, load_checkpoint
-from namelstm.config import INFERENCE_BATCH_SIZE
-from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
+from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
+from namelstm.data import Batches, Split, load_split, resolve_data_dir
 from namelstm.errors import NamelstmError
 from namelstm.models import NameClassifier
 from namelstm.runs import CHECKPOINT, METRICS, PRETRAINED, SPLIT, read_json, resolve_run, write_json
@@ -251,8 +251,7 @@ def evaluate_pretrained(data_dir: Path | None = None, device: torch.device | str
     card = pretrained_card()
     settings = card["settings"]
     directory = resolve_data_dir(data_dir)
-    dataset = load_names(directory, transliterate=settings.get("transliterate", False))
-    split = split_by_name(dataset, tuple(settings["fractions"]), settings["seed"])
+    split = load_split(directory, TrainConfig.from_dict(settings))
     # Only the held-out parts must match: the model was trained when 'an' and 'An' (Vietnamese.txt)
     # were two training pairs, and canonical case has made them one since.
     counts = card["test_metrics"]["split_detail"]["counts"]

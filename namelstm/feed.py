@@ -16,16 +16,13 @@ RESIDENT_SHARE = 0.25
 
 @dataclass(frozen=True)
 class Step:
-    """One rank's names of one global batch, on the device, and how to weigh its summed loss.
-
-    `scale` turns this rank's sum of (class-weighted) losses into its part of the global batch's
-    mean, pre-multiplied by the world size because DistributedDataParallel averages over ranks.
-    """
+    """One rank's names of one global batch, on the device, and the global batch's class weight,
+    which its summed loss is divided by (see `Trainer.step_loss` in train.py)."""
 
     letters: torch.Tensor  # [b, T] long
     lengths: torch.Tensor  # [b]
     targets: torch.Tensor  # [b]
-    scale: float  # world size / global batch weight, or 0 for a rank left without names
+    batch_weight: float  # the global batch's summed class weight, read from host memory
     names: int  # names of this rank that count (0 or b)
     batch: int  # names in the global batch
     soft: torch.Tensor | None = None  # [b, n_languages] the teacher's softened probabilities, when distilling
@@ -85,7 +82,7 @@ class Feed:
                 letters=self._letters(index, host_rows),
                 lengths=self.lengths[index],
                 targets=self.targets[index],
-                scale=self.world.size / norm if counts else 0.0,
+                batch_weight=norm,
                 names=len(index) if counts else 0,
                 batch=len(rows),
                 soft=None if self.soft is None else self.soft[index],

@@ -1,4 +1,9 @@
-"""Training: class-weighted NLLLoss, SGD or Adam, length-bucketed batches; calibration on validation."""
+"""Training: class-weighted NLLLoss, SGD or Adam, length-bucketed batches; calibration on validation.
+
+Reading order: `train`, `resume_training` and `train_from_data` (a run directory, new or continued);
+`RunState` (what a run carries from epoch to epoch; its `state_dict()` is resume.pt); `Trainer` (the
+loop, as a torchtune recipe: `setup`, `train`, an epoch, validation and saving, `finish`).
+"""
 
 from __future__ import annotations
 
@@ -9,25 +14,25 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from namelstm.alphabet import pick_alphabet
 from namelstm.calibrate import TAU_RULES, Calibration, class_weights, fit_calibration, prior_of
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
-from namelstm.data import Batches, Split, load_names, resolve_data_dir, split_by_name
+from namelstm.data import Batches, Split, load_dataset, split_by_name
 from namelstm.distill import distillation_loss, teacher_probabilities
 from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import both_ends, score, test_metrics, validation_metrics
-from namelstm.feed import Feed
+from namelstm.evaluate import Scores, both_ends, score, test_metrics, validation_metrics
+from namelstm.feed import Feed, Step
 from namelstm.models import NameClassifier, build_model, family, init_gates
 from namelstm.runs import (
     CHECKPOINT,
@@ -60,6 +65,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     _check_init(config, cls)
     if config.tau_rule is not None and config.tau_rule not in TAU_RULES:
         raise NamelstmError(f"unknown tau rule {config.tau_rule!r}; choose one of {', '.join(TAU_RULES)}")
+    _check_regularisers(config)
     return replace(
         config,
         lr=config.lr if config.lr is not None else cls.default_lr,
@@ -85,6 +91,15 @@ def _check_init(config: TrainConfig, cls: type[NameClassifier]) -> None:
         raise NamelstmError(
             f"{config.model} has no forget gate: --forget-bias and --init chrono are for the LSTMs"
         )
+
+
+def _check_regularisers(config: TrainConfig) -> None:
+    if config.weight_decay < 0:
+        raise NamelstmError(f"weight_decay must be 0 or more, not {config.weight_decay:g}")
+    if not 0 <= config.label_smoothing < 1:
+        raise NamelstmError(f"label_smoothing must be at least 0 and below 1, not {config.label_smoothing:g}")
+    if config.label_smoothing and config.teachers:
+        raise NamelstmError("label smoothing and distillation both soften the targets; choose one")
 
 
 def pick_device(name: str) -> torch.device:
@@ -168,14 +183,14 @@ def train(
     atomically whenever it improves), the per-epoch history, the state to resume from after
     every epoch, and the test metrics. Among several ranks (`team`), every rank calls this with
     the same arguments; only rank 0 writes, logs and scores. `on_epoch(epoch, model)` runs after
-    each epoch's training (for benchmarks; its time is left out of the epoch's).
+    each epoch's training (for benchmarks and sweeps; its time is left out of the epoch's).
     """
     team = team or Team()
     config = resolve_config(config)
     if config.init == "chrono" and config.chrono_tmax is None:
         # Chrono's T_max is the longest dependency to keep: in a name, from its first letter to its last.
         config = replace(config, chrono_tmax=max(len(name) for name, _ in split.train))
-    device = team.world.device(config.device)  # before anything is written
+    trainer = Trainer(config, split, team, log, progress, on_epoch)  # its device before anything is written
     # Rank 0 alone writes checkpoints, so it alone needs the table; a bad file fails before writing.
     scripts = script_table(config.scripts, split.languages) if team.is_main else {}
     existed = Path(run_dir).exists()
@@ -187,22 +202,28 @@ def train(
         split.write(staging.current / SPLIT)
     try:
         try:
-            with _seeded(config.seed, device):
-                return _fit(config, split, staging, None, progress, log, device, team, on_epoch, scripts)
+            with _seeded(config.seed, trainer.device):
+                trainer.setup(staging, scripts)
+                return trainer.train()
         except KeyboardInterrupt:  # a Ctrl-C outside the epoch loop's own handling
             epochs = _completed_epochs(staging.current)
             raise TrainingInterrupted(staging.current, epochs, staging.replacing) from None
     except BaseException as stop:
-        if not team.is_main:
-            raise
-        if staging.replacing is not None:  # the run being replaced stays whole until epoch 1 is done
-            staging.abandon()
-        elif isinstance(stop, TrainingInterrupted) and stop.epoch == 0:
-            for name in (SPLIT, RESUME, HISTORY):  # nothing worth resuming: no half-made run behind
-                (run_dir / name).unlink(missing_ok=True)
-            if not existed:
-                shutil.rmtree(run_dir, ignore_errors=True)
+        if team.is_main:
+            _leave_nothing_half_made(staging, stop, Path(run_dir), existed)
         raise
+
+
+def _leave_nothing_half_made(staging: _Staging, stop: BaseException, run_dir: Path, existed: bool) -> None:
+    """After a run failed or was stopped: an `--overwrite`'s old run stays whole until epoch 1 is done,
+    and a run stopped before its first epoch leaves nothing worth resuming behind."""
+    if staging.replacing is not None:
+        staging.abandon()
+    elif isinstance(stop, TrainingInterrupted) and stop.epoch == 0:
+        for name in (SPLIT, RESUME, HISTORY):
+            (run_dir / name).unlink(missing_ok=True)
+        if not existed:
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _holds_files(path: Path) -> bool:
@@ -278,10 +299,11 @@ def resume_training(
             "pass --epochs N to go further"
         )
     log(f"resuming {run_dir} after epoch {state['epoch']} of {config.epochs}")
-    device = team.world.device(config.device)
+    trainer = Trainer(config, split, team, log, progress)
     scripts = state.get("scripts") or script_table(config.scripts, split.languages)
-    with _seeded(config.seed, device):
-        return _fit(config, split, _Staging(run_dir), state, progress, log, device, team, None, scripts)
+    with _seeded(config.seed, trainer.device):
+        trainer.setup(_Staging(run_dir), scripts, resume=state)
+        return trainer.train()
 
 
 def _with_new_total(
@@ -302,10 +324,95 @@ def _with_new_total(
     return new, state
 
 
+@dataclass
+class Best:
+    """The epoch of lowest (class-weighted) validation loss so far and a copy of its weights;
+    epoch 0 before any epoch had a finite loss."""
+
+    val_loss: float = math.inf
+    val_accuracy: float = 0.0
+    epoch: int = 0
+    state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "val_loss": self.val_loss,
+            "val_accuracy": self.val_accuracy,
+            "epoch": self.epoch,
+            "state": self.state,
+        }
+
+
+@dataclass
+class RunState:
+    """Everything a run carries from one epoch to the next; `state_dict()` is the resume file
+    (resume.pt) and `load_state_dict` continues from one, as a module's weights do."""
+
+    config: TrainConfig
+    scripts: dict[str, list[str]]  # stored with every checkpoint of the run
+    model: NameClassifier
+    optimizer: torch.optim.Optimizer
+    shuffler: torch.Generator  # the batch order
+    # Averaging the last epochs' weights (Izmailov et al. 2018, SWA) smooths out the epoch-to-epoch
+    # swings of the small languages' recall that picking one best epoch is at the mercy of.
+    averaged: AveragedModel | None
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per completed epoch
+    best: Best = field(default_factory=Best)
+
+    @classmethod
+    def start(
+        cls, config: TrainConfig, scripts: dict[str, list[str]], split: Split, device: torch.device
+    ) -> RunState:
+        """A new run: the model initialised from torch's global generator (seeded by the caller)."""
+        shuffler = torch.Generator().manual_seed(config.seed)
+        model = build_model(config.model, len(split.alphabet), len(split.languages), config.hidden_size)
+        model = model.to(device)
+        init_gates(model, config.forget_bias, config.chrono_tmax if config.init == "chrono" else None)
+        averaged = AveragedModel(model) if config.average_last else None
+        return cls(config, scripts, model, _build_optimizer(model, config), shuffler, averaged)
+
+    @property
+    def epoch(self) -> int:
+        """Epochs completed."""
+        return len(self.history)
+
+    def in_mean(self, epoch: int) -> bool:
+        """Whether `epoch`'s weights go into the mean the run keeps."""
+        return self.averaged is not None and epoch > self.config.epochs - self.config.average_last  # type: ignore[operator]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "format": RESUME_FORMAT,
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "shuffler": self.shuffler.get_state(),
+            "torch_rng": torch.get_rng_state(),  # dropout's draws
+            "history": self.history,
+            "best": self.best.to_dict(),
+            "averaged": self.averaged.state_dict() if self.averaged is not None else None,
+            "scripts": self.scripts,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from `state_dict()`'s output; the settings are this object's (`resume_training`
+        may have changed the total of epochs, and then dropped a mean that no longer fits)."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.shuffler.set_state(state["shuffler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history, self.best = state["history"], Best(**state["best"])
+        if self.averaged is not None and state.get("averaged") is not None:
+            self.averaged.load_state_dict(state["averaged"])
+
+
 def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr)
-    return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
 
 
 def _epoch_lr(config: TrainConfig, epoch: int) -> float:
@@ -325,188 +432,252 @@ def _seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def _fit(
-    config: TrainConfig,
-    split: Split,
-    staging: _Staging,
-    state: dict[str, Any] | None,
-    progress: bool,
-    log: Callable[[str], None],
-    device: torch.device,
-    team: Team,
-    on_epoch: OnEpoch | None,
-    scripts: dict[str, list[str]],
-) -> TrainResult:
-    shuffler = torch.Generator().manual_seed(config.seed)
-    languages = split.languages
-    run_dir = staging.current
-    model = build_model(config.model, len(split.alphabet), len(languages), config.hidden_size).to(device)
-    init_gates(model, config.forget_bias, config.chrono_tmax if config.init == "chrono" else None)
-    optimizer = _build_optimizer(model, config)
-    train_batches = Batches(split.train, languages, config.batch_size, split.alphabet)
-    val_batches = Batches(split.val, languages, INFERENCE_BATCH_SIZE, split.alphabet)
-    prior = prior_of(train_batches.targets, len(languages))
-    host_weights = class_weights(train_batches.targets, len(languages), config.balance or "none")
-    weights = host_weights.to(device)
-    soft = (
-        teacher_probabilities(config.teachers, split, config.distill_temperature) if config.teachers else None
-    )
-    feed = Feed(train_batches, device, team.world, host_weights, soft)
-    # Averaging the last epochs' weights (Izmailov et al. 2018, SWA) smooths out the epoch-to-epoch
-    # swings of the small languages' recall that picking one best epoch is at the mercy of.
-    averaged = torch.optim.swa_utils.AveragedModel(model) if config.average_last else None
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"val_loss": math.inf, "val_accuracy": 0.0, "epoch": 0, "state": {}}
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        shuffler.set_state(state["shuffler"])
-        torch.set_rng_state(state["torch_rng"])
-        history, best = state["history"], state["best"]
-        if averaged is not None and state.get("averaged") is not None:
-            averaged.load_state_dict(state["averaged"])
-    classify = team.wrap(model, device)  # after the resumed weights: DDP starts every rank from rank 0's
+class Trainer:
+    """One run, as a torchtune recipe: `setup` builds (or restores) its `RunState`, `train` runs the
+    epochs, saving after each, then scores the weights kept. Among ranks, rank 0 alone validates and writes.
 
-    def checkpoint(epoch: int, metrics: dict[str, Any], calibration: Calibration | None = None) -> Checkpoint:
+    Reading order: `train` -> `run_epoch` -> `train_epoch` -> `train_step` -> `step_loss`; then
+    `validate` and `save_state` after each epoch, and `finish` at the end.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        split: Split,
+        team: Team,
+        log: Callable[[str], None] = tqdm.write,
+        progress: bool = True,
+        on_epoch: OnEpoch | None = None,
+    ) -> None:
+        self.config, self.split, self.team, self.log, self.on_epoch = config, split, team, log, on_epoch
+        self.progress = progress and team.is_main
+        self.device = team.world.device(config.device)
+
+    def setup(
+        self, staging: _Staging, scripts: dict[str, list[str]], resume: dict[str, Any] | None = None
+    ) -> None:
+        """Build the model, its optimizer and the batches, then continue from `resume` (a resume file's
+        contents) or, for a new run, save its state before the first epoch."""
+        config, split, languages = self.config, self.split, self.split.languages
+        self.staging = staging
+        self.state = RunState.start(config, scripts, split, self.device)
+        train_batches = Batches(split.train, languages, config.batch_size, split.alphabet)
+        self.val_batches = Batches(split.val, languages, INFERENCE_BATCH_SIZE, split.alphabet)
+        self.prior = prior_of(train_batches.targets, len(languages))
+        self.host_weights = class_weights(train_batches.targets, len(languages), config.balance or "none")
+        self.weights = self.host_weights.to(self.device)
+        soft = (
+            teacher_probabilities(config.teachers, split, config.distill_temperature)
+            if config.teachers
+            else None
+        )
+        self.feed = Feed(train_batches, self.device, self.team.world, self.host_weights, soft)
+        if resume is not None:
+            self.state.load_state_dict(resume)
+        # `model.classify` whose backward sums the ranks' gradients: among ranks, through
+        # DistributedDataParallel, which also starts every rank from rank 0's (resumed) weights.
+        self.synced_classify = self.team.wrap(self.state.model, self.device)
+        if resume is None and self.team.is_main:  # from now on, there is a run to resume
+            save_payload(staging.current / RESUME, self.state.state_dict())
+
+    def train(self) -> TrainResult:
+        """Every epoch not done yet (Ctrl-C stops after the current batch), then the kept weights scored."""
+        started = time.perf_counter()
+        with stop_requests(self.team.world) as interrupted:
+            for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
+                self.run_epoch(epoch, interrupted)
+        return self.finish(time.perf_counter() - started)
+
+    def run_epoch(self, epoch: int, interrupted: Callable[[], bool]) -> None:
+        """Train `epoch` at its learning rate; then rank 0 validates, saves and reports it."""
+        started = time.perf_counter()
+        lr = _epoch_lr(self.config, epoch)
+        for group in self.state.optimizer.param_groups:
+            group["lr"] = lr
+        record = self.train_epoch(epoch, interrupted)
+        if record is None:  # Ctrl-C: the partial epoch is dropped; the last saved state stands
+            raise TrainingInterrupted(self.staging.current, epoch - 1, self.staging.replacing)
+        if self.on_epoch is not None:
+            paused = time.perf_counter()
+            self.on_epoch(epoch, self.state.model)
+            started += time.perf_counter() - paused
+        if self.team.is_main:  # the other ranks only train
+            record["lr"] = lr
+            self.validate(epoch, record, started)
+
+    def train_epoch(self, epoch: int, interrupted: Callable[[], bool]) -> dict[str, Any] | None:
+        """One pass over the training batches; None if Ctrl-C asked to stop (on any rank). Sums stay on
+        the device: no host sync per batch."""
+        started = time.perf_counter()
+        self.state.model.train()
+        world = self.team.world
+        totals = torch.zeros(3, device=self.device, dtype=torch.float64)  # loss x names, correct names, names
+        names = 0
+        desc = f"{self.config.model} epoch {epoch}/{self.config.epochs}"
+        steps = self.feed.steps(self.state.shuffler)
+        with tqdm(
+            steps, total=len(self.feed), desc=desc, unit="batch", leave=False, disable=not self.progress
+        ) as bar:
+            for i, step in enumerate(bar):
+                output, loss = self.train_step(step)
+                if step.names:
+                    names += step.names
+                    # Summed over the ranks: the global batch's mean loss times its size, as one process
+                    # records it.
+                    mean_part = loss.detach() * (step.batch / world.size)
+                    totals[:2] += torch.stack([mean_part, (output.detach().argmax(1) == step.targets).sum()])
+                # Alone, the flag costs nothing to read; among ranks, they agree on it every few steps.
+                if (not world.distributed or i % STOP_CHECK_EVERY == 0) and self.team.any(interrupted()):
+                    return None
+        if self.team.any(interrupted()):
+            return None
+        totals[2] = names
+        loss_sum, correct, n = self.team.sum(totals).tolist()  # the epoch's one host sync
+        self._check_finite(loss_sum / n, epoch)
+        return {
+            "epoch": epoch,
+            "train_loss": loss_sum / n,
+            "train_accuracy": correct / n,
+            "train_seconds": time.perf_counter() - started,
+        }
+
+    def train_step(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step on this rank's share of a global batch: its outputs and its loss."""
+        output = self.synced_classify(step.letters, step.lengths)
+        loss = self.step_loss(output, step)
+        self.state.optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.state.model.parameters(), self.config.clip)
+        self.state.optimizer.step()
+        return output, loss
+
+    def step_loss(self, output: torch.Tensor, step: Step) -> torch.Tensor:
+        """This rank's part of the global batch's class-weighted mean loss: its names' summed loss over the
+        global batch's weight, times the world size, since DistributedDataParallel averages the ranks'
+        gradients (their sum is then one process's gradient). A rank left without names adds nothing."""
+        config = self.config
+        if step.soft is not None:
+            summed = distillation_loss(
+                output, step.soft, step.targets, self.weights, config.distill_temperature
+            )
+        elif config.label_smoothing:  # cross_entropy's log_softmax leaves the log-probabilities as they are
+            summed = F.cross_entropy(
+                output, step.targets, self.weights, reduction="sum", label_smoothing=config.label_smoothing
+            )
+        else:
+            summed = F.nll_loss(output, step.targets, weight=self.weights, reduction="sum")
+        return summed * (self.team.world.size / step.batch_weight if step.names else 0.0)
+
+    def _check_finite(self, train_loss: float, epoch: int) -> None:
+        """Stop with a clear message once the loss is no longer finite."""
+        if math.isfinite(train_loss):
+            return
+        best = self.state.best.epoch
+        kept = f"the best checkpoint so far (epoch {best}) is kept" if best else "no checkpoint was written"
+        raise NamelstmError(
+            f"the loss became {train_loss} in epoch {epoch}; lower --lr (now {self.config.lr:g}); {kept}"
+        )
+
+    def validate(self, epoch: int, record: dict[str, Any], started: float) -> None:
+        """Rank 0 after each epoch: add the weights to the mean, score them on validation, write the
+        checkpoint if they are the best so far, save the run's state and print the epoch's line."""
+        state = self.state
+        in_mean = state.in_mean(epoch)
+        if in_mean:
+            state.averaged.update_parameters(state.model)  # type: ignore[union-attr]
+        val = score(state.model, self.val_batches, self.device)
+        val_loss = self.val_loss(val)
+        record.update(
+            val_loss=val_loss,
+            val_accuracy=val.accuracy,
+            val_balanced_accuracy=val.balanced_accuracy,
+            seconds=time.perf_counter() - started,
+        )
+        state.history.append(record)
+        improved = val_loss < state.best.val_loss
+        if improved:
+            weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            state.best = Best(val_loss, val.accuracy, epoch, weights)
+            metrics = {"val_loss": val_loss, "val_accuracy": val.accuracy}
+            save_checkpoint(self.staging.current / CHECKPOINT, self._checkpoint(epoch, metrics))
+        self.save_state()
+        self.log(
+            f"epoch {epoch:3d}/{self.config.epochs}  train loss {record['train_loss']:.3f} "
+            f"acc {record['train_accuracy']:6.1%}  val loss {val_loss:.3f} "
+            f"acc {val.accuracy:6.1%} balanced {val.balanced_accuracy:6.1%}  "
+            f"{record['seconds']:.1f}s{_epoch_mark(state.averaged is not None, in_mean, improved)}"
+        )
+
+    def val_loss(self, val: Scores) -> float:
+        """Selection uses the loss that training minimises: weighted as the training loss is."""
+        return F.nll_loss(val.log_probs, val.targets, weight=self.host_weights).item()
+
+    def save_state(self) -> None:
+        """After an epoch: the history and the resume file, each written atomically; the first
+        complete epoch then replaces an `--overwrite`'s old run."""
+        run_dir = self.staging.current
+        write_json(run_dir / HISTORY, {"config": self.config.to_dict(), "epochs": self.state.history})
+        save_payload(run_dir / RESUME, self.state.state_dict())
+        self.staging.promote()
+
+    def finish(self, seconds: float) -> TrainResult:
+        """Rank 0: calibrate the kept weights on validation, score them on test, write the scores and
+        the final checkpoint."""
+        state, config, targets = self.state, self.config, self.val_batches.targets
+        majority = float(torch.bincount(targets).max()) / max(len(targets), 1)
+        if not self.team.is_main:
+            return TrainResult(
+                config, self.staging.current, state.history, state.best.epoch, {}, seconds, majority
+            )
+        if state.best.epoch == 0:
+            raise NamelstmError(f"the validation loss was never finite; lower --lr (now {config.lr:g})")
+        kept, val = self.kept_weights()
+        calibration = fit_calibration(
+            val.log_probs, val.targets, self.prior, "validation split", config.tau_rule
+        )
+        metrics = {
+            **test_metrics(state.model, self.split, self.split.languages, self.device, calibration),
+            "validation": validation_metrics(val, calibration),
+        }
+        run_dir = self.staging.current
+        weights = config.kept_weights(kept.epoch)
+        write_json(
+            run_dir / METRICS,
+            {"run": str(run_dir), "model": config.model, "epoch": kept.epoch, "weights": weights, **metrics},
+        )
+        headline = {k: metrics[k] for k in HEADLINE}
+        scores = {"val_loss": kept.val_loss, "val_accuracy": kept.val_accuracy, "test": headline}
+        save_checkpoint(run_dir / CHECKPOINT, self._checkpoint(kept.epoch, scores, calibration))
+        return TrainResult(config, run_dir, state.history, kept.epoch, metrics, seconds, majority)
+
+    def kept_weights(self) -> tuple[Best, Scores]:
+        """Put the weights the run keeps into the model, and say which they are with their validation
+        scores: the mean of the last epochs (named by the last) when the run averages, else the best epoch."""
+        state = self.state
+        if state.averaged is None:
+            state.model.load_state_dict(state.best.state)
+            return state.best, score(state.model, self.val_batches, self.device)
+        state.model.load_state_dict(state.averaged.module.state_dict())
+        val = score(state.model, self.val_batches, self.device)
+        return Best(self.val_loss(val), val.accuracy, self.config.epochs), val
+
+    def _checkpoint(
+        self, epoch: int, metrics: dict[str, Any], calibration: Calibration | None = None
+    ) -> Checkpoint:
+        """The model's current weights, with what describes them."""
+        config, split = self.config, self.split
         return Checkpoint(
             model_name=config.model,
             hidden_size=config.hidden_size,  # type: ignore[arg-type]  (resolved by the caller)
-            languages=tuple(languages),
-            state_dict=model.state_dict(),
+            languages=tuple(split.languages),
+            state_dict=self.state.model.state_dict(),
             epoch=epoch,
             alphabet=split.alphabet.letters,
             config={**config.to_dict(), "split": split.describe(), "data": split.data.get("label", "")},
             metrics=metrics,
-            calibration=(calibration or Calibration(prior)).to_dict(),
-            scripts=scripts,
+            calibration=(calibration or Calibration(self.prior)).to_dict(),
+            scripts=self.state.scripts,
         )
-
-    def save_resume_state(epoch: int) -> None:
-        payload = {
-            "format": RESUME_FORMAT,
-            "config": config.to_dict(),
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "shuffler": shuffler.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "history": history,
-            "best": best,
-            "averaged": averaged.state_dict() if averaged is not None else None,
-            "scripts": scripts,
-        }
-        save_payload(run_dir / RESUME, payload)
-
-    first_epoch = len(history) + 1
-    if state is None and team.is_main:
-        save_resume_state(0)
-    started = time.perf_counter()
-    with stop_requests(team.world) as interrupted:
-        for epoch in range(first_epoch, config.epochs + 1):
-            epoch_start = time.perf_counter()
-            for group in optimizer.param_groups:
-                group["lr"] = _epoch_lr(config, epoch)
-            lr = optimizer.param_groups[0]["lr"]
-            record = _train_epoch(
-                classify,
-                model,
-                optimizer,
-                feed,
-                shuffler,
-                config,
-                epoch,
-                progress and team.is_main,
-                best["epoch"],
-                interrupted,
-                weights,
-                team,
-            )
-            if record is None:  # Ctrl-C: the partial epoch is dropped; the last saved state stands
-                raise TrainingInterrupted(run_dir, epoch - 1, staging.replacing)
-            if on_epoch is not None:
-                paused = time.perf_counter()
-                on_epoch(epoch, model)
-                epoch_start += time.perf_counter() - paused
-            if not team.is_main:  # the other ranks only train
-                continue
-            in_mean = averaged is not None and epoch > config.epochs - config.average_last  # type: ignore[operator]
-            if in_mean:
-                averaged.update_parameters(model)  # type: ignore[union-attr]
-            val = score(model, val_batches, device)
-            # Selection uses the loss that training minimises: weighted as the training loss is.
-            val_loss = F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item()
-            record.update(
-                lr=lr,
-                val_loss=val_loss,
-                val_accuracy=val.accuracy,
-                val_balanced_accuracy=val.balanced_accuracy,
-                seconds=time.perf_counter() - epoch_start,
-            )
-            history.append(record)
-            improved = val_loss < best["val_loss"]
-            if improved:
-                best = {
-                    "val_loss": val_loss,
-                    "val_accuracy": val.accuracy,
-                    "epoch": epoch,
-                    "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
-                }
-                save_checkpoint(
-                    run_dir / CHECKPOINT,
-                    checkpoint(epoch, {"val_loss": val_loss, "val_accuracy": val.accuracy}),
-                )
-            write_json(run_dir / HISTORY, {"config": config.to_dict(), "epochs": history})
-            save_resume_state(epoch)
-            run_dir = staging.promote()  # the first complete epoch replaces an --overwrite's old run
-            log(
-                f"epoch {epoch:3d}/{config.epochs}  train loss {record['train_loss']:.3f} "
-                f"acc {record['train_accuracy']:6.1%}  val loss {record['val_loss']:.3f} "
-                f"acc {record['val_accuracy']:6.1%} balanced {record['val_balanced_accuracy']:6.1%}  "
-                f"{record['seconds']:.1f}s{_epoch_mark(averaged is not None, in_mean, improved)}"
-            )
-    seconds = time.perf_counter() - started
-    majority = float(torch.bincount(val_batches.targets).max()) / max(len(val_batches.targets), 1)
-    if not team.is_main:
-        return TrainResult(config, run_dir, history, best["epoch"], {}, seconds, majority)
-    if best["epoch"] == 0:
-        raise NamelstmError(f"the validation loss was never finite; lower --lr (now {config.lr:g})")
-
-    if averaged is not None:
-        model.load_state_dict(averaged.module.state_dict())
-        val = score(model, val_batches, device)
-        best = {
-            "val_loss": F.nll_loss(val.log_probs, val.targets, weight=weights.cpu()).item(),
-            "val_accuracy": val.accuracy,
-            "epoch": config.epochs,
-        }
-    else:
-        model.load_state_dict(best["state"])
-        val = score(model, val_batches, device)
-    calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split", config.tau_rule)
-    metrics = {
-        **test_metrics(model, split, languages, device, calibration),
-        "validation": validation_metrics(val, calibration),
-    }
-    write_json(
-        run_dir / METRICS,
-        {
-            "run": str(run_dir),
-            "model": config.model,
-            "epoch": best["epoch"],
-            "weights": config.kept_weights(best["epoch"]),
-            **metrics,
-        },
-    )
-    headline = {k: metrics[k] for k in HEADLINE}
-    save_checkpoint(
-        run_dir / CHECKPOINT,
-        checkpoint(
-            best["epoch"],
-            {"val_loss": best["val_loss"], "val_accuracy": best["val_accuracy"], "test": headline},
-            calibration,
-        ),
-    )
-    return TrainResult(config, run_dir, history, best["epoch"], metrics, seconds, majority)
 
 
 def _epoch_mark(averaging: bool, in_mean: bool, improved: bool) -> str:
@@ -518,79 +689,6 @@ def _epoch_mark(averaging: bool, in_mean: bool, improved: bool) -> str:
 
 
 HEADLINE = ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "ece", "split", "as_trained")
-
-
-def _train_epoch(
-    classify: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    model: NameClassifier,
-    optimizer: torch.optim.Optimizer,
-    feed: Feed,
-    shuffler: torch.Generator,
-    config: TrainConfig,
-    epoch: int,
-    progress: bool,
-    best_epoch: int,
-    interrupted: Callable[[], bool],
-    weights: torch.Tensor,
-    team: Team,
-) -> dict[str, Any] | None:
-    """One pass over the training batches; None if Ctrl-C asked to stop (on any rank). Raises with
-    a clear message if the loss is no longer finite. Sums stay on the device: no host sync per batch."""
-    started = time.perf_counter()
-    model.train()
-    device = feed.device
-    totals = torch.zeros(3, device=device, dtype=torch.float64)  # loss x names, correct names, names
-    names = 0
-    bar = tqdm(
-        feed.steps(shuffler),
-        total=len(feed),
-        desc=f"{config.model} epoch {epoch}/{config.epochs}",
-        unit="batch",
-        leave=False,
-        disable=not progress,
-    )
-    for i, step in enumerate(bar):
-        output = classify(step.letters, step.lengths)
-        # This rank's names' part of the global batch's weighted mean loss (see feed.Step).
-        if step.soft is None:
-            loss = F.nll_loss(output, step.targets, weight=weights, reduction="sum") * step.scale
-        else:
-            loss = distillation_loss(output, step.soft, step.targets, weights, config.distill_temperature)
-            loss = loss * step.scale
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
-        optimizer.step()
-        if step.names:
-            names += step.names
-            # Summed over the ranks: the global batch's mean loss times its size, as one process records it.
-            mean_part = loss.detach() * (step.batch / team.world.size)
-            totals[:2] += torch.stack([mean_part, (output.detach().argmax(1) == step.targets).sum()])
-        # Alone, the flag costs nothing to read; among ranks, they agree on it every few steps.
-        if (not team.world.distributed or i % STOP_CHECK_EVERY == 0) and team.any(interrupted()):
-            bar.close()
-            return None
-    bar.close()
-    if team.any(interrupted()):
-        return None
-    totals[2] = names
-    loss_sum, correct, n = team.sum(totals).tolist()  # the epoch's one host sync
-    train_loss = loss_sum / n
-    if not math.isfinite(train_loss):
-        kept = (
-            f"the best checkpoint so far (epoch {best_epoch}) is kept"
-            if best_epoch
-            else "no checkpoint was written"
-        )
-        raise NamelstmError(
-            f"the loss became {train_loss} in epoch {epoch}; lower --lr (now {config.lr:g}); {kept}"
-        )
-    return {
-        "epoch": epoch,
-        "train_loss": train_loss,
-        "train_accuracy": correct / n,
-        "train_seconds": time.perf_counter() - started,
-    }
 
 
 def train_from_data(
@@ -612,13 +710,7 @@ def train_from_data(
     if team.is_main:
         new_run_dir(run_dir, overwrite, create=False)
         try:
-            dataset = load_names(
-                resolve_data_dir(data_dir, progress=progress),
-                config.transliterate,
-                pick_alphabet(config.alphabet),
-                columns,
-                progress=progress,
-            )
+            dataset = load_dataset(data_dir, config, columns, progress)
             split = split_by_name(dataset, config.fractions, config.seed)
         except KeyboardInterrupt:
             raise TrainingInterrupted(None, 0) from None

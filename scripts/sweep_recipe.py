@@ -1,9 +1,19 @@
-"""Sweep training recipes in parallel, scoring VALIDATION only (the test split is never touched).
+"""Sweep training recipes in parallel, scoring VALIDATION only (the test names never reach a run).
 
-One run gives several selection rules at once: the epoch of the lowest weighted validation loss,
-the epoch of the best calibrated selection score, the last epoch, and weight averages (SWA-style)
-of the last half / last quarter of the epochs. Each is scored as `train()` scores its result: tau
-fitted on validation, then accuracy, balanced accuracy and their mean.
+Every run is the library's own training (`namelstm.train.train` with a `TrainConfig`), so a recipe
+chosen here is what `namelstm train` runs. Each spec's keys are the sweep tables' own names (`hidden`,
+`batch`, `schedule`, `wd`, `smoothing`; see `config_of`). Every split is seed 0's: the runs of a spec
+differ in their initialisation and batch order only.
+
+One run gives several selection rules at once, scored by an `on_epoch` hook after every epoch: the
+epoch of the lowest weighted validation loss, the epoch of the best calibrated selection score, the
+last epoch, and weight averages (SWA-style) of the last half / last quarter of the epochs. Each is
+scored as `train()` scores its result (tau fitted on validation, then accuracy, balanced accuracy and
+their mean), except that tau is the best-scoring one (`fit_tau`'s rule "best"), not train's default
+one-standard-error rule: the sweep's tables were made with "best", and stay comparable.
+
+`train()` itself keeps its best epoch and scores it on its split's test part: the sweep gives it the
+validation names there, in a temporary run directory that is thrown away.
 
     python scripts/sweep_recipe.py --data-dir data/names --grid main --jobs 16 --out outputs/sweep.jsonl
 """
@@ -13,44 +23,38 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import math
-import time
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn import functional as F
+from torch.optim.swa_utils import AveragedModel
 
-from namelstm.calibrate import Calibration, balanced_accuracy, fit_tau, prior_of, selection_score, tradeoff
-from namelstm.config import INFERENCE_BATCH_SIZE
-from namelstm.data import Batches, load_names, resolve_data_dir, split_by_name
-from namelstm.evaluate import score
-from namelstm.models import build_model
-
-POWERS = {"none": 0.0, "quarter": 0.25, "sqrt": 0.5, "inverse": 1.0}
-
-
-FAMILY_CHECKS = (  # (model, hidden, optimizer, lr, epochs): each family's own recipe, none vs sqrt
-    ("mylstm", 64, "sgd", 0.1, 20),
-    ("tanhrnn", 146, "sgd", 0.02, 20),
-    ("rnn", 128, "sgd", 0.02, 20),
-    ("bilstm", 64, "adam", 3e-3, 12),
+from namelstm.calibrate import (
+    Calibration,
+    balanced_accuracy,
+    class_weights,
+    fit_tau,
+    prior_of,
+    selection_score,
+    tradeoff,
 )
+from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
+from namelstm.data import Batches, Split, load_split, resolve_data_dir
+from namelstm.evaluate import score
+from namelstm.models import NameClassifier
+from namelstm.train import train
 
+Spec = dict[str, Any]
 
-def family_checks(base: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every family with its own recipe, without and with sqrt class weights, seed 0."""
-    return [
-        {**base, "model": m, "hidden": h, "optimizer": o, "lr": lr, "epochs": e, "balance": b, "seed": 0}
-        for (m, h, o, lr, e), b in itertools.product(FAMILY_CHECKS, ["none", "sqrt"])
-    ]
-
-
-def grid(name: str) -> list[dict[str, Any]]:
-    base = {
+BASE: Mapping[str, Any] = MappingProxyType(
+    {
         "model": "lstm",
         "hidden": 64,
         "optimizer": "sgd",
@@ -60,120 +64,176 @@ def grid(name: str) -> list[dict[str, Any]]:
         "schedule": "constant",
         "wd": 0.0,
         "balance": "none",
-        "sampler": "shuffle",
+        "sampler": "shuffle",  # the library's length-bucketed shuffle, the only one there is
     }
-    runs = []
-    if name == "main":
-        for balance, lr, schedule, wd, seed in itertools.product(
-            ["none", "quarter", "sqrt"], [0.1, 0.2], ["constant", "cosine"], [0.0, 1e-4], [0, 1, 2]
-        ):
-            runs.append({**base, "balance": balance, "lr": lr, "schedule": schedule, "wd": wd, "seed": seed})
-        for balance, batch, seed in itertools.product(["none", "sqrt"], [32], [0, 1, 2]):
-            runs.append({**base, "balance": balance, "batch": batch, "schedule": "cosine", "seed": seed})
-        for balance, epochs, seed in itertools.product(["none", "sqrt"], [30], [0, 1, 2]):
-            runs.append({**base, "balance": balance, "epochs": epochs, "schedule": "cosine", "seed": seed})
-    if name in ("main", "families"):
-        fam = [
-            ("rnn", 128, "sgd", 0.02, 20),
-            ("tanhrnn", 146, "sgd", 0.02, 20),
-            ("mylstm", 64, "sgd", 0.1, 20),
-            ("bilstm", 64, "adam", 3e-3, 12),
-        ]
-        for (model, hidden, opt, lr, epochs), balance, seed in itertools.product(
-            fam, ["none", "sqrt"], [0, 1, 2]
-        ):
-            runs.append(
-                {
-                    **base,
-                    "model": model,
-                    "hidden": hidden,
-                    "optimizer": opt,
-                    "lr": lr,
-                    "epochs": epochs,
-                    "balance": balance,
-                    "seed": seed,
-                }
-            )
-    if name == "local":  # in order of priority: the pool takes tasks first come, first served
-        for seed, balance, schedule, lr in itertools.product(
-            [0, 1], ["none", "quarter", "sqrt"], ["cosine", "constant"], [0.1, 0.2]
-        ):
-            runs.append({**base, "balance": balance, "lr": lr, "schedule": schedule, "seed": seed})
-        runs += family_checks(base)
-    if name == "focus":  # cosine schedule, higher lr, longer, smaller batches, forget bias 1
-        settings = [
-            {"balance": "none", "lr": 0.4},
-            {"balance": "sqrt", "lr": 0.2},
-            {"balance": "sqrt", "lr": 0.4},
-            {"balance": "none", "lr": 0.2, "epochs": 30},
-            {"balance": "none", "lr": 0.2, "batch": 32},
-            {"balance": "quarter", "lr": 0.2},
-            {"balance": "none", "lr": 0.2, "forget_bias": 1.0},
-        ]
-        for seed, setting in itertools.product([0, 1], settings):
-            runs.append({**base, "schedule": "cosine", **setting, "seed": seed})
-        runs += family_checks(base)
-    if (
-        name == "focus2"
-    ):  # after focus's first runs: lr 0.4 with the cosine schedule led; more seeds, higher lr
-        settings = [
-            ({"balance": "none", "lr": 0.6}, 0),
-            ({"balance": "none", "lr": 0.8}, 0),
-            ({"balance": "none", "lr": 0.4}, 1),
-            ({"balance": "none", "lr": 0.4}, 2),
-            ({"balance": "quarter", "lr": 0.4}, 0),
-            ({"balance": "none", "lr": 0.4, "forget_bias": 1.0}, 0),
-            ({"balance": "sqrt", "lr": 0.4}, 1),
-            ({"balance": "none", "lr": 0.6}, 1),
-        ]
-        for setting, seed in settings:
-            runs.append({**base, "schedule": "cosine", **setting, "seed": seed})
-        runs += family_checks(base)
-    if name == "focus3":  # longer or smaller-batch cosine runs, and the old recipe's other seeds
-        settings = [
-            ({"balance": "none", "lr": 0.4, "epochs": 40}, 0),
-            ({"balance": "none", "lr": 0.4, "batch": 32}, 0),
-            ({"balance": "none", "lr": 0.1, "schedule": "constant"}, 1),
-            ({"balance": "none", "lr": 0.1, "schedule": "constant"}, 2),
-            ({"balance": "none", "lr": 0.4, "epochs": 40}, 1),
-            ({"balance": "none", "lr": 0.4, "batch": 32}, 1),
-            ({"balance": "none", "lr": 0.8}, 1),
-            ({"balance": "none", "lr": 0.8}, 2),
-        ]
-        for setting, seed in settings:
-            runs.append({**base, "schedule": "cosine", **setting, "seed": seed})
-    if name == "bilstm":  # the planned shipped bilstm recipe: none vs sqrt, a second and third seed
-        for seed, balance in itertools.product([1, 2], ["none", "sqrt"]):
-            runs.append(
-                {
-                    **base,
-                    "model": "bilstm",
-                    "hidden": 64,
-                    "optimizer": "adam",
-                    "lr": 3e-3,
-                    "epochs": 12,
-                    "balance": balance,
-                    "seed": seed,
-                }
-            )
-    if name == "mylstm":  # does the lstm's chosen recipe carry over to the hand-written MyLSTM?
-        for seed in (0, 1):
-            runs.append({**base, "model": "mylstm", "lr": 0.8, "schedule": "cosine", "seed": seed})
-    if name == "regular":  # the lstm default overfits (train 91.6%, val loss rising): regularisers
-        settings = [{}, {"wd": 1e-4}, {"wd": 3e-4}, {"smoothing": 0.1}, {"wd": 1e-4, "smoothing": 0.1}]
-        for seed, setting in itertools.product([0, 1, 2], settings):
-            runs.append({**base, "lr": 0.8, "schedule": "cosine", **setting, "seed": seed})
-    if name == "limits":  # what the report's structure (hidden 64, SGD) costs: hidden 128, Adam
-        settings = [{"hidden": 128}, {"optimizer": "adam", "lr": 3e-3, "schedule": "constant"}]
-        for seed, setting in itertools.product([0, 1, 2], settings):
-            runs.append({**base, "lr": 0.8, "schedule": "cosine", **setting, "seed": seed})
-    if name == "tiny":
-        runs = [{**base, "epochs": 2, "schedule": "cosine", "seed": 0, "balance": "sqrt"}]
-    return runs
+)
+SEEDS = (0, 1, 2)
+FAMILIES = (  # each family's own recipe: (model, hidden, optimizer, lr, epochs)
+    ("mylstm", 64, "sgd", 0.1, 20),
+    ("tanhrnn", 146, "sgd", 0.02, 20),
+    ("rnn", 128, "sgd", 0.02, 20),
+    ("bilstm", 64, "adam", 3e-3, 12),
+)
+
+
+def cross(**axes: Sequence[Any]) -> list[Spec]:
+    """BASE with every combination of the axes' values, the last axis varying fastest (as
+    itertools.product). An axis of dicts merges each dict in; its name only labels it."""
+    specs = []
+    for values in itertools.product(*axes.values()):
+        spec = dict(BASE)
+        for key, value in zip(axes, values, strict=True):
+            spec.update(value if isinstance(value, dict) else {key: value})
+        specs.append(spec)
+    return specs
+
+
+def families(seeds: Sequence[int] = SEEDS) -> list[Spec]:
+    """Every family with its own recipe, without and with sqrt class weights."""
+    recipes = [dict(zip(("model", "hidden", "optimizer", "lr", "epochs"), f, strict=True)) for f in FAMILIES]
+    return cross(family=recipes, balance=["none", "sqrt"], seed=seeds)
+
+
+def main_grid() -> list[Spec]:
+    """The first sweep: class weights x lr x schedule x weight decay; batch 32; 30 epochs; every family."""
+    return [
+        *cross(
+            balance=["none", "quarter", "sqrt"],
+            lr=[0.1, 0.2],
+            schedule=["constant", "cosine"],
+            wd=[0.0, 1e-4],
+            seed=SEEDS,
+        ),
+        *cross(balance=["none", "sqrt"], batch=[32], schedule=["cosine"], seed=SEEDS),
+        *cross(balance=["none", "sqrt"], epochs=[30], schedule=["cosine"], seed=SEEDS),
+        *families(),
+    ]
+
+
+def local_grid() -> list[Spec]:
+    """main's core on two seeds, in order of priority, then each family once."""
+    return [
+        *cross(
+            seed=[0, 1], balance=["none", "quarter", "sqrt"], schedule=["cosine", "constant"], lr=[0.1, 0.2]
+        ),
+        *families(seeds=[0]),
+    ]
+
+
+def focus_grid() -> list[Spec]:
+    """Cosine schedule, higher lr, longer, smaller batches, forget bias 1."""
+    settings = [
+        {"balance": "none", "lr": 0.4},
+        {"balance": "sqrt", "lr": 0.2},
+        {"balance": "sqrt", "lr": 0.4},
+        {"balance": "none", "lr": 0.2, "epochs": 30},
+        {"balance": "none", "lr": 0.2, "batch": 32},
+        {"balance": "quarter", "lr": 0.2},
+        {"balance": "none", "lr": 0.2, "forget_bias": 1.0},
+    ]
+    return [*cross(schedule=["cosine"], seed=[0, 1], setting=settings), *families(seeds=[0])]
+
+
+def focus2_grid() -> list[Spec]:
+    """After focus's first runs (lr 0.4 with the cosine schedule led): more seeds, higher lr."""
+    settings = [
+        {"balance": "none", "lr": 0.6, "seed": 0},
+        {"balance": "none", "lr": 0.8, "seed": 0},
+        {"balance": "none", "lr": 0.4, "seed": 1},
+        {"balance": "none", "lr": 0.4, "seed": 2},
+        {"balance": "quarter", "lr": 0.4, "seed": 0},
+        {"balance": "none", "lr": 0.4, "forget_bias": 1.0, "seed": 0},
+        {"balance": "sqrt", "lr": 0.4, "seed": 1},
+        {"balance": "none", "lr": 0.6, "seed": 1},
+    ]
+    return [*cross(schedule=["cosine"], setting=settings), *families(seeds=[0])]
+
+
+def focus3_grid() -> list[Spec]:
+    """Longer or smaller-batch cosine runs, and the old recipe's other seeds."""
+    settings = [
+        {"balance": "none", "lr": 0.4, "epochs": 40, "seed": 0},
+        {"balance": "none", "lr": 0.4, "batch": 32, "seed": 0},
+        {"balance": "none", "lr": 0.1, "schedule": "constant", "seed": 1},
+        {"balance": "none", "lr": 0.1, "schedule": "constant", "seed": 2},
+        {"balance": "none", "lr": 0.4, "epochs": 40, "seed": 1},
+        {"balance": "none", "lr": 0.4, "batch": 32, "seed": 1},
+        {"balance": "none", "lr": 0.8, "seed": 1},
+        {"balance": "none", "lr": 0.8, "seed": 2},
+    ]
+    return cross(schedule=["cosine"], setting=settings)
+
+
+def bilstm_grid() -> list[Spec]:
+    """The planned shipped bilstm recipe: none vs sqrt, a second and third seed."""
+    bilstm = {"model": "bilstm", "hidden": 64, "optimizer": "adam", "lr": 3e-3, "epochs": 12}
+    return cross(family=[bilstm], seed=[1, 2], balance=["none", "sqrt"])
+
+
+def mylstm_grid() -> list[Spec]:
+    """Does the lstm's chosen recipe carry over to the hand-written MyLSTM?"""
+    return cross(model=["mylstm"], lr=[0.8], schedule=["cosine"], seed=[0, 1])
+
+
+def regular_grid() -> list[Spec]:
+    """The lstm default overfits (train 91.6%, val loss rising): regularisers."""
+    settings = [{}, {"wd": 1e-4}, {"wd": 3e-4}, {"smoothing": 0.1}, {"wd": 1e-4, "smoothing": 0.1}]
+    return cross(lr=[0.8], schedule=["cosine"], seed=SEEDS, setting=settings)
+
+
+def limits_grid() -> list[Spec]:
+    """What the report's structure (hidden 64, SGD) costs: hidden 128, Adam."""
+    settings = [{"hidden": 128}, {"optimizer": "adam", "lr": 3e-3, "schedule": "constant"}]
+    return cross(lr=[0.8], schedule=["cosine"], seed=SEEDS, setting=settings)
+
+
+def tiny_grid() -> list[Spec]:
+    """One 2-epoch run: checks the sweep end to end in seconds."""
+    return cross(epochs=[2], schedule=["cosine"], seed=[0], balance=["sqrt"])
+
+
+GRIDS: Mapping[str, Callable[[], list[Spec]]] = MappingProxyType(
+    {
+        "main": main_grid,
+        "families": families,
+        "local": local_grid,
+        "focus": focus_grid,
+        "focus2": focus2_grid,
+        "focus3": focus3_grid,
+        "bilstm": bilstm_grid,
+        "mylstm": mylstm_grid,
+        "regular": regular_grid,
+        "limits": limits_grid,
+        "tiny": tiny_grid,
+    }
+)
+# Grids listed in order of priority: the pool takes tasks first come, first served. The others run
+# slowest first (bilstm, longer, smaller batches), so the pool ends together.
+IN_ORDER = frozenset({"local", "focus", "focus2", "focus3", "bilstm", "mylstm", "regular", "limits"})
+
+
+def config_of(spec: Spec) -> TrainConfig:
+    """The library's settings for a spec."""
+    return TrainConfig(
+        model=spec["model"],
+        hidden_size=spec["hidden"],
+        optimizer=spec["optimizer"],
+        epochs=spec["epochs"],
+        batch_size=spec["batch"],
+        lr=spec["lr"],
+        lr_schedule=spec["schedule"],
+        weight_decay=spec["wd"],
+        label_smoothing=spec.get("smoothing", 0.0),
+        balance=spec["balance"],
+        forget_bias=spec.get("forget_bias"),
+        seed=spec["seed"],
+        average_last=0,  # train() keeps its best epoch; the means are the hook's
+        device="cpu",  # the jobs are processes of one thread each
+    )
 
 
 def calibrated(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]) -> dict[str, float]:
-    tau = fit_tau(log_probs, targets, prior)
+    tau = fit_tau(log_probs, targets, prior, rule="best")  # the rule of the sweep's tables: see above
     adjusted = Calibration(prior, tau).apply(log_probs, temperature=False)
     predicted = adjusted.argmax(1)
     return {
@@ -189,66 +249,64 @@ def frontier(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float,
     return [[r["tau"], r["accuracy"], r["balanced_accuracy"]] for r in tradeoff(log_probs, targets, prior)]
 
 
-def one_run(task: tuple[dict[str, Any], str]) -> dict[str, Any]:
+class Selections:
+    """The `on_epoch` hook of one run: scores every epoch's weights on validation and keeps the means
+    of the last half and the last quarter of the epochs' weights; `select` gives every rule's pick."""
+
+    def __init__(self, config: TrainConfig, split: Split) -> None:
+        n = len(split.languages)
+        targets = Batches(split.train, split.languages, config.batch_size, split.alphabet).targets
+        self.prior = prior_of(targets, n)
+        self.weights = class_weights(targets, n, config.balance or "none")  # train()'s, for its val loss
+        self.val = Batches(split.val, split.languages, INFERENCE_BATCH_SIZE, split.alphabet)
+        self.starts = {"swa50": config.epochs // 2 + 1, "swa75": (3 * config.epochs) // 4 + 1}
+        self.means: dict[str, AveragedModel] = {}
+        self.per_epoch: list[dict[str, Any]] = []
+
+    def __call__(self, epoch: int, model: NameClassifier) -> None:
+        for name, start in self.starts.items():
+            if epoch >= start:
+                if name not in self.means:
+                    self.means[name] = AveragedModel(model)
+                self.means[name].update_parameters(model)
+        val = score(model, self.val)
+        wloss = F.nll_loss(val.log_probs, val.targets, weight=self.weights).item()
+        self.per_epoch.append(
+            {"epoch": epoch, "wloss": wloss, **calibrated(val.log_probs, val.targets, self.prior)}
+        )
+
+    def select(self) -> dict[str, dict[str, Any]]:
+        """loss, score, last: the epoch each rule picks; swa50, swa75: the means, with their trade-off."""
+        picked = {
+            "loss": min(self.per_epoch, key=lambda r: r["wloss"]),
+            "score": max(self.per_epoch, key=lambda r: r["score"]),
+            "last": self.per_epoch[-1],
+        }
+        for name, mean in self.means.items():
+            val = score(mean.module, self.val)
+            picked[name] = {
+                **calibrated(val.log_probs, val.targets, self.prior),
+                "frontier": frontier(val.log_probs, val.targets, self.prior),
+            }
+        return picked
+
+
+def one_run(task: tuple[Spec, str]) -> dict[str, Any]:
     spec, data_dir = task
     torch.set_num_threads(1)
-    torch.manual_seed(spec["seed"])
-    split = split_by_name(load_names(Path(data_dir), progress=False), seed=0)
-    languages = split.languages
-    model = build_model(spec["model"], len(split.alphabet), len(languages), spec["hidden"])
-    if spec.get("forget_bias") is not None:
-        model.init_forget_bias(spec["forget_bias"])
-    if spec["optimizer"] == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=spec["lr"], weight_decay=spec["wd"])
-    else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=0.9, weight_decay=spec["wd"])
-    train_batches = Batches(split.train, languages, spec["batch"], split.alphabet)
-    val_batches = Batches(split.val, languages, INFERENCE_BATCH_SIZE, split.alphabet)
-    prior = prior_of(train_batches.targets, len(languages))
-    counts = torch.bincount(train_batches.targets, minlength=len(languages)).double().clamp(min=1)
-    weights = (len(train_batches.targets) / (len(languages) * counts)).pow(POWERS[spec["balance"]]).float()
-    smoothing = spec.get("smoothing", 0.0)
+    config = config_of(spec)
+    split = load_split(Path(data_dir), replace(config, seed=0))
+    split = replace(split, test=split.val)  # what train() scores at its end: never the test names
+    hook = Selections(config, split)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = train(config, split, Path(tmp) / "run", progress=False, log=lambda _: None, on_epoch=hook)
+    # seconds: train()'s epochs, with their validation and the hook's scoring
+    return {"spec": spec, "seconds": result.seconds, "per_epoch": hook.per_epoch, "select": hook.select()}
 
-    def criterion(log_probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(log_probs, targets, weight=weights, label_smoothing=smoothing)
 
-    shuffler = torch.Generator().manual_seed(spec["seed"])
-    epochs = spec["epochs"]
-    starts = {"swa50": epochs // 2 + 1, "swa75": (3 * epochs) // 4 + 1}
-    averages = {k: torch.optim.swa_utils.AveragedModel(model) for k in starts}
-    per_epoch = []
-    started = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        if spec["schedule"] == "cosine":
-            for group in optimizer.param_groups:
-                group["lr"] = spec["lr"] * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
-        model.train()
-        for batch in train_batches.iterate(shuffler):
-            loss = criterion(model.classify(batch.letters, batch.lengths), batch.targets)
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-        for k, start in starts.items():
-            if epoch >= start:
-                averages[k].update_parameters(model)
-        val = score(model, val_batches)
-        wloss = F.nll_loss(val.log_probs, val.targets, weight=weights).item()
-        per_epoch.append({"epoch": epoch, "wloss": wloss, **calibrated(val.log_probs, val.targets, prior)})
-    seconds = time.perf_counter() - started
-    best_loss = min(per_epoch, key=lambda r: r["wloss"])
-    best_score = max(per_epoch, key=lambda r: r["score"])
-    result = {
-        "spec": spec,
-        "seconds": seconds,
-        "per_epoch": per_epoch,
-        "select": {"loss": best_loss, "score": best_score, "last": per_epoch[-1]},
-    }
-    for k, avg in averages.items():
-        val = score(avg.module, val_batches)
-        result["select"][k] = calibrated(val.log_probs, val.targets, prior)
-        result["select"][k]["frontier"] = frontier(val.log_probs, val.targets, prior)
-    return result
+def cost(spec: Spec) -> float:
+    """A run's time, roughly: epochs x steps per epoch, bilstm's steps three times a unidirectional one's."""
+    return spec["epochs"] * 64 / spec["batch"] * (3 if spec["model"] == "bilstm" else 1)
 
 
 def main() -> None:
@@ -256,17 +314,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path)
-    parser.add_argument("--grid", default="main")
+    parser.add_argument("--grid", default="main", choices=list(GRIDS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("outputs/sweep.jsonl"))
     args = parser.parse_args()
     data_dir = str(resolve_data_dir(args.data_dir, download=False, progress=False))
-    tasks = [(spec, data_dir) for spec in grid(args.grid)]
-    # Slowest (bilstm, longer, smaller batches) first so the pool ends together.
-    if args.grid not in ("local", "focus", "focus2", "focus3", "bilstm", "mylstm", "regular", "limits"):
-        tasks.sort(
-            key=lambda t: -(t[0]["epochs"] * 64 / t[0]["batch"] * (3 if t[0]["model"] == "bilstm" else 1))
-        )
+    tasks = [(spec, data_dir) for spec in GRIDS[args.grid]()]
+    if args.grid not in IN_ORDER:
+        tasks.sort(key=lambda task: -cost(task[0]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool, args.out.open("a") as out:
         futures = [pool.submit(one_run, t) for t in tasks]

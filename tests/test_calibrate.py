@@ -36,6 +36,7 @@ def test_class_weights_follow_the_power_of_the_balance() -> None:
     assert math.isclose(float(inverse[0] * 90), float(inverse[1] * 10), rel_tol=1e-6)
     sqrt = class_weights(targets, 2, "sqrt")
     assert torch.allclose(sqrt, inverse.sqrt())
+    assert torch.allclose(class_weights(targets, 2, "quarter"), inverse.pow(0.25))
 
 
 def test_identity_calibration_changes_nothing() -> None:

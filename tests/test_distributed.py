@@ -59,9 +59,9 @@ def test_feed_gives_each_rank_its_slice_of_the_same_global_batches() -> None:
         counted = [p for p in parts if p.names]
         assert sorted(torch.cat([p.targets for p in counted]).tolist()) == sorted(whole.targets.tolist())
         assert sum(p.names for p in parts) == whole.names == len(whole.targets)
-        # Each rank scales by the global batch's weight, times the 2 ranks DDP averages over.
-        assert all(p.scale == pytest.approx(2 * whole.scale) for p in counted)
-        assert whole.scale == pytest.approx(1 / float(weights[whole.targets].sum()))
+        # Every rank divides its summed loss by the global batch's weight, not by its own share's.
+        assert all(p.batch_weight == pytest.approx(whole.batch_weight) for p in parts)
+        assert whole.batch_weight == pytest.approx(float(weights[whole.targets].sum()))
         for p in parts:  # each share is cut to its own longest name
             assert p.letters.shape[1] == int(p.lengths.max())
 

@@ -172,12 +172,12 @@ def old_run(tiny_run: Path, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
 def _overwrite_stopped(run_dir: Path, tiny_data: Path, stop_at: int, monkeypatch: pytest.MonkeyPatch) -> str:
     """`train --overwrite` of `run_dir` (seed 1), stopped by Ctrl-C as the training loop sees it
     (the epoch returns None) in epoch `stop_at`: the message it stopped with."""
-    real = namelstm.train._train_epoch
+    real = namelstm.train.Trainer.train_epoch
 
-    def epoch(*args: Any) -> Any:
-        return None if args[6] == stop_at else real(*args)
+    def epoch(trainer: namelstm.train.Trainer, number: int, interrupted: Any) -> Any:
+        return None if number == stop_at else real(trainer, number, interrupted)
 
-    monkeypatch.setattr(namelstm.train, "_train_epoch", epoch)
+    monkeypatch.setattr(namelstm.train.Trainer, "train_epoch", epoch)
     split = split_by_name(load_names(tiny_data), seed=1)
     with pytest.raises(TrainingInterrupted) as stop:
         train(dataclasses.replace(TINY_CONFIG, seed=1), split, run_dir, overwrite=True, **QUIET)

@@ -1,0 +1,43 @@
+"""scripts/sweep_recipe.py's grids and their settings (the sweep itself is run by hand: --grid tiny)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from conftest import REPO
+
+from namelstm.train import resolve_config
+
+
+def _sweep():
+    spec = importlib.util.spec_from_file_location("sweep_recipe", REPO / "scripts" / "sweep_recipe.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def test_every_spec_of_every_grid_is_a_config_the_library_trains() -> None:
+    sweep = _sweep()
+    for name, grid in sweep.GRIDS.items():
+        specs = grid()
+        assert specs, name
+        assert len({tuple(sorted(s.items())) for s in specs}) == len(specs), f"{name} repeats a spec"
+        for spec in specs:
+            config = resolve_config(sweep.config_of(spec))
+            assert (config.lr, config.weight_decay, config.batch_size) == (
+                spec["lr"],
+                spec["wd"],
+                spec["batch"],
+            )
+            assert config.average_last == 0 and config.hidden_size == spec["hidden"]
+
+
+def test_a_grid_axis_of_settings_overrides_what_came_before_it() -> None:
+    sweep = _sweep()
+    specs = sweep.cross(schedule=["cosine"], seed=[0, 1], setting=[{"schedule": "constant"}, {"lr": 0.4}])
+    assert [(s["seed"], s["schedule"], s["lr"]) for s in specs] == [
+        (0, "constant", 0.1),
+        (0, "cosine", 0.4),
+        (1, "constant", 0.1),
+        (1, "cosine", 0.4),
+    ]
