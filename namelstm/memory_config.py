@@ -61,7 +61,7 @@ ARMS = (
 @dataclass(frozen=True)
 class MemoryConfig:
     """Every setting of the memory experiment; the defaults fit in 5 minutes on 2 CPU cores
-    with `jobs=2` (measured; see the README)."""
+    with `jobs=2` (measured; see docs/thesis.md)."""
 
     arms: tuple[Arm, ...] = ARMS
     distances: tuple[int, ...] = (5, 10, 20, 50, 100)
@@ -71,7 +71,7 @@ class MemoryConfig:
     tune_seed: int = 1000  # a seed of its own, so the chosen rate owes nothing to the reported runs
     batch_size: int = 32
     # The same cap for every arm. Measured at N = 100 with a cap of 1000: the lstm with chrono init
-    # solved in 200-350 steps, mylstm without a forget gate in 150-200, irnn in 300-550 (README).
+    # solved in 200-350 steps, mylstm without a forget gate in 150-200, irnn in 300-550 (docs/thesis.md).
     max_steps: int = 600
     eval_every: int = 50
     heldout_size: int = 1000

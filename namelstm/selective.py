@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 THRESHOLDS = tuple(round(0.01 * i, 2) for i in range(100))  # 0.00 (always answer) .. 0.99
-PRECISIONS = (0.90, 0.95)  # the targets the README and `evaluate` report a threshold for
+PRECISIONS = (0.90, 0.95)  # the targets docs/trust.md and `evaluate` report a threshold for
 
 
 def risk_coverage(log_probs: torch.Tensor, targets: torch.Tensor) -> list[dict[str, Any]]:

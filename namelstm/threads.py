@@ -11,7 +11,7 @@ from namelstm.errors import BadInput
 # One thread: on 2 cores with one other CPU-bound job, PyTorch's default of 2 threads made a 20-epoch
 # lstm take 214 s instead of 15 s (the threads spin against the other job), while on a quiet machine
 # 2 threads are only a few percent faster. The models are small enough that one core is near their
-# speed limit at the default batch; the README gives the measurements (scripts/bench.py --threads).
+# speed limit at the default batch; docs/scale.md gives the measurements (scripts/bench.py --only-threads).
 DEFAULT_THREADS = 1
 
 

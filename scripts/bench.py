@@ -56,7 +56,7 @@ from namelstm.train import train
 
 TUTORIAL_LR = 0.005  # the tutorial's learning rate; it does not change the speed
 # The GPU runs' recipe for "seconds to 80% test accuracy": plain SGD at batch 1024 is far from 80%
-# in 20 epochs (see README), Adam is not.
+# in 20 epochs (docs/scale.md, "On a GPU"), Adam is not.
 GPU_RECIPE = {"optimizer": "adam", "lr": 0.01, "balance": "none"}  # plain accuracy is the target
 GPU_BATCHES = (64, 256, 1024)  # the issue asks for 64 and 1024; 256 is where Adam reaches 80% soonest on CPU
 IQR_THRESHOLD = 0.1  # an in-process timing repeats its runs until the IQR is under this share of the median

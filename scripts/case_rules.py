@@ -1,7 +1,7 @@
 """Which letter-case rule to use, chosen on the validation names (issue 16): accuracy / balanced
 accuracy of checkpoints on the validation names as written, upper-cased and lower-cased, under each
 rule. The forms are handed to `Predictor.rank` as the rule made them, so what is measured is the
-rule, not today's folding (which applies the rule that was chosen). The README's table came from:
+rule, not today's folding (which applies the rule that was chosen). The table in docs/trust.md came from:
 
     namelstm train --model lstm --out /tmp/lstm
     python scripts/case_rules.py --data-dir DIR pretrained /tmp/lstm /tmp/lstm3

@@ -30,7 +30,7 @@ def lstm_run(real_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_default_lstm_is_balanced_and_calibrated_on_held_out_names(lstm_run: Path) -> None:
     # The default recipe trades some plain accuracy for balance (chosen on validation, issue 9).
-    # Over seeds 0-4 it scored 76.0-79.2% accuracy and 49.4-54.7% balanced accuracy (README), so a
+    # Over seeds 0-4 it scored 76.0-79.2% accuracy and 49.4-54.7% balanced accuracy (docs/trust.md), so a
     # single seed is held to the low end of that spread, not to one seed's value.
     checkpoint = Predictor.load(lstm_run).checkpoint
     assert checkpoint is not None

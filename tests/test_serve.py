@@ -250,7 +250,7 @@ def _settle(pid: int, threads: int, seconds: float = 5.0) -> tuple[int, float]:
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the server's threads from /proc")
 def test_load_8_clients_then_200_idle_connections(isolated: Path) -> None:
-    """The README's load test, on loopback only: 8 keep-alive clients x 1,000 requests (GET and POST
+    """The load test of docs/serving.md, on loopback only: 8 keep-alive clients x 1,000 requests (GET and POST
     in turn), then 200 idle connections held open while a normal client asks; the server (a
     `namelstm serve` process, the pretrained model) must answer everything right, and its threads
     and memory must come back. Prints the figures (pytest -s)."""

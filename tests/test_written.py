@@ -208,7 +208,7 @@ def test_names_as_real_lists_hold_them(shipped: Predictor) -> None:
     assert {"capitals", "lower case", "Han", "hyphenated", "particle", "accented", "suffix"} <= forms
     got = _first(shipped, [r["name"] for r in rows])
     right = sum(g == r["language"] for g, r in zip(got, rows, strict=True))
-    assert right / len(rows) >= 0.75  # 64 of 81 when written (README)
+    assert right / len(rows) >= 0.75  # 64 of 81 when written (docs/trust.md)
 
 
 def test_case_and_suffixes_never_decide_the_language(shipped: Predictor) -> None:

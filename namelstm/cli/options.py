@@ -27,9 +27,9 @@ MIN_CONFIDENCE = click.FloatRange(0, 1)
 MIN_CONFIDENCE_HELP = (
     "Answer 'uncertain' (still listing the candidates) when the first language's probability is below "
     "P. `namelstm evaluate` shows the accuracy of the names answered against the share answered (the "
-    "risk-coverage curve); the README gives the P for 90% and 95% precision.  [default: always answer]"
+    "risk-coverage curve); docs/trust.md gives the P for 90% and 95% precision.  [default: always answer]"
 )
-THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see the README on threads]"
+THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see docs/scale.md, CPU threads]"
 # click.Path(path_type=str) keeps what was typed, so "pretrained" (the shipped model) and
 # "./pretrained" (a folder) stay apart.
 CHECKPOINT = click.Path(path_type=str)

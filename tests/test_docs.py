@@ -1,0 +1,109 @@
+"""The documentation's links: every relative link and image in the README and docs/*.md points at
+a file that exists and, for `#anchor` links into markdown, at a heading that exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+ROOT = Path(__file__).resolve().parents[1]
+README_MAX_LINES = 200  # the README is a front door; the rest lives in docs/
+
+FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,}).*?^ {0,3}\1[`~]*[ \t]*$", re.MULTILINE | re.DOTALL)
+CODE_SPAN = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.DOTALL)
+# [text](target) and ![alt](target), the text possibly wrapped over lines; an optional "title".
+INLINE_LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\[\]]*\])*\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
+REFERENCE = re.compile(r"^ {0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+\"[^\"]*\")?\s*$", re.MULTILINE)
+HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+EXTERNAL = ("http://", "https://", "mailto:")
+
+
+def doc_files() -> list[Path]:
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def without_code(text: str) -> str:
+    """Fenced blocks and code spans removed: a `[x](y)` inside them is an example, not a link."""
+    return CODE_SPAN.sub("", FENCE.sub("", text))
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: its text as rendered, lower case, punctuation dropped
+    (letters of any script, digits, `-` and `_` kept), spaces turned into hyphens."""
+    text = re.sub(r"!?\[([^\]]*)\]\([^)]*\)", r"\1", heading)  # a link's text, not its target
+    text = re.sub(r"[`*]|<[^>]+>", "", text)
+    return re.sub(r"[^\w\- ]", "", text.lower()).replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    seen: dict[str, int] = {}
+    found = set()
+    for heading in HEADING.findall(FENCE.sub("", path.read_text(encoding="utf-8"))):
+        base = slug(heading)
+        count = seen.get(base, 0)
+        seen[base] = count + 1
+        found.add(base if count == 0 else f"{base}-{count}")  # GitHub numbers repeated headings
+    return found
+
+
+def links(text: str) -> list[str]:
+    code_free = without_code(text)
+    return INLINE_LINK.findall(code_free) + REFERENCE.findall(code_free)
+
+
+def broken_links(path: Path) -> list[str]:
+    """Each relative link or image of one markdown file that leads nowhere, with the reason."""
+    broken = []
+    for target in links(path.read_text(encoding="utf-8")):
+        if not target or target.lower().startswith(EXTERNAL):
+            continue
+        file_part, _, anchor = unquote(target).partition("#")
+        destination = (path.parent / file_part).resolve() if file_part else path
+        if not destination.exists():
+            broken.append(f"{path.name}: {target} (no such file)")
+        elif anchor and destination.suffix == ".md" and anchor not in anchors(destination):
+            broken.append(f"{path.name}: {target} (no heading '{anchor}' in {destination.name})")
+    return broken
+
+
+def test_every_relative_link_and_image_in_the_docs_resolves() -> None:
+    files = doc_files()
+    assert len(files) > 5  # the README and the pages under docs/
+    assert sum(len(links(path.read_text(encoding="utf-8"))) for path in files) > 50
+    assert [problem for path in files for problem in broken_links(path)] == []
+
+
+def test_the_readme_stays_a_front_door() -> None:
+    assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= README_MAX_LINES
+
+
+def test_a_broken_link_an_unknown_heading_and_a_missing_image_are_caught(tmp_path: Path) -> None:
+    (tmp_path / "other.md").write_text("# Other page\n\n## What happens when…\n\n## Notes\n\n## Notes\n")
+    (tmp_path / "figure.png").write_bytes(b"")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "# Page\n\n"
+        "[fine](other.md) [fine too](other.md#what-happens-when) [the second notes](other.md#notes-1)\n"
+        "[here](#page) ![figure](figure.png) [web](https://example.org/nowhere.md) [mail](mailto:a@b.c)\n"
+        "`[an example](not-a-link.md)`\n\n"
+        "```markdown\n[also an example](nowhere.md)\n```\n\n"
+        "[gone](missing.md) [a wrapped\nlink](other.md#no-such-heading) ![lost](lost.png)\n"
+        "[here, wrong](#nothing)\n\n"
+        "[ref]: elsewhere/gone.md\n"
+    )
+    assert broken_links(page) == [
+        "page.md: missing.md (no such file)",
+        "page.md: other.md#no-such-heading (no heading 'no-such-heading' in other.md)",
+        "page.md: lost.png (no such file)",
+        "page.md: #nothing (no heading 'nothing' in page.md)",
+        "page.md: elsewhere/gone.md (no such file)",
+    ]
+
+
+def test_anchors_are_github_slugs() -> None:
+    assert slug("What happens when…") == "what-happens-when"
+    assert slug("The report's section 3, measured") == "the-reports-section-3-measured"
+    assert slug("Over HTTP: `namelstm serve`") == "over-http-namelstm-serve"
+    assert slug("When it doesn't know: `--min-confidence`") == "when-it-doesnt-know---min-confidence"
+    assert slug("The trade-off of τ") == "the-trade-off-of-τ"
