@@ -24,7 +24,7 @@ from namelstm.checkpoint import load_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data import Batches, NamesDataset, Pair, Split, load_dataset
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import Scores, compute_metrics, score
+from namelstm.evaluate import Outputs, compute_metrics, infer
 from namelstm.models.ensemble import Ensemble
 from namelstm.parallel import Plan, run_plans
 from namelstm.runs import CHECKPOINT, write_json
@@ -128,13 +128,13 @@ def _model(run_dirs: Sequence[Path]) -> torch.nn.Module:
     return models[0] if len(models) == 1 else Ensemble(models).eval()
 
 
-def score_fold(run_dirs: Sequence[Path], split: Split) -> dict[str, Any]:
+def fold_outputs(run_dirs: Sequence[Path], split: Split) -> dict[str, Any]:
     """The fold's model on its validation part (which fits tau and the temperature, under each rule
     of TAU_RULES) and on its test part: raw test log-probabilities and the calibrations, for pooling."""
     model = _model(run_dirs)
 
-    def outputs(pairs: Sequence[Pair]) -> Scores:
-        return score(model, Batches(pairs, split.languages, INFERENCE_BATCH_SIZE, split.alphabet))
+    def outputs(pairs: Sequence[Pair]) -> Outputs:
+        return infer(model, Batches(pairs, split.languages, INFERENCE_BATCH_SIZE, split.alphabet))
 
     val, test = outputs(split.val), outputs(split.test)
     train_targets = Batches(split.train, split.languages, INFERENCE_BATCH_SIZE, split.alphabet).targets
@@ -157,7 +157,7 @@ def _fold_plan(recipe: Recipe, split: Split, fold_dir: Path, done: dict[int, Any
     if recipe.student is not None:
         student = dataclasses.replace(recipe.student, teachers=tuple(str(d) for d in members))
         scored = yield [functools.partial(_train, student, split, fold_dir / "student")]
-    (result,) = yield [functools.partial(score_fold, scored, split)]
+    (result,) = yield [functools.partial(fold_outputs, scored, split)]
     done[k] = {**result, "split": split}
 
 
@@ -198,7 +198,7 @@ def _fold_row(k: int, fold: dict[str, Any], rule: str) -> dict[str, Any]:
     return row
 
 
-def _pooled(folds: Sequence[dict[str, Any]], rule: str | None) -> Scores:
+def _pooled(folds: Sequence[dict[str, Any]], rule: str | None) -> Outputs:
     """Every fold's test outputs calibrated by its own fit (`rule`; None: tau 0, the temperature
     fitted with the one-standard-error tau)."""
     log_probs = []
@@ -207,7 +207,7 @@ def _pooled(folds: Sequence[dict[str, Any]], rule: str | None) -> Scores:
         if rule is None:
             calibration = calibration.as_trained()
         log_probs.append(calibration.apply(fold["test"].log_probs))
-    return Scores(torch.cat(log_probs), torch.cat([f["test"].targets for f in folds]))
+    return Outputs(torch.cat(log_probs), torch.cat([f["test"].targets for f in folds]))
 
 
 def pooled_report(
@@ -254,7 +254,7 @@ def pooled_report(
     }
 
 
-def paired_score_difference(a: Scores, b: Scores, n_classes: int, seed: int) -> dict[str, Any]:
+def paired_score_difference(a: Outputs, b: Outputs, n_classes: int, seed: int) -> dict[str, Any]:
     """Score (mean of accuracy and balanced accuracy) of `a` minus `b` on the same names, with a 95%
     interval from the same resamples of both: the names' luck cancels out."""
     draws_a = bootstrap_draws(a.log_probs, a.targets, n_classes, seed=seed)["score"]

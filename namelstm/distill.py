@@ -45,9 +45,9 @@ def teacher_probabilities(teachers: tuple[str, ...], split: Split, temperature: 
     if any(c.languages != checkpoints[0].languages for c in checkpoints):
         raise NamelstmError("the teachers list their languages in different orders")
     batches = Batches(split.train, checkpoints[0].languages, INFERENCE_BATCH_SIZE, split.alphabet)
-    from namelstm.evaluate import score  # evaluate imports the training stack's neighbours
+    from namelstm.evaluate import infer  # evaluate imports the training stack's neighbours
 
-    log_probs = score(teacher, batches).log_probs[:, order]
+    log_probs = infer(teacher, batches).log_probs[:, order]
     return F.softmax(log_probs / temperature, dim=1)
 
 

@@ -1,7 +1,7 @@
 """Training in several processes with torch.distributed, as started by torchrun (or `train --nproc N`).
 
 Reading order: `World` (where this process stands, from torchrun's environment variables);
-`joined` (the process group for the length of a run) and the `Team` it yields; `rank_share` (a
+`process_group` (the process group for the length of a run) and the `Group` it yields; `rank_share` (a
 rank's slice of a global batch); `stop_requests` (Ctrl-C); `launch` (torchrun from `train --nproc`).
 A process that torchrun did not start is rank 0 of a world of 1, and nothing here costs it anything.
 """
@@ -94,7 +94,7 @@ class _Classify(torch.nn.Module):
 
 
 @dataclass(frozen=True)
-class Team:
+class Group:
     """The ranks of one run as seen from one of them: the collectives training needs.
 
     With a world of one every method is a no-op, so the trainer has a single code path.
@@ -147,16 +147,16 @@ class Team:
 
 
 @contextmanager
-def joined(world: World) -> Iterator[Team]:
+def process_group(world: World) -> Iterator[Group]:
     """Join torchrun's process group for the length of a run and leave it at the end, whatever
     happens. CPU tensors go through gloo, CUDA tensors through nccl."""
     if not world.distributed:
-        yield Team(world)
+        yield Group(world)
         return
     backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
     dist.init_process_group(backend, rank=world.rank, world_size=world.size)
     try:
-        yield Team(world)
+        yield Group(world)
         dist.barrier()  # leave together: a rank that tore down early could fail one still at work
     except RuntimeError as err:
         if world.is_main:

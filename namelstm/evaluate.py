@@ -29,8 +29,10 @@ from namelstm.selective import risk_coverage, thresholds_for_precisions
 
 
 @dataclass(frozen=True)
-class Scores:
-    """A model's outputs on every name of a split, in the split's order."""
+class Outputs:
+    """A model's log-probabilities on every name of a split, in the split's order, with the targets.
+
+    (In namelstm "score" means one thing only: the mean of accuracy and balanced accuracy.)"""
 
     log_probs: torch.Tensor  # [N, n_languages]
     targets: torch.Tensor  # [N]
@@ -49,7 +51,8 @@ class Scores:
 
 
 @torch.no_grad()
-def score(model: NameClassifier, batches: Batches, device: torch.device | str = "cpu") -> Scores:
+def infer(model: NameClassifier, batches: Batches, device: torch.device | str = "cpu") -> Outputs:
+    """Run `model` over every name of `batches` (in eval mode, without gradients)."""
     was_training = model.training
     model.eval()
     log_probs = torch.empty(len(batches.targets), model.n_languages)
@@ -57,7 +60,7 @@ def score(model: NameClassifier, batches: Batches, device: torch.device | str = 
         b = batch.to(device)
         log_probs[batch.rows] = model.classify(b.letters, b.lengths).float().cpu()
     model.train(was_training)
-    return Scores(log_probs, batches.targets)
+    return Outputs(log_probs, batches.targets)
 
 
 def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -68,7 +71,7 @@ def _or_none(value: float, defined: bool) -> float | None:
     return float(value) if defined else None
 
 
-def compute_metrics(scores: Scores, languages: tuple[str, ...] | list[str]) -> dict[str, Any]:
+def compute_metrics(scores: Outputs, languages: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """Accuracy, top-3 accuracy, balanced accuracy (mean per-language recall), macro P/R/F1,
     a per-language table and the confusion matrix (rows: true language, columns: predicted).
 
@@ -125,9 +128,9 @@ def test_metrics(
     """`compute_metrics` on the test part of `split` for the calibrated outputs, labelled with the
     split it came from; `ece_uncalibrated` and the reliability bins show the temperature's effect."""
     calibration = calibration or Calibration()
-    raw = score(model, Batches(split.test, languages, INFERENCE_BATCH_SIZE, split.alphabet), device)
+    raw = infer(model, Batches(split.test, languages, INFERENCE_BATCH_SIZE, split.alphabet), device)
     before = calibration.apply(raw.log_probs, temperature=False)
-    after = Scores(calibration.apply(raw.log_probs), raw.targets)
+    after = Outputs(calibration.apply(raw.log_probs), raw.targets)
     return {
         "split": split.describe(),
         "split_detail": split.detail(),
@@ -166,7 +169,7 @@ def letter_case_metrics(
     languages: tuple[str, ...],
     device: torch.device | str,
     calibration: Calibration,
-    written: Scores,
+    written: Outputs,
 ) -> dict[str, dict[str, float]]:
     """Accuracy and balanced accuracy on the test names in capitals ('DOSTOEVSKY') and in lower case,
     each read as `predict` reads it (folded, so in canonical case), beside the names as written
@@ -184,14 +187,14 @@ def letter_case_metrics(
         if changed:
             rows = torch.tensor([row for row, _ in changed])
             pairs = [pair for _, pair in changed]
-            log_probs[rows] = score(
+            log_probs[rows] = infer(
                 model, Batches(pairs, languages, INFERENCE_BATCH_SIZE, split.alphabet), device
             ).log_probs
         out[label] = accuracies(calibration.apply(log_probs).argmax(1), written.targets, n)
     return out
 
 
-def validation_metrics(raw: Scores, calibration: Calibration) -> dict[str, Any]:
+def validation_metrics(raw: Outputs, calibration: Calibration) -> dict[str, Any]:
     """The calibrated model on the validation names (what chose tau and the recipe), and the whole
     trade-off between accuracy and balanced accuracy that other values of tau would give there."""
     if not len(raw.targets):  # a split with no validation names (hand-made, or tiny languages only)
@@ -202,7 +205,7 @@ def validation_metrics(raw: Scores, calibration: Calibration) -> dict[str, Any]:
             "tradeoff": [],
             "min_confidence": {},
         }
-    calibrated = Scores(calibration.apply(raw.log_probs), raw.targets)
+    calibrated = Outputs(calibration.apply(raw.log_probs), raw.targets)
     return {
         "accuracy": calibrated.accuracy,
         "balanced_accuracy": calibrated.balanced_accuracy,
@@ -223,7 +226,7 @@ def _checkpoint_metrics(
         raise NamelstmError(f"the checkpoint in {where} reads another alphabet than the run's split.json")
     model = checkpoint.build_model(device)
     calibration = Calibration.from_dict(checkpoint.calibration)
-    val = score(model, Batches(split.val, checkpoint.languages, INFERENCE_BATCH_SIZE, split.alphabet), device)
+    val = infer(model, Batches(split.val, checkpoint.languages, INFERENCE_BATCH_SIZE, split.alphabet), device)
     return {
         "run": where,
         "model": checkpoint.model_name,

@@ -29,9 +29,9 @@ from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, sa
 from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from namelstm.data import Batches, Split, load_dataset, split_by_name
 from namelstm.distill import distillation_loss, teacher_probabilities
-from namelstm.distributed import STOP_CHECK_EVERY, Team, World, stop_requests
+from namelstm.distributed import STOP_CHECK_EVERY, Group, World, stop_requests
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import Scores, both_ends, score, test_metrics, validation_metrics
+from namelstm.evaluate import Outputs, both_ends, infer, test_metrics, validation_metrics
 from namelstm.feed import Feed, Step
 from namelstm.models import NameClassifier, build_model, family, init_gates
 from namelstm.runs import (
@@ -174,28 +174,28 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = tqdm.write,
     overwrite: bool = False,
-    team: Team | None = None,
+    group: Group | None = None,
     on_epoch: OnEpoch | None = None,
 ) -> TrainResult:
     """Train on `split.train`, select on `split.val`, score the selected weights on `split.test`.
 
     Writes into `run_dir`: the split, the checkpoint of the best validation loss (rewritten
     atomically whenever it improves), the per-epoch history, the state to resume from after
-    every epoch, and the test metrics. Among several ranks (`team`), every rank calls this with
+    every epoch, and the test metrics. Among several ranks (`group`), every rank calls this with
     the same arguments; only rank 0 writes, logs and scores. `on_epoch(epoch, model)` runs after
     each epoch's training (for benchmarks and sweeps; its time is left out of the epoch's).
     """
-    team = team or Team()
+    group = group or Group()
     config = resolve_config(config)
     if config.init == "chrono" and config.chrono_tmax is None:
         # Chrono's T_max is the longest dependency to keep: in a name, from its first letter to its last.
         config = replace(config, chrono_tmax=max(len(name) for name, _ in split.train))
-    trainer = Trainer(config, split, team, log, progress, on_epoch)  # its device before anything is written
+    trainer = Trainer(config, split, group, log, progress, on_epoch)  # its device before anything is written
     # Rank 0 alone writes checkpoints, so it alone needs the table; a bad file fails before writing.
-    scripts = script_table(config.scripts, split.languages) if team.is_main else {}
+    scripts = script_table(config.scripts, split.languages) if group.is_main else {}
     existed = Path(run_dir).exists()
     staging = _Staging(Path(run_dir))
-    if team.is_main:
+    if group.is_main:
         new_run_dir(run_dir, overwrite)
         staging = _Staging.beside(Path(run_dir)) if overwrite and _holds_files(run_dir) else staging
         (staging.current / METRICS).unlink(missing_ok=True)  # no scores of another run in a new one
@@ -209,7 +209,7 @@ def train(
             epochs = _completed_epochs(staging.current)
             raise TrainingInterrupted(staging.current, epochs, staging.replacing) from None
     except BaseException as stop:
-        if team.is_main:
+        if group.is_main:
             _leave_nothing_half_made(staging, stop, Path(run_dir), existed)
         raise
 
@@ -276,20 +276,20 @@ def resume_training(
     epochs: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = tqdm.write,
-    team: Team | None = None,
+    group: Group | None = None,
 ) -> TrainResult:
     """Continue an interrupted (or, with more `epochs`, a finished) run from its last completed
     epoch. On CPU it ends with the same weights as a run that was never stopped. Among several
     ranks, rank 0 reads the run and hands it to the others (with any number of ranks)."""
-    team = team or Team()
+    group = group or Group()
     run_dir = Path(run_dir)
     loaded: tuple[dict[str, Any], Split] | None = None
-    if team.is_main:
+    if group.is_main:
         remove_stale_temporaries(run_dir)
         if not (run_dir / RESUME).is_file():
             raise NamelstmError(f"{run_dir} holds no {RESUME} to resume from")
         loaded = load_resume_state(run_dir / RESUME), Split.from_dict(read_json(run_dir / SPLIT))
-    state, split = team.broadcast(loaded)  # type: ignore[misc]
+    state, split = group.broadcast(loaded)  # type: ignore[misc]
     config = TrainConfig.from_dict(state["config"])
     if epochs is not None and epochs != config.epochs:
         config, state = _with_new_total(config, state, epochs)
@@ -299,7 +299,7 @@ def resume_training(
             "pass --epochs N to go further"
         )
     log(f"resuming {run_dir} after epoch {state['epoch']} of {config.epochs}")
-    trainer = Trainer(config, split, team, log, progress)
+    trainer = Trainer(config, split, group, log, progress)
     scripts = state.get("scripts") or script_table(config.scripts, split.languages)
     with _seeded(config.seed, trainer.device):
         trainer.setup(_Staging(run_dir), scripts, resume=state)
@@ -444,14 +444,14 @@ class Trainer:
         self,
         config: TrainConfig,
         split: Split,
-        team: Team,
+        group: Group,
         log: Callable[[str], None] = tqdm.write,
         progress: bool = True,
         on_epoch: OnEpoch | None = None,
     ) -> None:
-        self.config, self.split, self.team, self.log, self.on_epoch = config, split, team, log, on_epoch
-        self.progress = progress and team.is_main
-        self.device = team.world.device(config.device)
+        self.config, self.split, self.group, self.log, self.on_epoch = config, split, group, log, on_epoch
+        self.progress = progress and group.is_main
+        self.device = group.world.device(config.device)
 
     def setup(
         self, staging: _Staging, scripts: dict[str, list[str]], resume: dict[str, Any] | None = None
@@ -471,19 +471,19 @@ class Trainer:
             if config.teachers
             else None
         )
-        self.feed = Feed(train_batches, self.device, self.team.world, self.host_weights, soft)
+        self.feed = Feed(train_batches, self.device, self.group.world, self.host_weights, soft)
         if resume is not None:
             self.state.load_state_dict(resume)
         # `model.classify` whose backward sums the ranks' gradients: among ranks, through
         # DistributedDataParallel, which also starts every rank from rank 0's (resumed) weights.
-        self.synced_classify = self.team.wrap(self.state.model, self.device)
-        if resume is None and self.team.is_main:  # from now on, there is a run to resume
+        self.synced_classify = self.group.wrap(self.state.model, self.device)
+        if resume is None and self.group.is_main:  # from now on, there is a run to resume
             save_payload(staging.current / RESUME, self.state.state_dict())
 
     def train(self) -> TrainResult:
         """Every epoch not done yet (Ctrl-C stops after the current batch), then the kept weights scored."""
         started = time.perf_counter()
-        with stop_requests(self.team.world) as interrupted:
+        with stop_requests(self.group.world) as interrupted:
             for epoch in range(self.state.epoch + 1, self.config.epochs + 1):
                 self.run_epoch(epoch, interrupted)
         return self.finish(time.perf_counter() - started)
@@ -492,8 +492,8 @@ class Trainer:
         """Train `epoch` at its learning rate; then rank 0 validates, saves and reports it."""
         started = time.perf_counter()
         lr = _epoch_lr(self.config, epoch)
-        for group in self.state.optimizer.param_groups:
-            group["lr"] = lr
+        for param_group in self.state.optimizer.param_groups:
+            param_group["lr"] = lr
         record = self.train_epoch(epoch, interrupted)
         if record is None:  # Ctrl-C: the partial epoch is dropped; the last saved state stands
             raise TrainingInterrupted(self.staging.current, epoch - 1, self.staging.replacing)
@@ -501,7 +501,7 @@ class Trainer:
             paused = time.perf_counter()
             self.on_epoch(epoch, self.state.model)
             started += time.perf_counter() - paused
-        if self.team.is_main:  # the other ranks only train
+        if self.group.is_main:  # the other ranks only train
             record["lr"] = lr
             self.validate(epoch, record, started)
 
@@ -510,7 +510,7 @@ class Trainer:
         the device: no host sync per batch."""
         started = time.perf_counter()
         self.state.model.train()
-        world = self.team.world
+        world = self.group.world
         totals = torch.zeros(3, device=self.device, dtype=torch.float64)  # loss x names, correct names, names
         names = 0
         desc = f"{self.config.model} epoch {epoch}/{self.config.epochs}"
@@ -527,12 +527,12 @@ class Trainer:
                     mean_part = loss.detach() * (step.batch / world.size)
                     totals[:2] += torch.stack([mean_part, (output.detach().argmax(1) == step.targets).sum()])
                 # Alone, the flag costs nothing to read; among ranks, they agree on it every few steps.
-                if (not world.distributed or i % STOP_CHECK_EVERY == 0) and self.team.any(interrupted()):
+                if (not world.distributed or i % STOP_CHECK_EVERY == 0) and self.group.any(interrupted()):
                     return None
-        if self.team.any(interrupted()):
+        if self.group.any(interrupted()):
             return None
         totals[2] = names
-        loss_sum, correct, n = self.team.sum(totals).tolist()  # the epoch's one host sync
+        loss_sum, correct, n = self.group.sum(totals).tolist()  # the epoch's one host sync
         self._check_finite(loss_sum / n, epoch)
         return {
             "epoch": epoch,
@@ -566,7 +566,7 @@ class Trainer:
             )
         else:
             summed = F.nll_loss(output, step.targets, weight=self.weights, reduction="sum")
-        return summed * (self.team.world.size / step.batch_weight if step.names else 0.0)
+        return summed * (self.group.world.size / step.batch_weight if step.names else 0.0)
 
     def _check_finite(self, train_loss: float, epoch: int) -> None:
         """Stop with a clear message once the loss is no longer finite."""
@@ -585,7 +585,7 @@ class Trainer:
         in_mean = state.in_mean(epoch)
         if in_mean:
             state.averaged.update_parameters(state.model)  # type: ignore[union-attr]
-        val = score(state.model, self.val_batches, self.device)
+        val = infer(state.model, self.val_batches, self.device)
         val_loss = self.val_loss(val)
         record.update(
             val_loss=val_loss,
@@ -608,7 +608,7 @@ class Trainer:
             f"{record['seconds']:.1f}s{_epoch_mark(state.averaged is not None, in_mean, improved)}"
         )
 
-    def val_loss(self, val: Scores) -> float:
+    def val_loss(self, val: Outputs) -> float:
         """Selection uses the loss that training minimises: weighted as the training loss is."""
         return F.nll_loss(val.log_probs, val.targets, weight=self.host_weights).item()
 
@@ -625,7 +625,7 @@ class Trainer:
         the final checkpoint."""
         state, config, targets = self.state, self.config, self.val_batches.targets
         majority = float(torch.bincount(targets).max()) / max(len(targets), 1)
-        if not self.team.is_main:
+        if not self.group.is_main:
             return TrainResult(
                 config, self.staging.current, state.history, state.best.epoch, {}, seconds, majority
             )
@@ -650,15 +650,15 @@ class Trainer:
         save_checkpoint(run_dir / CHECKPOINT, self._checkpoint(kept.epoch, scores, calibration))
         return TrainResult(config, run_dir, state.history, kept.epoch, metrics, seconds, majority)
 
-    def kept_weights(self) -> tuple[Best, Scores]:
+    def kept_weights(self) -> tuple[Best, Outputs]:
         """Put the weights the run keeps into the model, and say which they are with their validation
         scores: the mean of the last epochs (named by the last) when the run averages, else the best epoch."""
         state = self.state
         if state.averaged is None:
             state.model.load_state_dict(state.best.state)
-            return state.best, score(state.model, self.val_batches, self.device)
+            return state.best, infer(state.model, self.val_batches, self.device)
         state.model.load_state_dict(state.averaged.module.state_dict())
-        val = score(state.model, self.val_batches, self.device)
+        val = infer(state.model, self.val_batches, self.device)
         return Best(self.val_loss(val), val.accuracy, self.config.epochs), val
 
     def _checkpoint(
@@ -699,15 +699,15 @@ def train_from_data(
     log: Callable[[str], None] = tqdm.write,
     overwrite: bool = False,
     columns: Columns | None = None,
-    team: Team | None = None,
+    group: Group | None = None,
 ) -> TrainResult:
     """Find (or download) the data (a directory or a CSV/TSV: see `load_names`), split it by name, and
     train. Among several ranks, rank 0 reads the data and hands the split to the others, so only its
     machine needs the files."""
-    team = team or Team()
-    team.world.device(config.device)  # fail before any download, loading or writing
+    group = group or Group()
+    group.world.device(config.device)  # fail before any download, loading or writing
     split = None
-    if team.is_main:
+    if group.is_main:
         new_run_dir(run_dir, overwrite, create=False)
         try:
             dataset = load_dataset(data_dir, config, columns, progress)
@@ -715,5 +715,5 @@ def train_from_data(
         except KeyboardInterrupt:
             raise TrainingInterrupted(None, 0) from None
         log(f"data: {dataset.describe()}; {split.describe()}")
-    split = team.broadcast(split)
-    return train(config, split, run_dir, progress=progress, log=log, overwrite=overwrite, team=team)
+    split = group.broadcast(split)
+    return train(config, split, run_dir, progress=progress, log=log, overwrite=overwrite, group=group)

@@ -49,7 +49,7 @@ from namelstm.data import (
     resolve_data_dir,
     split_by_name,
 )
-from namelstm.evaluate import score
+from namelstm.evaluate import infer
 from namelstm.models import MODELS, build_model
 from namelstm.predict import Predictor
 from namelstm.train import train
@@ -271,7 +271,7 @@ def gpu_training(
         runs / f"gpu-{batch_size}",
         progress=False,
         log=lambda _: None,
-        on_epoch=lambda epoch, model: accuracies.append(score(model, test, device).accuracy),
+        on_epoch=lambda epoch, model: accuracies.append(infer(model, test, device).accuracy),
     )
     history = result.history
     steady = history[1:] or history  # the first epoch pays for CUDA and cuDNN start-up

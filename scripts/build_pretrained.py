@@ -26,7 +26,7 @@ from namelstm.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.cv import Recipe, cross_validate
 from namelstm.data import DATA_URL, Batches, Split, load_names, resolve_data_dir, split_by_name
-from namelstm.evaluate import Scores, score, test_metrics
+from namelstm.evaluate import Outputs, infer, test_metrics
 from namelstm.models import NameClassifier
 from namelstm.models.ensemble import Ensemble
 from namelstm.parallel import run_all
@@ -74,10 +74,10 @@ def evaluate_candidate(name: str, run_dirs: list[Path], split: Split) -> dict[st
     """A candidate's validation figures after its own validation-fitted calibration, and its size."""
     model, first = assemble(run_dirs)
     languages = split.languages
-    val = score(model, Batches(split.val, languages, INFERENCE_BATCH_SIZE))
+    val = infer(model, Batches(split.val, languages, INFERENCE_BATCH_SIZE))
     prior = prior_of(Batches(split.train, languages, INFERENCE_BATCH_SIZE).targets, len(languages))
     calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split", TAU_RULE)
-    calibrated = Scores(calibration.apply(val.log_probs), val.targets)
+    calibrated = Outputs(calibration.apply(val.log_probs), val.targets)
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return {

@@ -47,7 +47,7 @@ from namelstm.calibrate import (
 )
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data import Batches, Split, load_split, resolve_data_dir
-from namelstm.evaluate import score
+from namelstm.evaluate import infer
 from namelstm.models import NameClassifier
 from namelstm.train import train
 
@@ -269,7 +269,7 @@ class Selections:
                 if name not in self.means:
                     self.means[name] = AveragedModel(model)
                 self.means[name].update_parameters(model)
-        val = score(model, self.val)
+        val = infer(model, self.val)
         wloss = F.nll_loss(val.log_probs, val.targets, weight=self.weights).item()
         self.per_epoch.append(
             {"epoch": epoch, "wloss": wloss, **calibrated(val.log_probs, val.targets, self.prior)}
@@ -283,7 +283,7 @@ class Selections:
             "last": self.per_epoch[-1],
         }
         for name, mean in self.means.items():
-            val = score(mean.module, self.val)
+            val = infer(mean.module, self.val)
             picked[name] = {
                 **calibrated(val.log_probs, val.targets, self.prior),
                 "frontier": frontier(val.log_probs, val.targets, self.prior),

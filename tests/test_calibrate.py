@@ -21,7 +21,7 @@ from namelstm.calibrate import (
     tradeoff,
 )
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import Scores, compute_metrics
+from namelstm.evaluate import Outputs, compute_metrics
 from namelstm.script import TUTORIAL_SCRIPTS, default_scripts, evidence, scripts_of
 from namelstm.stats import bootstrap_draws
 
@@ -101,7 +101,7 @@ def test_ece_known_answers() -> None:
 
 def test_a_language_never_predicted_has_no_precision() -> None:
     log_probs = torch.log(torch.tensor([[0.9, 0.1], [0.8, 0.2]]))
-    metrics = compute_metrics(Scores(log_probs, torch.tensor([0, 1])), ["A", "B"])
+    metrics = compute_metrics(Outputs(log_probs, torch.tensor([0, 1])), ["A", "B"])
     assert metrics["per_language"]["B"]["precision"] is None
     assert metrics["per_language"]["A"]["precision"] == pytest.approx(0.5)
     assert {"nll", "ece"} <= set(metrics)
@@ -111,7 +111,7 @@ def test_macro_averages_run_over_true_and_predicted_labels_as_scikit_learn_does(
     # True A, A, B; predicted A, C, B: C is predicted but has no name here. scikit-learn's
     # precision_recall_fscore_support(average="macro", zero_division=0) gives P 2/3, R 1/2, F1 5/9.
     log_probs = torch.log(torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.1, 0.8, 0.1]]))
-    metrics = compute_metrics(Scores(log_probs, torch.tensor([0, 0, 1])), ["A", "B", "C"])
+    metrics = compute_metrics(Outputs(log_probs, torch.tensor([0, 0, 1])), ["A", "B", "C"])
     assert metrics["macro_precision"] == pytest.approx(2 / 3)
     assert metrics["macro_recall"] == pytest.approx(1 / 2)
     assert metrics["macro_f1"] == pytest.approx(5 / 9)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import TINY_CONFIG
 
 from namelstm.cli import cli
-from namelstm.cv import Recipe, assign_parts, cross_validate, fold_splits, score_fold
+from namelstm.cv import Recipe, assign_parts, cross_validate, fold_outputs, fold_splits
 from namelstm.data import load_names
 from namelstm.stats import bootstrap_metrics
 
@@ -93,10 +93,10 @@ def test_each_folds_tau_is_fitted_without_its_test_fold(
     splits = fold_splits(load_names(tiny_data, progress=False), 3, seed=0)
     for k, split in enumerate(splits):
         run = [out / f"fold-{k}" / "member-0"]
-        fitted = score_fold(run, split)
+        fitted = fold_outputs(run, split)
         # Every test name relabelled with one language: a tau fitted on them would move; this one must not.
         relabelled = dataclasses.replace(split, test=tuple((n, split.languages[0]) for n, _ in split.test))
-        again = score_fold(run, relabelled)
+        again = fold_outputs(run, relabelled)
         assert fitted["calibrations"]["one-se"] == again["calibrations"]["one-se"]
         assert not torch.equal(fitted["test"].targets, again["test"].targets)
         assert report["folds"][k]["tau"] == fitted["calibrations"]["one-se"].tau

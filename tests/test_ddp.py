@@ -21,7 +21,7 @@ from conftest import TINY_CONFIG
 from namelstm.checkpoint import load_checkpoint, load_resume_state
 from namelstm.config import TrainConfig
 from namelstm.data import Split, load_names, split_by_name
-from namelstm.distributed import World, joined
+from namelstm.distributed import World, process_group
 from namelstm.predict import Predictor
 from namelstm.train import train, train_from_data
 
@@ -49,8 +49,8 @@ def _free_port() -> int:
 def _rank(rank: int, size: int, port: int, config: TrainConfig, split: Split, run_dir: Path) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    with joined(World(rank, size, rank)) as team:
-        train(config, split, run_dir, team=team, **QUIET)
+    with process_group(World(rank, size, rank)) as group:
+        train(config, split, run_dir, group=group, **QUIET)
 
 
 @pytest.mark.slow  # spawns two gloo ranks (about 5 s), as the torchrun tests beside it

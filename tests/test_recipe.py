@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from namelstm.config import TrainConfig
 from namelstm.data import load_names, split_by_name
-from namelstm.distributed import Team, World
+from namelstm.distributed import Group, World
 from namelstm.errors import NamelstmError
 from namelstm.feed import Step
 from namelstm.train import Trainer, _epoch_lr, resolve_config, train_from_data
@@ -86,7 +86,7 @@ def test_a_steps_loss_is_its_part_of_the_global_batchs_weighted_mean_times_the_r
     number."""
     split = split_by_name(load_names(tiny_data))
     config = dataclasses.replace(TINY_CONFIG, label_smoothing=0.1)
-    trainer = Trainer(config, split, Team(World(0, ranks, 0)))
+    trainer = Trainer(config, split, Group(World(0, ranks, 0)))
     trainer.weights = torch.tensor([1.0, 2.0, 0.5])
     generator = torch.Generator().manual_seed(0)
     output = torch.log_softmax(torch.randn(4, 3, generator=generator), 1)
@@ -95,7 +95,7 @@ def test_a_steps_loss_is_its_part_of_the_global_batchs_weighted_mean_times_the_r
     step = Step(torch.zeros(4, 1, dtype=torch.long), torch.ones(4), targets, whole, names=4, batch=4)
     mean = F.cross_entropy(output, targets, trainer.weights, label_smoothing=0.1)
     assert trainer.step_loss(output, step).item() == pytest.approx(ranks * mean.item())
-    plain = Trainer(dataclasses.replace(config, label_smoothing=0.0), split, Team(World(0, ranks, 0)))
+    plain = Trainer(dataclasses.replace(config, label_smoothing=0.0), split, Group(World(0, ranks, 0)))
     plain.weights = trainer.weights
     weighted = F.nll_loss(output, targets, plain.weights)
     assert plain.step_loss(output, step).item() == pytest.approx(ranks * weighted.item())

@@ -246,19 +246,19 @@ def _more_epochs(context: click.Context) -> int | None:
 def _run_on_every_rank(run: Callable[..., TrainResult], quiet: bool, plots: bool) -> None:
     """Join torchrun's ranks (alone: a world of one) and `run` the training on each. Rank 0 alone
     prints and draws the figures; Ctrl-C stops every rank with exit code 130."""
-    from namelstm.distributed import World, joined
+    from namelstm.distributed import World, process_group
     from namelstm.train import TrainingInterrupted
 
-    with joined(World.from_env()) as team:
-        quiet = quiet or not team.is_main  # only rank 0 prints
+    with process_group(World.from_env()) as group:
+        quiet = quiet or not group.is_main  # only rank 0 prints
         try:
-            result = run(progress=not quiet, log=(lambda _: None) if quiet else _echo_progress, team=team)
+            result = run(progress=not quiet, log=(lambda _: None) if quiet else _echo_progress, group=group)
         except TrainingInterrupted as stop:
-            if team.is_main:
+            if group.is_main:
                 click.echo(f"\n{stop}", err=True)
-            team.barrier()  # every rank waits until rank 0 has said so: none is killed mid-line
+            group.barrier()  # every rank waits until rank 0 has said so: none is killed mid-line
             sys.exit(130)
-    if not team.is_main:
+    if not group.is_main:
         return
     if plots:
         from namelstm.plots import plot_run
