@@ -16,7 +16,7 @@ __all__ = ["Predictor", "Prediction", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name in ("Predictor", "Prediction"):
-        from namelstm import predict
+        from namelstm.inference import predict
 
         return getattr(predict, name)
     raise AttributeError(f"module 'namelstm' has no attribute {name!r}")

@@ -10,12 +10,12 @@ from typing import Any
 
 import torch
 
-from namelstm.data import ALPHABET
+from namelstm.data.names import ALPHABET
+from namelstm.data.script import default_scripts
 from namelstm.errors import NamelstmError
 from namelstm.models import MODELS, NameClassifier, build_model
 from namelstm.models.ensemble import Ensemble
 from namelstm.runs import atomic_write_bytes
-from namelstm.script import default_scripts
 
 FORMAT = "namelstm-checkpoint"
 VERSION = 1

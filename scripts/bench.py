@@ -38,9 +38,9 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from namelstm.alphabet import Alphabet
 from namelstm.config import TrainConfig
-from namelstm.data import (
+from namelstm.data.alphabet import Alphabet
+from namelstm.data.names import (
     Batches,
     Split,
     encode,
@@ -49,10 +49,10 @@ from namelstm.data import (
     resolve_data_dir,
     split_by_name,
 )
-from namelstm.evaluate import infer
+from namelstm.evaluation.evaluate import infer
+from namelstm.inference.predict import Predictor
 from namelstm.models import MODELS, build_model
-from namelstm.predict import Predictor
-from namelstm.train import train
+from namelstm.training.train import train
 
 TUTORIAL_LR = 0.005  # the tutorial's learning rate; it does not change the speed
 # The GPU runs' recipe for "seconds to 80% test accuracy": plain SGD at batch 1024 is far from 80%

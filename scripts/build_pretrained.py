@@ -21,19 +21,19 @@ from typing import Any
 
 import torch
 
-from namelstm.calibrate import Calibration, fit_calibration, prior_of, selection_score
 from namelstm.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
-from namelstm.cv import Recipe, cross_validate
-from namelstm.data import DATA_URL, Batches, Split, load_names, resolve_data_dir, split_by_name
-from namelstm.evaluate import Outputs, infer, test_metrics
+from namelstm.data.names import DATA_URL, Batches, Split, load_names, resolve_data_dir, split_by_name
+from namelstm.data.script import default_scripts
+from namelstm.evaluation.evaluate import Outputs, infer, test_metrics
+from namelstm.experiments.cv import Recipe, cross_validate
+from namelstm.experiments.parallel import run_all
+from namelstm.inference.predict import pretrained_path
 from namelstm.models import NameClassifier
 from namelstm.models.ensemble import Ensemble
-from namelstm.parallel import run_all
-from namelstm.predict import pretrained_path
 from namelstm.runs import CHECKPOINT, HISTORY, METRICS, atomic_write_bytes, read_json, write_json
-from namelstm.script import default_scripts
-from namelstm.train import resolve_config, train
+from namelstm.training.calibrate import Calibration, fit_calibration, prior_of, selection_score
+from namelstm.training.train import resolve_config, train
 
 MAX_BYTES = 5 * 1024 * 1024
 MARGIN = 0.01  # a student within this much of the teacher's validation score is as good as it

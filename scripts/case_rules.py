@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from namelstm.calibrate import accuracies
-from namelstm.data import load_names, split_by_name
-from namelstm.predict import Predictor
+from namelstm.data.names import load_names, split_by_name
+from namelstm.inference.predict import Predictor
+from namelstm.training.calibrate import accuracies
 
 
 def single_case_title(s: str) -> str:

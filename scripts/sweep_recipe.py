@@ -1,6 +1,6 @@
 """Sweep training recipes in parallel, scoring VALIDATION only (the test names never reach a run).
 
-Every run is the library's own training (`namelstm.train.train` with a `TrainConfig`), so a recipe
+Every run is the library's own training (`namelstm.training.train.train` with a `TrainConfig`), so a recipe
 chosen here is what `namelstm train` runs. Each spec's keys are the sweep tables' own names (`hidden`,
 `batch`, `schedule`, `wd`, `smoothing`; see `config_of`). Every split is seed 0's: the runs of a spec
 differ in their initialisation and batch order only.
@@ -36,7 +36,11 @@ import torch
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 
-from namelstm.calibrate import (
+from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
+from namelstm.data.names import Batches, Split, load_split, resolve_data_dir
+from namelstm.evaluation.evaluate import infer
+from namelstm.models import NameClassifier
+from namelstm.training.calibrate import (
     Calibration,
     balanced_accuracy,
     class_weights,
@@ -45,11 +49,7 @@ from namelstm.calibrate import (
     selection_score,
     tradeoff,
 )
-from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
-from namelstm.data import Batches, Split, load_split, resolve_data_dir
-from namelstm.evaluate import infer
-from namelstm.models import NameClassifier
-from namelstm.train import train
+from namelstm.training.train import train
 
 Spec = dict[str, Any]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from namelstm.data import resolve_data_dir
+from namelstm.data.names import resolve_data_dir
 from namelstm.errors import NamelstmError
 from namelstm.runs import atomic_write_bytes
 

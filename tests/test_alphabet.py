@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from namelstm.alphabet import REPORT, Alphabet
+from namelstm.data.alphabet import REPORT, Alphabet
 
 MIXED = [
     "Smith",

@@ -182,8 +182,8 @@ def test_5_a_download_that_fails_its_checksum(
     with zipfile.ZipFile(archive, "w") as zf:
         for path in tiny_data.glob("*.txt"):
             zf.write(path, f"data/names/{path.name}")
-    monkeypatch.setattr("namelstm.data.DATA_URL", archive.as_uri())
-    monkeypatch.setattr("namelstm.data.NAMES_SHA256", {"Alphan.txt": "0" * 64})
+    monkeypatch.setattr("namelstm.data.names.DATA_URL", archive.as_uri())
+    monkeypatch.setattr("namelstm.data.names.NAMES_SHA256", {"Alphan.txt": "0" * 64})
     fails_cleanly(["train", *TINY], 1, "Alphan.txt fails its SHA-256 check", isolated)
 
 

@@ -16,8 +16,8 @@ import torch
 from conftest import REPO
 from torch.utils.benchmark.utils.common import Measurement, TaskSpec
 
-from namelstm.alphabet import Alphabet
 from namelstm.checkpoint import Checkpoint, save_checkpoint
+from namelstm.data.alphabet import Alphabet
 from namelstm.models import MODELS, build_model
 
 

@@ -8,7 +8,11 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from namelstm.calibrate import (
+from namelstm.data.script import TUTORIAL_SCRIPTS, default_scripts, evidence, scripts_of
+from namelstm.errors import NamelstmError
+from namelstm.evaluation.evaluate import Outputs, compute_metrics
+from namelstm.experiments.stats import bootstrap_draws
+from namelstm.training.calibrate import (
     TAU_GRID,
     Calibration,
     accuracies,
@@ -20,10 +24,6 @@ from namelstm.calibrate import (
     selection_score,
     tradeoff,
 )
-from namelstm.errors import NamelstmError
-from namelstm.evaluate import Outputs, compute_metrics
-from namelstm.script import TUTORIAL_SCRIPTS, default_scripts, evidence, scripts_of
-from namelstm.stats import bootstrap_draws
 
 LANGUAGES = tuple(TUTORIAL_SCRIPTS)
 
@@ -194,7 +194,7 @@ def test_bootstrap_scores_are_reproducible_and_spread_around_the_score() -> None
 
 def test_each_family_has_a_tau_rule_and_an_unknown_one_is_refused() -> None:
     from namelstm.config import TrainConfig
-    from namelstm.train import resolve_config
+    from namelstm.training.train import resolve_config
 
     # The families where 5-fold cross-validation showed the one-SE rule losing score keep the best-score rule.
     rules = {m: resolve_config(TrainConfig(model=m)).tau_rule for m in ("rnn", "lstm", "mylstm", "bilstm")}

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from namelstm.calibrate import TAU_GRID
 from namelstm.cli import cli
 from namelstm.config import TrainConfig
+from namelstm.training.calibrate import TAU_GRID
 
 TINY_TRAIN = ["--epochs", "8", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.3", "-q"]
 
@@ -120,7 +120,7 @@ def test_python_dash_m_runs_the_same_cli() -> None:
 
 
 def test_data_describes_a_directory_and_says_it_is_not_the_official_one(tiny_data: Path) -> None:
-    from namelstm.data import load_names
+    from namelstm.data.names import load_names
 
     tiny = run("data", "--data-dir", str(tiny_data))
     assert tiny.exit_code == 0 and "custom data (not the official files)" in tiny.stdout

@@ -13,10 +13,10 @@ import torch
 from click.testing import CliRunner
 from conftest import write_tiny_dataset
 
-from namelstm.analyze import input_gradient_norms, random_names
 from namelstm.cli import cli
-from namelstm.compare import confused_pairs
-from namelstm.data import load_names
+from namelstm.data.names import load_names
+from namelstm.experiments.analyze import input_gradient_norms, random_names
+from namelstm.experiments.compare import confused_pairs
 from namelstm.models import build_model
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -205,8 +205,8 @@ def test_analyze_gradients_on_the_compared_runs(compared: Path) -> None:
 
 
 def test_initial_model_is_the_runs_starting_point(compared: Path) -> None:
-    from namelstm.analyze import initial_model
-    from namelstm.predict import Predictor
+    from namelstm.experiments.analyze import initial_model
+    from namelstm.inference.predict import Predictor
     from namelstm.runs import read_json
 
     config = read_json(compared / "lstm-e2-s1" / "history.json")["config"]

@@ -12,10 +12,10 @@ import pytest
 import torch
 from conftest import TINY_CONFIG
 
-import namelstm.train
-from namelstm.data import load_names, split_by_name
-from namelstm.predict import Predictor
-from namelstm.train import train
+import namelstm.training.train
+from namelstm.data.names import load_names, split_by_name
+from namelstm.inference.predict import Predictor
+from namelstm.training.train import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -27,7 +27,7 @@ def test_training_on_cuda_does_not_sync_the_host_every_step(
     config = replace(TINY_CONFIG, device="cuda", batch_size=4, epochs=2)
     steps_per_epoch = -(-len(split.train) // config.batch_size)
     syncs: list[int] = []
-    real_epoch = namelstm.train.Trainer.train_epoch
+    real_epoch = namelstm.training.train.Trainer.train_epoch
 
     def watched_epoch(*args: Any, **kwargs: Any) -> Any:
         """One training epoch with PyTorch warning at each host-device sync."""
@@ -40,7 +40,7 @@ def test_training_on_cuda_does_not_sync_the_host_every_step(
             torch.cuda.set_sync_debug_mode("default")
             syncs.append(sum("synchroniz" in str(w.message).lower() for w in caught))
 
-    monkeypatch.setattr(namelstm.train.Trainer, "train_epoch", watched_epoch)
+    monkeypatch.setattr(namelstm.training.train.Trainer, "train_epoch", watched_epoch)
     result = train(config, split, tmp_path / "run", progress=False, log=lambda _: None)
     assert len(syncs) == 2 and steps_per_epoch > 20
     # The epoch's totals are read once at its end; the steps themselves never wait for the GPU.

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from conftest import TINY_CONFIG
 
 from namelstm.cli import cli
-from namelstm.cv import Recipe, assign_parts, cross_validate, fold_outputs, fold_splits
-from namelstm.data import load_names
-from namelstm.stats import bootstrap_metrics
+from namelstm.data.names import load_names
+from namelstm.experiments.cv import Recipe, assign_parts, cross_validate, fold_outputs, fold_splits
+from namelstm.experiments.stats import bootstrap_metrics
 
 
 def _check_folds(pairs: list[tuple[str, str]], parts: list[int], k: int) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from namelstm.alphabet import REPORT
-from namelstm.data import (
+from namelstm.data.alphabet import REPORT
+from namelstm.data.names import (
     ALPHABET,
     N_LETTERS,
     NAMES_SHA256,

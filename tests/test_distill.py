@@ -11,11 +11,11 @@ from conftest import TINY_CONFIG
 from torch.nn import functional as F
 
 from namelstm.config import TrainConfig
-from namelstm.data import Split
-from namelstm.distill import distillation_loss, teacher_probabilities
+from namelstm.data.names import Split
 from namelstm.errors import NamelstmError
 from namelstm.runs import SPLIT, read_json
-from namelstm.train import train
+from namelstm.training.distill import distillation_loss, teacher_probabilities
+from namelstm.training.train import train
 
 
 def test_with_one_hot_targets_at_t1_the_loss_is_the_weighted_nll() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from namelstm.data import Batches
-from namelstm.distributed import World, rank_share
+from namelstm.data.names import Batches
 from namelstm.errors import NamelstmError
-from namelstm.feed import Feed
-from namelstm.threads import resolve_threads
+from namelstm.training.distributed import World, rank_share
+from namelstm.training.feed import Feed
+from namelstm.training.threads import resolve_threads
 
 
 def test_world_from_torchrun_environment() -> None:

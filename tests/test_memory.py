@@ -10,10 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from namelstm import memory
 from namelstm.cli import cli
-from namelstm.data import ALPHABET
-from namelstm.memory import (
+from namelstm.data.names import ALPHABET
+from namelstm.experiments import memory
+from namelstm.experiments.memory import (
     CLASS_INDEX,
     CLASS_SYMBOLS,
     DISTRACTOR_INDEX,

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from namelstm.data import N_LETTERS, encode, line_to_tensor
+from namelstm.data.names import N_LETTERS, encode, line_to_tensor
 from namelstm.errors import NamelstmError
 from namelstm.models import MODELS, MyLSTM, build_model
 

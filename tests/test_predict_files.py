@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from namelstm.cli import cli
 from namelstm.errors import BadInput
-from namelstm.predict import Predictor, Ranking
-from namelstm.predict_files import _ranking_cells, predict_file
+from namelstm.inference.files import _ranking_cells, predict_file
+from namelstm.inference.predict import Predictor, Ranking
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,7 +138,7 @@ def test_json_is_whole_or_nothing(tiny_run: Path, monkeypatch: pytest.MonkeyPatc
     ]
     strict = CliRunner().invoke(cli, [*args, "--strict"], input="Bakiaki\n42\n")
     assert strict.exit_code == 2 and strict.stdout == ""
-    monkeypatch.setattr("namelstm.predict_files.JSON_MAX_NAMES", 3)
+    monkeypatch.setattr("namelstm.inference.files.JSON_MAX_NAMES", 3)
     big = CliRunner().invoke(cli, args, input="Ann\n" * 4)  # one over the limit
     assert big.exit_code == 2 and big.stdout == "" and "use --jsonl" in big.stderr
     at_limit = CliRunner().invoke(cli, args, input="Ann\n" * 3)

@@ -10,11 +10,11 @@ import torch
 from click.testing import CliRunner
 
 from namelstm import Predictor
-from namelstm.alphabet import REPORT
 from namelstm.cli import cli
+from namelstm.data.alphabet import REPORT
 from namelstm.errors import NamelstmError
+from namelstm.inference.predict import pretrained_path
 from namelstm.models import build_model
-from namelstm.predict import pretrained_path
 
 CARD = json.loads((pretrained_path().parent / "card.json").read_text())
 ISSUE_9_NAMES = ("Кузнецова", "Δημητρίου", "김민준", "Nakamura")

@@ -24,14 +24,14 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from namelstm.alphabet import REPORT
 from namelstm.cli import cli
-from namelstm.data import load_names
+from namelstm.data.alphabet import REPORT
+from namelstm.data.names import load_names
+from namelstm.data.sources import Columns
 from namelstm.errors import BadInput, NamelstmError
-from namelstm.predict import Predictor
-from namelstm.predict_files import predict_file
-from namelstm.serve import make_server
-from namelstm.sources import Columns
+from namelstm.inference.files import predict_file
+from namelstm.inference.predict import Predictor
+from namelstm.inference.serve import make_server
 
 
 def fast_and_slow(

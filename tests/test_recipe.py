@@ -11,11 +11,11 @@ from conftest import TINY_CONFIG
 from torch.nn import functional as F
 
 from namelstm.config import TrainConfig
-from namelstm.data import load_names, split_by_name
-from namelstm.distributed import Group, World
+from namelstm.data.names import load_names, split_by_name
 from namelstm.errors import NamelstmError
-from namelstm.feed import Step
-from namelstm.train import Trainer, _epoch_lr, resolve_config, train_from_data
+from namelstm.training.distributed import Group, World
+from namelstm.training.feed import Step
+from namelstm.training.train import Trainer, _epoch_lr, resolve_config, train_from_data
 
 QUIET = {"progress": False, "log": lambda _: None}
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from namelstm.predict import Predictor, pretrained_path
-from namelstm.serve import MAX_BODY_BYTES, MAX_NAMES, make_server
+from namelstm.inference.predict import Predictor, pretrained_path
+from namelstm.inference.serve import MAX_BODY_BYTES, MAX_NAMES, make_server
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from namelstm.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all
 from namelstm.cli import cli
-from namelstm.data import Batches, Encoded, encode, load_names, split_by_name
+from namelstm.data.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all
+from namelstm.data.names import Batches, Encoded, encode, load_names, split_by_name
+from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
-from namelstm.sources import Columns
 
 TINY_TRAIN = ["--epochs", "6", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.3", "-q", "--no-plots"]
 
@@ -87,7 +87,7 @@ def test_auto_alphabet_keeps_other_scripts_and_encodes_them(tmp_path: Path) -> N
 
 
 def _round_trips(split: object) -> bool:
-    from namelstm.data import Split
+    from namelstm.data.names import Split
 
     return Split.from_dict(json.loads(json.dumps(split.to_dict()))) == split  # type: ignore[attr-defined]
 

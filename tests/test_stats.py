@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from namelstm.stats import mean_sd, paired_difference, t_975
+from namelstm.experiments.stats import mean_sd, paired_difference, t_975
 
 
 def test_t_quantiles_from_the_table_and_beyond() -> None:

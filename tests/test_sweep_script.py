@@ -6,7 +6,7 @@ import importlib.util
 
 from conftest import REPO
 
-from namelstm.train import resolve_config
+from namelstm.training.train import resolve_config
 
 
 def _sweep():

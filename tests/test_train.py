@@ -11,14 +11,14 @@ import torch
 from click.testing import CliRunner
 from conftest import TINY_CONFIG
 
-import namelstm.train
+import namelstm.training.train
 from namelstm.checkpoint import load_checkpoint, load_resume_state
 from namelstm.cli import cli
-from namelstm.data import load_names, split_by_name
+from namelstm.data.names import load_names, split_by_name
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import evaluate_run, metrics_table
-from namelstm.plots import plot_run
-from namelstm.train import (
+from namelstm.evaluation.evaluate import evaluate_run, metrics_table
+from namelstm.evaluation.plots import plot_run
+from namelstm.training.train import (
     TrainingInterrupted,
     TrainResult,
     resolve_config,
@@ -139,7 +139,9 @@ def test_an_averaging_run_never_calls_one_epoch_best(
     assert "(mean of epochs 2–3)" in metrics_table(metrics)[0]
     titles: list[str] = []
     for figure in ("plot_history", "plot_confusion", "plot_reliability", "plot_tradeoff"):
-        monkeypatch.setattr(f"namelstm.plots.{figure}", lambda *args, **_: titles.extend(map(str, args)))
+        monkeypatch.setattr(
+            f"namelstm.evaluation.plots.{figure}", lambda *args, **_: titles.extend(map(str, args))
+        )
     plot_run(run_dir)
     assert any("(mean of epochs 2–3)" in t for t in titles) and not any("(epoch 3)" in t for t in titles)
 
@@ -172,12 +174,12 @@ def old_run(tiny_run: Path, tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
 def _overwrite_stopped(run_dir: Path, tiny_data: Path, stop_at: int, monkeypatch: pytest.MonkeyPatch) -> str:
     """`train --overwrite` of `run_dir` (seed 1), stopped by Ctrl-C as the training loop sees it
     (the epoch returns None) in epoch `stop_at`: the message it stopped with."""
-    real = namelstm.train.Trainer.train_epoch
+    real = namelstm.training.train.Trainer.train_epoch
 
-    def epoch(trainer: namelstm.train.Trainer, number: int, interrupted: Any) -> Any:
+    def epoch(trainer: namelstm.training.train.Trainer, number: int, interrupted: Any) -> Any:
         return None if number == stop_at else real(trainer, number, interrupted)
 
-    monkeypatch.setattr(namelstm.train.Trainer, "train_epoch", epoch)
+    monkeypatch.setattr(namelstm.training.train.Trainer, "train_epoch", epoch)
     split = split_by_name(load_names(tiny_data), seed=1)
     with pytest.raises(TrainingInterrupted) as stop:
         train(dataclasses.replace(TINY_CONFIG, seed=1), split, run_dir, overwrite=True, **QUIET)
@@ -194,7 +196,7 @@ def test_overwrite_stopped_in_its_first_epoch_leaves_the_old_run_whole(
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
     assert [p.name for p in run_dir.parent.iterdir()] == ["lstm"]  # no half-made run beside it
     # A Ctrl-C before the loop names no epoch of the old run to resume from.
-    monkeypatch.setattr(namelstm.train, "Feed", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    monkeypatch.setattr(namelstm.training.train, "Feed", lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     assert "nothing was kept" in _overwrite_stopped(run_dir, tiny_data, 1, monkeypatch)
     assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
 

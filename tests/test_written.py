@@ -15,11 +15,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from namelstm.cli import cli
+from namelstm.data.readings import han_readings, japanese, mandarin
+from namelstm.data.written import canonical_case, without_suffix
 from namelstm.errors import BadInput
-from namelstm.predict import MAX_LETTERS, Predictor
-from namelstm.readings import han_readings, japanese, mandarin
-from namelstm.selective import min_confidence_for, risk_coverage
-from namelstm.written import canonical_case, without_suffix
+from namelstm.evaluation.selective import min_confidence_for, risk_coverage
+from namelstm.inference.predict import MAX_LETTERS, Predictor
 
 DATA = Path(__file__).parent / "data"
 

@@ -15,7 +15,7 @@ from namelstm.cli.options import (
     _jobs,
     _number_list,
 )
-from namelstm.memory_config import MemoryConfig
+from namelstm.experiments.memory_config import MemoryConfig
 
 MEMORY = MemoryConfig()
 
@@ -67,8 +67,8 @@ def gradients(runs: tuple[Path, ...], min_length: int, random_length: int, sampl
       namelstm analyze gradients
       namelstm analyze gradients outputs/rnn outputs/lstm --random-length 50
     """
-    from namelstm.analyze import analyze_gradients
-    from namelstm.compare import find_runs
+    from namelstm.experiments.analyze import analyze_gradients
+    from namelstm.experiments.compare import find_runs
     from namelstm.runs import resolve_run
 
     run_dirs = [resolve_run(r) for r in runs] if runs else find_runs(COMPARE_DIR)
@@ -140,8 +140,8 @@ def memory(
       namelstm analyze memory --jobs 2
       namelstm analyze memory --distances 10,100 --seeds 0,1,2,3,4 --max-steps 2000 --device cuda
     """
-    from namelstm.memory import analyze_memory
-    from namelstm.train import pick_device
+    from namelstm.experiments.memory import analyze_memory
+    from namelstm.training.train import pick_device
 
     pick_device(device)  # fail before any work when CUDA is asked for and missing
     config = dataclasses.replace(
@@ -196,7 +196,7 @@ def stability(
       namelstm analyze stability
       namelstm analyze stability --seeds 1,2,3 --clip 1 --jobs 2
     """
-    from namelstm.analyze import analyze_stability
+    from namelstm.experiments.analyze import analyze_stability
 
     for line in analyze_stability(models, lrs, seeds, epochs, clip, data_dir, out, _jobs(jobs)):
         click.echo(line)

@@ -60,8 +60,8 @@ def compare(
       namelstm compare --models lstm,mylstm --epochs 30 --seeds 1,2,3,4,5 --out outputs/compare-30
       namelstm compare --data customers.csv --label-column country --models rnn,lstm
     """
-    from namelstm.compare import compare_models
-    from namelstm.sources import Columns
+    from namelstm.data.sources import Columns
+    from namelstm.experiments.compare import compare_models
 
     log = (lambda _: None) if quiet else _echo_progress
     for line in compare_models(

@@ -66,8 +66,8 @@ def cv(
       namelstm cv --model rnn --json > rnn-cv.json
     """
     from namelstm.config import TrainConfig
-    from namelstm.cv import cross_validate_data, summary_lines
-    from namelstm.sources import Columns
+    from namelstm.data.sources import Columns
+    from namelstm.experiments.cv import cross_validate_data, summary_lines
 
     config = TrainConfig(model=model, epochs=epochs, seed=seed)
     report = cross_validate_data(

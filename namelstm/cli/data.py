@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from namelstm.cli.options import ALPHABET_OPTION, DATA_OPTIONS
-from namelstm.sources import Columns
+from namelstm.data.sources import Columns
 
 
 @click.command(short_help="Find or download the dataset and describe it.")
@@ -23,8 +23,8 @@ def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: s
       namelstm data --data-dir ~/datasets/names
       namelstm data --data customers.csv --name-column name --label-column country --alphabet auto
     """
-    from namelstm.alphabet import pick_alphabet
-    from namelstm.data import summarize_data
+    from namelstm.data.alphabet import pick_alphabet
+    from namelstm.data.names import summarize_data
 
     for line in summarize_data(data_dir, Columns(name_column, label_column), pick_alphabet(alphabet)).lines():
         click.echo(line)

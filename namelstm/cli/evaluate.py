@@ -34,10 +34,10 @@ def evaluate(
       namelstm evaluate --checkpoint outputs/rnn --json | jq .per_language.Korean
       namelstm evaluate --checkpoint pretrained --data-dir ~/datasets/names
     """
-    from namelstm.evaluate import evaluate_model, metrics_table
+    from namelstm.evaluation.evaluate import evaluate_model, metrics_table
     from namelstm.runs import default_model
-    from namelstm.threads import apply_threads
-    from namelstm.train import pick_device
+    from namelstm.training.threads import apply_threads
+    from namelstm.training.train import pick_device
 
     apply_threads(threads)
     source, note = (checkpoint, None) if checkpoint is not None else default_model()

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from namelstm.config import TAU_LIMITS, TrainConfig
+from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
-from namelstm.sources import Columns
 
 DEFAULTS = TrainConfig()
 COLUMNS = Columns()
@@ -136,7 +136,7 @@ JOBS_OPTION = click.option(
 
 
 def _jobs(jobs: int | None) -> int:
-    from namelstm.parallel import default_jobs
+    from namelstm.experiments.parallel import default_jobs
 
     return jobs or default_jobs()
 

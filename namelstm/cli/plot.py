@@ -29,7 +29,7 @@ def plot(runs: tuple[Path, ...], overlay: Path) -> None:
       namelstm plot
       namelstm plot outputs/rnn outputs/lstm outputs/mylstm
     """
-    from namelstm.plots import plot_runs
+    from namelstm.evaluation.plots import plot_runs
     from namelstm.runs import resolve_run
 
     for path in plot_runs([resolve_run(r) for r in runs] if runs else [resolve_run(None)], overlay):

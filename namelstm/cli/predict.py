@@ -19,7 +19,7 @@ from namelstm.cli.options import (
 )
 
 if TYPE_CHECKING:
-    from namelstm.predict import Predictor
+    from namelstm.inference.predict import Predictor
 
 
 @click.command(short_help="Rank the likeliest languages of origin of names, or of a whole file.")
@@ -98,8 +98,8 @@ def predict(
       namelstm predict Nguyen --tau 0             # the model as trained: no extra weight for rare languages
       namelstm predict SMITH 佐藤 --min-confidence 0.7   # 'uncertain' where no language reaches 70%
     """
-    from namelstm.predict_files import predict_file, predict_to_stream, records_from_args
-    from namelstm.threads import apply_threads
+    from namelstm.inference.files import predict_file, predict_to_stream, records_from_args
+    from namelstm.training.threads import apply_threads
 
     _check_sources(names, input_path, output, as_json, as_jsonl)
     apply_threads(threads)
@@ -157,7 +157,7 @@ def _check_sources(
 def _load(checkpoint: str | None, tau: float | None, min_confidence: float | None, top_k: int) -> Predictor:
     """The model to predict with (the default one when no --checkpoint), saying on stderr which
     one it is when it was not named, or that its run is unfinished."""
-    from namelstm.predict import Predictor
+    from namelstm.inference.predict import Predictor
     from namelstm.runs import default_model
 
     source, note = (checkpoint, None) if checkpoint is not None else default_model()

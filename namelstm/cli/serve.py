@@ -50,10 +50,10 @@ def serve(
       namelstm serve --min-confidence 0.7         # answer 'uncertain' below 70%
       curl 'http://127.0.0.1:8000/predict?name=Nakamura'
     """
-    from namelstm.predict import Predictor
+    from namelstm.inference.predict import Predictor
+    from namelstm.inference.serve import make_server
     from namelstm.runs import default_model
-    from namelstm.serve import make_server
-    from namelstm.threads import apply_threads
+    from namelstm.training.threads import apply_threads
 
     apply_threads(threads)
     source, note = (checkpoint, None) if checkpoint is not None else default_model()

@@ -25,7 +25,7 @@ from namelstm.cli.options import (
 from namelstm.config import BALANCES, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 
 if TYPE_CHECKING:
-    from namelstm.train import TrainResult
+    from namelstm.training.train import TrainResult
 
 # What --resume accepts beside it; every other setting given on the command line is refused,
 # because a resumed run keeps the settings it was started with.
@@ -210,12 +210,12 @@ def train(
       torchrun --nproc-per-node 2 -m namelstm train            # the same, started by torchrun
     """
     if nproc > 1:
-        from namelstm.distributed import launch
+        from namelstm.training.distributed import launch
 
         sys.exit(launch(nproc, sys.argv[1:], threads))
-    from namelstm.sources import Columns
-    from namelstm.threads import apply_threads
-    from namelstm.train import resume_training, train_from_data
+    from namelstm.data.sources import Columns
+    from namelstm.training.threads import apply_threads
+    from namelstm.training.train import resume_training, train_from_data
 
     apply_threads(threads)
     context = click.get_current_context()
@@ -246,8 +246,8 @@ def _more_epochs(context: click.Context) -> int | None:
 def _run_on_every_rank(run: Callable[..., TrainResult], quiet: bool, plots: bool) -> None:
     """Join torchrun's ranks (alone: a world of one) and `run` the training on each. Rank 0 alone
     prints and draws the figures; Ctrl-C stops every rank with exit code 130."""
-    from namelstm.distributed import World, process_group
-    from namelstm.train import TrainingInterrupted
+    from namelstm.training.distributed import World, process_group
+    from namelstm.training.train import TrainingInterrupted
 
     with process_group(World.from_env()) as group:
         quiet = quiet or not group.is_main  # only rank 0 prints
@@ -261,7 +261,7 @@ def _run_on_every_rank(run: Callable[..., TrainResult], quiet: bool, plots: bool
     if not group.is_main:
         return
     if plots:
-        from namelstm.plots import plot_run
+        from namelstm.evaluation.plots import plot_run
 
         plot_run(result.run_dir)
     click.echo(result.summary())

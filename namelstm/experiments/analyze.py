@@ -1,5 +1,5 @@
 """Section 3 of the report, measured: gradients through time and stability over learning rates.
-(Memory over distance has its own module, `namelstm.memory`.) Each `analyze_*` function computes,
+(Memory over distance has its own module, `namelstm.experiments.memory`.) Each `analyze_*` function computes,
 writes its JSON and figure, and returns the lines to print."""
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import torch
 from torch.nn import functional as F
 
 from namelstm.config import TrainConfig, split_label
-from namelstm.data import Split, line_to_tensor, load_names, resolve_data_dir, split_by_name
+from namelstm.data.names import Split, line_to_tensor, load_names, resolve_data_dir, split_by_name
 from namelstm.errors import NamelstmError
+from namelstm.experiments.parallel import run_all
 from namelstm.models import NameClassifier, build_model, init_gates
-from namelstm.parallel import run_all
 from namelstm.runs import write_json
-from namelstm.train import resolve_config, train
+from namelstm.training.train import resolve_config, train
 
 # ---------------------------------------------------------------------------- (1) gradients through time
 
@@ -63,8 +63,8 @@ def gradient_profile(run_dir: Path, min_length: int, random_length: int, samples
     """`input_gradient_norms` of one run, at initialisation and after training: over up to `samples`
     test names of at least `min_length` letters (true language as target), and over as many random
     strings of `random_length` letters (the model's own prediction as target)."""
-    from namelstm.plots import describe_run
-    from namelstm.predict import Predictor
+    from namelstm.evaluation.plots import describe_run
+    from namelstm.inference.predict import Predictor
     from namelstm.runs import CHECKPOINT, HISTORY, SPLIT, read_json
 
     predictor = Predictor.load(Path(run_dir) / CHECKPOINT)
@@ -131,7 +131,7 @@ def analyze_gradients(
 ) -> list[str]:
     """Gradient by distance at initialisation and after training, per model (mean over its runs):
     writes `gradients.json` and `gradients.png`, returns the lines to print."""
-    from namelstm.plots import plot_gradient_norms
+    from namelstm.evaluation.plots import plot_gradient_norms
 
     profiles = [gradient_profile(run_dir, min_length, random_length, samples) for run_dir in run_dirs]
     report = mean_profiles(profiles)
@@ -214,7 +214,7 @@ def analyze_stability(
 ) -> list[str]:
     """Train each model a few epochs at each rate and seed (`jobs` at a time) on the data's split by
     name with seed 0: writes `stability.json` and `stability.png`, returns the lines to print."""
-    from namelstm.plots import plot_stability
+    from namelstm.evaluation.plots import plot_stability
 
     split = split_by_name(load_names(resolve_data_dir(data_dir)), seed=0)
     tasks = []

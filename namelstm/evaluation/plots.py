@@ -244,7 +244,7 @@ def plot_run(run_dir: Path) -> list[Path]:
     if (run_dir / METRICS).is_file():
         metrics = read_json(run_dir / METRICS)
     else:
-        from namelstm.evaluate import evaluate_run
+        from namelstm.evaluation.evaluate import evaluate_run
 
         metrics = evaluate_run(run_dir)
     about = run_phrases(history_file["config"], len(history_file["epochs"]))

@@ -19,17 +19,17 @@ from typing import Any
 
 import torch
 
-from namelstm.calibrate import TAU_RULES, Calibration, accuracies, fit_calibration, prior_of
 from namelstm.checkpoint import load_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
-from namelstm.data import Batches, NamesDataset, Pair, Split, load_dataset
+from namelstm.data.names import Batches, NamesDataset, Pair, Split, load_dataset
+from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import Outputs, compute_metrics, infer
+from namelstm.evaluation.evaluate import Outputs, compute_metrics, infer
+from namelstm.experiments.parallel import Plan, run_plans
+from namelstm.experiments.stats import bootstrap_draws, bootstrap_metrics, percentile_interval
 from namelstm.models.ensemble import Ensemble
-from namelstm.parallel import Plan, run_plans
 from namelstm.runs import CHECKPOINT, write_json
-from namelstm.sources import Columns
-from namelstm.stats import bootstrap_draws, bootstrap_metrics, percentile_interval
+from namelstm.training.calibrate import TAU_RULES, Calibration, accuracies, fit_calibration, prior_of
 
 VALIDATION_PARTS = 8  # a fold's validation names: 1/8 of its training names (10% of all with 5 folds)
 CV_FILE = "cv.json"
@@ -46,7 +46,7 @@ class Recipe:
 
     def describe(self) -> str:
         """The recipe in words, from the settings the runs resolve to (the family's defaults filled in)."""
-        from namelstm.train import resolve_config  # the training stack loads only when a recipe runs
+        from namelstm.training.train import resolve_config  # the training stack loads only when a recipe runs
 
         text = resolve_config(self.members[0]).describe()
         if len(self.members) > 1:
@@ -57,7 +57,7 @@ class Recipe:
 
     def tau_rule(self) -> str:
         """The rule that chooses tau for the model this recipe scores (its family's, unless set)."""
-        from namelstm.train import resolve_config
+        from namelstm.training.train import resolve_config
 
         return resolve_config(self.student or self.members[0]).tau_rule or "one-se"
 
@@ -117,7 +117,7 @@ def fold_splits(dataset: NamesDataset, folds: int, seed: int) -> list[Split]:
 
 
 def _train(config: TrainConfig, split: Split, run_dir: Path) -> Path:
-    from namelstm.train import train
+    from namelstm.training.train import train
 
     train(config, split, run_dir, progress=False, log=lambda _: None, overwrite=True)
     return run_dir
@@ -314,7 +314,7 @@ def cross_validate_data(
 ) -> dict[str, Any]:
     """`namelstm cv`: find (or download) the data, then `cross_validate` one training config; the
     folds are drawn with `config.seed`, and each fold's run is initialised with it too."""
-    from namelstm.train import resolve_config
+    from namelstm.training.train import resolve_config
 
     config = resolve_config(config)
     dataset = load_dataset(data_dir, config, columns, progress)

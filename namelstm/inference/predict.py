@@ -12,17 +12,17 @@ from typing import Any
 
 import torch
 
-from namelstm.alphabet import REPORT, Alphabet
-from namelstm.calibrate import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.config import PREDICT_BATCH_SIZE
-from namelstm.data import encode
+from namelstm.data.alphabet import REPORT, Alphabet
+from namelstm.data.names import encode
+from namelstm.data.readings import han_readings
+from namelstm.data.script import ScriptEvidence, evidence
+from namelstm.data.written import normalise
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.models import NameClassifier
-from namelstm.readings import han_readings
 from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
-from namelstm.script import ScriptEvidence, evidence
-from namelstm.written import normalise
+from namelstm.training.calibrate import Calibration
 
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
 UNCERTAIN = "uncertain"  # the answer below --min-confidence

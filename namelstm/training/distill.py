@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE
-from namelstm.data import Batches, Split
+from namelstm.data.names import Batches, Split
 from namelstm.errors import NamelstmError
 from namelstm.models.ensemble import Ensemble
 from namelstm.runs import CHECKPOINT, PRETRAINED
@@ -22,7 +22,7 @@ from namelstm.runs import CHECKPOINT, PRETRAINED
 
 def _teacher_checkpoint(source: str) -> Checkpoint:
     if source == PRETRAINED:
-        from namelstm.predict import pretrained_path
+        from namelstm.inference.predict import pretrained_path
 
         return load_checkpoint(pretrained_path())
     path = Path(source)
@@ -45,7 +45,7 @@ def teacher_probabilities(teachers: tuple[str, ...], split: Split, temperature: 
     if any(c.languages != checkpoints[0].languages for c in checkpoints):
         raise NamelstmError("the teachers list their languages in different orders")
     batches = Batches(split.train, checkpoints[0].languages, INFERENCE_BATCH_SIZE, split.alphabet)
-    from namelstm.evaluate import infer  # evaluate imports the training stack's neighbours
+    from namelstm.evaluation.evaluate import infer  # evaluate imports the training stack's neighbours
 
     log_probs = infer(teacher, batches).log_probs[:, order]
     return F.softmax(log_probs / temperature, dim=1)

@@ -24,15 +24,13 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from namelstm.calibrate import TAU_RULES, Calibration, class_weights, fit_calibration, prior_of
 from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
 from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
-from namelstm.data import Batches, Split, load_dataset, split_by_name
-from namelstm.distill import distillation_loss, teacher_probabilities
-from namelstm.distributed import STOP_CHECK_EVERY, Group, World, stop_requests
+from namelstm.data.names import Batches, Split, load_dataset, split_by_name
+from namelstm.data.script import script_table
+from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
-from namelstm.evaluate import Outputs, both_ends, infer, test_metrics, validation_metrics
-from namelstm.feed import Feed, Step
+from namelstm.evaluation.evaluate import Outputs, both_ends, infer, test_metrics, validation_metrics
 from namelstm.models import NameClassifier, build_model, family, init_gates
 from namelstm.runs import (
     CHECKPOINT,
@@ -46,8 +44,10 @@ from namelstm.runs import (
     remove_stale_temporaries,
     write_json,
 )
-from namelstm.script import script_table
-from namelstm.sources import Columns
+from namelstm.training.calibrate import TAU_RULES, Calibration, class_weights, fit_calibration, prior_of
+from namelstm.training.distill import distillation_loss, teacher_probabilities
+from namelstm.training.distributed import STOP_CHECK_EVERY, Group, World, stop_requests
+from namelstm.training.feed import Feed, Step
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:

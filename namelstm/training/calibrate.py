@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from namelstm.config import BALANCE_POWERS
 from namelstm.errors import NamelstmError
-from namelstm.stats import ECE_BINS, bootstrap_draws
+from namelstm.experiments.stats import ECE_BINS, bootstrap_draws
 
 TAU_GRID = tuple(round(0.05 * i, 2) for i in range(-10, 41))  # -0.5 .. 2.0
 # How tau is chosen on validation. "one-se": the tau nearest 0 whose score is within one bootstrap

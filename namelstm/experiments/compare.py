@@ -14,9 +14,11 @@ import numpy as np
 from tqdm import tqdm
 
 from namelstm.config import TrainConfig
-from namelstm.data import Split, load_names, load_split, resolve_data_dir
-from namelstm.parallel import run_all
-from namelstm.predict import Predictor
+from namelstm.data.names import Split, load_names, load_split, resolve_data_dir
+from namelstm.data.sources import Columns
+from namelstm.experiments.parallel import run_all
+from namelstm.experiments.stats import mean_sd, paired_difference
+from namelstm.inference.predict import Predictor
 from namelstm.runs import (
     CHECKPOINT,
     HISTORY,
@@ -27,9 +29,7 @@ from namelstm.runs import (
     read_json,
     write_json,
 )
-from namelstm.sources import Columns
-from namelstm.stats import mean_sd, paired_difference
-from namelstm.train import resolve_config, resume_training, train
+from namelstm.training.train import resolve_config, resume_training, train
 
 METRICS_COMPARED = (
     ("accuracy", "test accuracy"),
@@ -353,7 +353,7 @@ def describe(runs: Sequence[dict[str, Any]]) -> str:
 
 def write_comparison(run_dirs: Sequence[Path], out_dir: Path) -> dict[str, Path]:
     """The tables (Markdown and JSON) and, for the first seed's runs, the two figures, into `out_dir`."""
-    from namelstm.plots import plot_confusions, plot_loss_overlay
+    from namelstm.evaluation.plots import plot_confusions, plot_loss_overlay
 
     runs = [summarize(r, details=False) for r in run_dirs]
     first_seed = min(r["seed"] for r in runs)

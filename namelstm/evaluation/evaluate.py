@@ -10,7 +10,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from namelstm.calibrate import (
+from namelstm.checkpoint import Checkpoint, load_checkpoint
+from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
+from namelstm.data.names import Batches, Split, load_split, resolve_data_dir
+from namelstm.errors import NamelstmError
+from namelstm.evaluation.selective import risk_coverage, thresholds_for_precisions
+from namelstm.models import NameClassifier
+from namelstm.runs import CHECKPOINT, METRICS, PRETRAINED, SPLIT, read_json, resolve_run, write_json
+from namelstm.training.calibrate import (
     Calibration,
     accuracies,
     balanced_accuracy,
@@ -19,13 +26,6 @@ from namelstm.calibrate import (
     selection_score,
     tradeoff,
 )
-from namelstm.checkpoint import Checkpoint, load_checkpoint
-from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
-from namelstm.data import Batches, Split, load_split, resolve_data_dir
-from namelstm.errors import NamelstmError
-from namelstm.models import NameClassifier
-from namelstm.runs import CHECKPOINT, METRICS, PRETRAINED, SPLIT, read_json, resolve_run, write_json
-from namelstm.selective import risk_coverage, thresholds_for_precisions
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str,
 def evaluate_pretrained(data_dir: Path | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Score the shipped model on the test part of the split its model card names, remade from
     the data (found or downloaded as for training). Writes nothing: the package is not a run."""
-    from namelstm.predict import pretrained_card, pretrained_path
+    from namelstm.inference.predict import pretrained_card, pretrained_path
 
     card = pretrained_card()
     settings = card["settings"]

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from namelstm.data import ALPHABET
-from namelstm.memory_config import Arm, MemoryConfig
+from namelstm.data.names import ALPHABET
+from namelstm.experiments.memory_config import Arm, MemoryConfig
+from namelstm.experiments.parallel import Plan, run_plans
 from namelstm.models import NameClassifier, build_model, family, init_gates
-from namelstm.parallel import Plan, run_plans
 
 CLASS_SYMBOLS = "abcd"
 DISTRACTORS = "efghijklmnopqrstuvwxyz"  # never a class symbol, so they carry no information
@@ -269,7 +269,7 @@ def analyze_memory(
     config: MemoryConfig, out_dir: Path, jobs: int, progress: bool = True, log: Callable[[str], None] = print
 ) -> list[str]:
     """Run the experiment, write `memory.json` and `memory.png` into `out_dir`; the lines to print."""
-    from namelstm.plots import plot_memory
+    from namelstm.evaluation.plots import plot_memory
     from namelstm.runs import write_json
 
     log(

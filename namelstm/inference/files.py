@@ -22,10 +22,10 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
+from namelstm.data.sources import TABLE_SUFFIXES, counted_lines, read_table, too_many_fields
 from namelstm.errors import BadInput, NamelstmError
-from namelstm.predict import UNCERTAIN, Prediction, Predictor, Ranking
+from namelstm.inference.predict import UNCERTAIN, Prediction, Predictor, Ranking
 from namelstm.runs import atomic_file
-from namelstm.sources import TABLE_SUFFIXES, counted_lines, read_table, too_many_fields
 
 CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
 JSON_MAX_NAMES = 250_000  # --json holds the whole list until the end; beyond this, --jsonl streams

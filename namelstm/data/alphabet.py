@@ -14,8 +14,8 @@ from functools import cached_property
 
 import numpy as np
 
+from namelstm.data.written import normalise
 from namelstm.errors import NamelstmError
-from namelstm.written import normalise
 
 ALPHABET_CHOICES = ("report", "auto")
 

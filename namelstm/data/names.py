@@ -22,10 +22,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from namelstm.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all, pick_alphabet
 from namelstm.config import TrainConfig, split_label
+from namelstm.data.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all, pick_alphabet
+from namelstm.data.sources import Columns, open_source
 from namelstm.errors import NamelstmError
-from namelstm.sources import Columns, open_source
 
 ALPHABET = REPORT.letters
 N_LETTERS = len(ALPHABET)  # 57, the width of the report's one-hot letter vectors

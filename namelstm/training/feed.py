@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from namelstm.data import Batches, pad_letters
-from namelstm.distributed import World, rank_share
+from namelstm.data.names import Batches, pad_letters
+from namelstm.training.distributed import World, rank_share
 
 # Keep the encoded split on the GPU when it takes at most this share of the free memory.
 RESIDENT_SHARE = 0.25

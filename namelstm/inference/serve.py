@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from namelstm.errors import BadInput
-from namelstm.predict import Predictor
+from namelstm.inference.predict import Predictor
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_NAMES = 1000
@@ -65,7 +65,7 @@ class PredictionServer(ThreadingHTTPServer):
         self.predictor = predictor
         self.quiet = quiet
         self.lock = threading.Lock()
-        self.page = (resources.files("namelstm") / "page.html").read_bytes()
+        self.page = (resources.files("namelstm.inference") / "page.html").read_bytes()
         self.request_timeout = request_timeout
         self.slots = threading.BoundedSemaphore(max_connections)
 

@@ -1,0 +1,3 @@
+"""Scoring a trained model: metrics on held-out names, selective prediction (risk-coverage) and the
+figures.
+"""

@@ -1,0 +1,51 @@
+"""The house rules of the code base, checked: short functions, a package laid out by stage, one loop."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "namelstm"
+SCRIPTS = PACKAGE.parent / "scripts"
+
+
+def _is_click_command(node: ast.FunctionDef) -> bool:
+    return any("command" in ast.unparse(d) for d in node.decorator_list)
+
+
+def test_no_function_is_longer_than_a_screen() -> None:
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                limit = 80 if _is_click_command(node) else 60
+                if node.end_lineno - node.lineno + 1 > limit:  # type: ignore[operator]
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.name}")
+    assert not long
+
+
+def test_the_package_is_laid_out_by_stage_and_each_folder_says_its_job() -> None:
+    assert len(list(PACKAGE.glob("*.py"))) <= 8
+    folders = [p for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()]
+    assert {p.name for p in folders} >= {
+        "data",
+        "models",
+        "training",
+        "evaluation",
+        "inference",
+        "experiments",
+        "cli",
+    }
+    for folder in folders:
+        assert ast.get_docstring(ast.parse((folder / "__init__.py").read_text(encoding="utf-8"))), folder
+
+
+def test_the_recipe_sweep_trains_through_the_library() -> None:
+    sweep = (SCRIPTS / "sweep_recipe.py").read_text(encoding="utf-8")
+    assert ".backward(" not in sweep and "train(" in sweep
+
+
+def test_the_public_api_stays() -> None:
+    import namelstm
+
+    assert namelstm.Predictor.__name__ == "Predictor" and namelstm.Prediction.__name__ == "Prediction"
