@@ -168,7 +168,7 @@ def test_5_bad_data_directories(isolated: Path, files: dict[str, bytes] | None, 
     fails_cleanly(["train", "--data-dir", "d", *TINY], 1, message, isolated)
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".txt"])
 def test_5_a_table_to_predict_that_is_not_utf8(isolated: Path, suffix: str) -> None:
     (isolated / f"in{suffix}").write_bytes(b"name\nAnn\nJos\xe9\n")
     args = ["predict", "--checkpoint", "pretrained", "--input", f"in{suffix}", "--output", "out.csv", "-q"]

@@ -69,7 +69,7 @@ def read_input(f: IO[str], path: Path, column: str, bar: tqdm) -> tuple[list[str
     records, read lazily."""
     delimiter = TABLE_SUFFIXES.get(path.suffix.lower())
     if delimiter is None:
-        return None, _line_records(counted_lines(f, bar))
+        return None, _line_records(counted_lines(f, bar), str(path))
     header, rows = read_table(counted_lines(f, bar), delimiter, str(path))
     if header is None or column not in header:
         columns = ", ".join(map(repr, header or []))
@@ -79,10 +79,14 @@ def read_input(f: IO[str], path: Path, column: str, bar: tqdm) -> tuple[list[str
     return header, _table_records(rows, len(header), header.index(column), delimiter)
 
 
-def _line_records(lines: Iterable[str]) -> Iterator[Record]:
-    for line_no, line in enumerate(lines, start=1):
-        if line.strip():
-            yield Record(line.rstrip("\r\n"), line_no)
+def _line_records(lines: Iterable[str], where: str = "standard input") -> Iterator[Record]:
+    line_no = 0
+    try:
+        for line_no, line in enumerate(lines, start=1):
+            if line.strip():
+                yield Record(line.rstrip("\r\n"), line_no)
+    except UnicodeDecodeError:  # as read_table says it of a table
+        raise NamelstmError(f"{where} is not UTF-8 (near line {line_no + 1})") from None
 
 
 def _table_records(
