@@ -11,21 +11,13 @@ from namelstm.cli.options import (
     DATA_OPTIONS,
     DEFAULTS,
     JOBS_OPTION,
+    MODEL_OPTION,
     _jobs,
-    _model_name,
-    _ModelHelp,
 )
 
 
 @click.command(short_help="Cross-validate a model family: every name is a test name once.")
-@click.option(
-    "--model",
-    cls=_ModelHelp,
-    default=DEFAULTS.model,
-    show_default=True,
-    callback=_model_name,
-    describe=lambda models: f"Model family: {', '.join(models)}.",
-)
+@MODEL_OPTION
 @click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True)
 @click.option(
     "--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Draws the folds and the runs."

@@ -154,3 +154,14 @@ ALPHABET_OPTION = click.option(
     show_default=True,
     help="The report's 57 letters, or the letters of the data (for scripts the 57 cannot hold).",
 )
+
+
+# The family a command trains, with every registered family and the default in its help.
+MODEL_OPTION = click.option(
+    "--model",
+    cls=_ModelHelp,
+    default=DEFAULTS.model,
+    show_default=True,
+    callback=_model_name,
+    describe=lambda models: f"Model family: {', '.join(models)}.",
+)

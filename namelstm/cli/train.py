@@ -16,9 +16,9 @@ from namelstm.cli.options import (
     DATA_OPTIONS,
     DEFAULTS,
     DEVICE_OPTION,
+    MODEL_OPTION,
     THREADS_HELP,
     _echo_progress,
-    _model_name,
     _ModelHelp,
     _per_family,
 )
@@ -33,14 +33,7 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
 
 
 @click.command(short_help="Train a model family; score it on held-out names.")
-@click.option(
-    "--model",
-    cls=_ModelHelp,
-    default=DEFAULTS.model,
-    show_default=True,
-    callback=_model_name,
-    describe=lambda models: f"Model family: {', '.join(models)}.",
-)
+@MODEL_OPTION
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option(
     "--batch-size",
