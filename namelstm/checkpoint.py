@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,11 @@ def load_resume_state(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
         raise NamelstmError(f"{path} is not a namelstm resume state")
     return state
+
+
+def load_averaged(paths: Sequence[Path]) -> tuple[NameClassifier, list[Checkpoint]]:
+    """The models saved at `paths` (checkpoint files), their probabilities averaged when there are
+    several (an ensemble, a distillation teacher, a cross-validation fold), and their checkpoints."""
+    checkpoints = [load_checkpoint(Path(path)) for path in paths]
+    models = [c.build_model() for c in checkpoints]
+    return (models[0] if len(models) == 1 else Ensemble(models).eval()), checkpoints

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from namelstm.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from namelstm.checkpoint import load_averaged, save_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data.names import DATA_URL, Batches, Split, load_names, resolve_data_dir, split_by_name
 from namelstm.data.script import default_scripts
@@ -29,10 +29,8 @@ from namelstm.evaluation.evaluate import Outputs, infer, test_metrics
 from namelstm.experiments.cv import Recipe, cross_validate
 from namelstm.experiments.parallel import run_all
 from namelstm.inference.predict import pretrained_path
-from namelstm.models import NameClassifier
-from namelstm.models.ensemble import Ensemble
 from namelstm.runs import CHECKPOINT, HISTORY, METRICS, atomic_write_bytes, read_json, write_json
-from namelstm.training.calibrate import Calibration, fit_calibration, prior_of, selection_score
+from namelstm.training.calibrate import Calibration, fit_calibration, selection_score
 from namelstm.training.train import resolve_config, train
 
 MAX_BYTES = 5 * 1024 * 1024
@@ -64,18 +62,12 @@ def member_run(config: TrainConfig, split: Split, work: Path) -> Path:
     return run_dir
 
 
-def assemble(run_dirs: list[Path]) -> tuple[NameClassifier, Checkpoint]:
-    checkpoints = [load_checkpoint(r / CHECKPOINT) for r in run_dirs]
-    models = [c.build_model() for c in checkpoints]
-    return (models[0] if len(models) == 1 else Ensemble(models).eval()), checkpoints[0]
-
-
 def evaluate_candidate(name: str, run_dirs: list[Path], split: Split) -> dict[str, Any]:
     """A candidate's validation figures after its own validation-fitted calibration, and its size."""
-    model, first = assemble(run_dirs)
+    model, (first, *_) = load_averaged([r / CHECKPOINT for r in run_dirs])
     languages = split.languages
     val = infer(model, Batches(split.val, languages, INFERENCE_BATCH_SIZE))
-    prior = prior_of(Batches(split.train, languages, INFERENCE_BATCH_SIZE).targets, len(languages))
+    prior = Calibration.from_dict(first.calibration).prior  # the training split's shares, as stored
     calibration = fit_calibration(val.log_probs, val.targets, prior, "validation split", TAU_RULE)
     calibrated = Outputs(calibration.apply(val.log_probs), val.targets)
     buffer = io.BytesIO()

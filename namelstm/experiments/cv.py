@@ -19,17 +19,16 @@ from typing import Any
 
 import torch
 
-from namelstm.checkpoint import load_checkpoint
+from namelstm.checkpoint import load_averaged
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data.names import Batches, NamesDataset, Pair, Split, load_dataset
 from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
 from namelstm.evaluation.evaluate import Outputs, compute_metrics, infer
 from namelstm.experiments.parallel import Plan, run_plans
-from namelstm.experiments.stats import bootstrap_draws, bootstrap_metrics, percentile_interval
-from namelstm.models.ensemble import Ensemble
+from namelstm.experiments.stats import bootstrap_draws, draw_intervals, percentile_interval
 from namelstm.runs import CHECKPOINT, write_json
-from namelstm.training.calibrate import TAU_RULES, Calibration, accuracies, fit_calibration, prior_of
+from namelstm.training.calibrate import TAU_RULES, Calibration, accuracies, fit_calibration
 
 VALIDATION_PARTS = 8  # a fold's validation names: 1/8 of its training names (10% of all with 5 folds)
 CV_FILE = "cv.json"
@@ -123,27 +122,21 @@ def _train(config: TrainConfig, split: Split, run_dir: Path) -> Path:
     return run_dir
 
 
-def _model(run_dirs: Sequence[Path]) -> torch.nn.Module:
-    models = [load_checkpoint(d / CHECKPOINT).build_model() for d in run_dirs]
-    return models[0] if len(models) == 1 else Ensemble(models).eval()
-
-
 def fold_outputs(run_dirs: Sequence[Path], split: Split) -> dict[str, Any]:
     """The fold's model on its validation part (which fits tau and the temperature, under each rule
     of TAU_RULES) and on its test part: raw test log-probabilities and the calibrations, for pooling."""
-    model = _model(run_dirs)
+    model, checkpoints = load_averaged([d / CHECKPOINT for d in run_dirs])
 
     def outputs(pairs: Sequence[Pair]) -> Outputs:
         return infer(model, Batches(pairs, split.languages, INFERENCE_BATCH_SIZE, split.alphabet))
 
     val, test = outputs(split.val), outputs(split.test)
-    train_targets = Batches(split.train, split.languages, INFERENCE_BATCH_SIZE, split.alphabet).targets
-    prior = prior_of(train_targets, len(split.languages))
+    prior = Calibration.from_dict(checkpoints[0].calibration).prior  # the fold's training shares
     calibrations = {
         rule: fit_calibration(val.log_probs, val.targets, prior, "the fold's validation part", rule)
         for rule in TAU_RULES
     }
-    return {"test": test, "calibrations": calibrations, "val_n": len(split.val)}
+    return {"test": test, "calibrations": calibrations}
 
 
 def _fold_plan(recipe: Recipe, split: Split, fold_dir: Path, done: dict[int, Any]) -> Plan:
@@ -217,11 +210,13 @@ def pooled_report(
     bootstrap intervals under the recipe's tau rule (`pooled`), under each rule, and at tau 0."""
     languages = dataset.languages
     rule = recipe.tau_rule()
-    points = {}
+    points, score_draws = {}, {}
     for label, which in (("one_se", "one-se"), ("best_rule", "best"), ("as_trained", None)):
         pooled = _pooled(folds, which)
         metrics = compute_metrics(pooled, languages)
-        intervals = bootstrap_metrics(pooled.log_probs, pooled.targets, len(languages), seed=seed)
+        draws = bootstrap_draws(pooled.log_probs, pooled.targets, len(languages), seed=seed)
+        score_draws[label] = draws["score"]  # the same resamples for every point: paired
+        intervals = draw_intervals(draws)
         points[label] = {
             **{k: metrics[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1", "ece")},
             "score": (metrics["accuracy"] + metrics["balanced_accuracy"]) / 2,
@@ -235,7 +230,12 @@ def pooled_report(
                 for i, lang in enumerate(languages)
             },
         }
-    one_se, best = _pooled(folds, "one-se"), _pooled(folds, "best")
+    low, high = percentile_interval(score_draws["one_se"] - score_draws["best_rule"])
+    difference = {
+        "difference": points["one_se"]["score"] - points["best_rule"]["score"],
+        "interval": [low, high],
+        "exceeds_noise": low > 0 or high < 0,
+    }
     return {
         "recipe": recipe.name,
         "describe": recipe.describe(),
@@ -250,18 +250,8 @@ def pooled_report(
         "one_se": points["one_se"],
         "best_rule": points["best_rule"],
         "as_trained": points["as_trained"],
-        "rule_difference": paired_score_difference(one_se, best, len(languages), seed),
+        "rule_difference": difference,
     }
-
-
-def paired_score_difference(a: Outputs, b: Outputs, n_classes: int, seed: int) -> dict[str, Any]:
-    """Score (mean of accuracy and balanced accuracy) of `a` minus `b` on the same names, with a 95%
-    interval from the same resamples of both: the names' luck cancels out."""
-    draws_a = bootstrap_draws(a.log_probs, a.targets, n_classes, seed=seed)["score"]
-    draws_b = bootstrap_draws(b.log_probs, b.targets, n_classes, seed=seed)["score"]
-    exact = [accuracies(s.log_probs.argmax(1), s.targets, n_classes)["score"] for s in (a, b)]
-    low, high = percentile_interval(draws_a - draws_b)
-    return {"difference": exact[0] - exact[1], "interval": [low, high], "exceeds_noise": low > 0 or high < 0}
 
 
 def summary_lines(report: dict[str, Any]) -> list[str]:

@@ -149,7 +149,11 @@ def bootstrap_metrics(
     log_probs: torch.Tensor, targets: torch.Tensor, n_classes: int, seed: int = 0
 ) -> dict[str, Any]:
     """95% bootstrap intervals of `bootstrap_draws`' figures; 'recall' is one interval per language."""
-    draws = bootstrap_draws(log_probs, targets, n_classes, seed=seed)
+    return draw_intervals(bootstrap_draws(log_probs, targets, n_classes, seed=seed))
+
+
+def draw_intervals(draws: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """`percentile_interval` of each of `bootstrap_draws`' figures; one per language for 'recall'."""
     intervals: dict[str, Any] = {k: percentile_interval(v) for k, v in draws.items() if k != "recall"}
-    intervals["recall"] = [percentile_interval(draws["recall"][:, i]) for i in range(n_classes)]
+    intervals["recall"] = [percentile_interval(column) for column in draws["recall"].T]
     return intervals

@@ -12,21 +12,19 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from namelstm.checkpoint import Checkpoint, load_checkpoint
+from namelstm.checkpoint import load_averaged
 from namelstm.config import INFERENCE_BATCH_SIZE
 from namelstm.data.names import Batches, Split
 from namelstm.errors import NamelstmError
-from namelstm.models.ensemble import Ensemble
-from namelstm.runs import CHECKPOINT, PRETRAINED
+from namelstm.runs import PRETRAINED, resolve_checkpoint
 
 
-def _teacher_checkpoint(source: str) -> Checkpoint:
+def _teacher_file(source: str) -> Path:
     if source == PRETRAINED:
         from namelstm.inference.predict import pretrained_path
 
-        return load_checkpoint(pretrained_path())
-    path = Path(source)
-    return load_checkpoint(path / CHECKPOINT if path.is_dir() else path)
+        return pretrained_path()
+    return resolve_checkpoint(source)
 
 
 def teacher_probabilities(teachers: tuple[str, ...], split: Split, temperature: float) -> torch.Tensor:
@@ -34,12 +32,10 @@ def teacher_probabilities(teachers: tuple[str, ...], split: Split, temperature: 
     order and language order, softened by `temperature`."""
     if temperature <= 0:
         raise NamelstmError(f"the distillation temperature must be positive, not {temperature:g}")
-    checkpoints = [_teacher_checkpoint(t) for t in teachers]
+    teacher, checkpoints = load_averaged([_teacher_file(t) for t in teachers])
     for source, checkpoint in zip(teachers, checkpoints, strict=True):
         if set(checkpoint.languages) != set(split.languages) or checkpoint.alphabet != split.alphabet.letters:
             raise NamelstmError(f"the teacher {source} knows other languages or letters than this data")
-    models = [c.build_model() for c in checkpoints]
-    teacher = models[0] if len(models) == 1 else Ensemble(models).eval()
     # Every teacher must answer in the split's language order; the first one's is permuted to it.
     order = torch.tensor([checkpoints[0].languages.index(lang) for lang in split.languages])
     if any(c.languages != checkpoints[0].languages for c in checkpoints):
