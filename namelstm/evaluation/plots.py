@@ -514,11 +514,13 @@ def plot_tradeoff(metrics: dict[str, Any], path: Path, title: str) -> Path:
     left, right = fig.subplots(1, 2)
     left.plot(taus, accuracy, color="C0", label="accuracy")
     left.plot(taus, balanced, color="C1", label="balanced accuracy")
-    left.plot(
-        taus, [r["score"] for r in rows], color="grey", ls="--", label="their mean (what tau maximises)"
-    )
+    left.plot(taus, [r["score"] for r in rows], color="grey", ls="--", label="their mean, the score")
     on_grid = "" if fitted in at else " (not on the grid)"
-    left.axvline(fitted, color="C3", ls=":", label=f"fitted tau = {fitted:g}{on_grid}")
+    # Which rule read the score: the best one, or the tau nearest 0 within one standard error of it.
+    rule = {"one-se": ", one-SE rule", "best": ", best score"}.get(
+        metrics.get("calibration", {}).get("tau_rule", ""), ""
+    )
+    left.axvline(fitted, color="C3", ls=":", label=f"fitted tau = {fitted:g}{rule}{on_grid}")
     left.set(xlabel="logit adjustment tau (0: the model as trained)", title="validation names, by tau")
     left.legend(loc="lower right", fontsize=8)
     right.plot(
