@@ -8,6 +8,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -15,7 +16,14 @@ from conftest import TINY_CONFIG
 
 from namelstm.cli import cli
 from namelstm.data.names import load_names
-from namelstm.experiments.cv import Recipe, assign_parts, cross_validate, fold_outputs, fold_splits
+from namelstm.experiments.cv import (
+    POOLED_FILE,
+    Recipe,
+    assign_parts,
+    cross_validate,
+    fold_outputs,
+    fold_splits,
+)
 from namelstm.experiments.stats import bootstrap_metrics
 
 
@@ -84,6 +92,10 @@ def test_cv_json_pools_every_name_once_with_intervals(
     # The pooled figures are under the family's own tau rule (lstm: the best score), and say so.
     assert saved["tau_rule"] == "best" and saved["pooled"] == saved["best_rule"]
     assert [f["tau"] for f in saved["folds"]] == [f["tau_best_rule"] for f in saved["folds"]]
+    # The pooled names' calibrated outputs are kept, so families can be paired name by name.
+    with np.load(out / POOLED_FILE, allow_pickle=False) as pooled:
+        right = pooled["log_probs"].argmax(1) == pooled["targets"]
+    assert len(right) == n and abs(right.mean() - saved["pooled"]["accuracy"]) < 1e-6
 
 
 def test_each_folds_tau_is_fitted_without_its_test_fold(

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import random
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from namelstm.checkpoint import load_averaged
@@ -27,11 +29,12 @@ from namelstm.errors import NamelstmError
 from namelstm.evaluation.evaluate import Outputs, compute_metrics, infer
 from namelstm.experiments.parallel import Plan, run_plans
 from namelstm.experiments.stats import bootstrap_draws, draw_intervals, percentile_interval
-from namelstm.runs import CHECKPOINT, write_json
+from namelstm.runs import CHECKPOINT, atomic_write_bytes, write_json
 from namelstm.training.calibrate import TAU_RULES, Calibration, accuracies, fit_calibration
 
 VALIDATION_PARTS = 8  # a fold's validation names: 1/8 of its training names (10% of all with 5 folds)
 CV_FILE = "cv.json"
+POOLED_FILE = "pooled.npz"  # the pooled test names' calibrated log-probabilities, for pairing families
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +171,12 @@ def cross_validate(
     done: dict[int, Any] = {}
     plans = [_fold_plan(recipe, s, Path(out_dir) / f"fold-{k}", done) for k, s in enumerate(splits)]
     run_plans(plans, jobs, desc=f"cv {recipe.name}", progress=progress)
-    report = pooled_report(recipe, [done[k] for k in range(folds)], dataset, seed)
+    pooled = [done[k] for k in range(folds)]
+    report = pooled_report(recipe, pooled, dataset, seed)
+    outputs = _pooled(pooled, report["tau_rule"])
+    buffer = io.BytesIO()
+    np.savez(buffer, log_probs=outputs.log_probs.numpy(), targets=outputs.targets.numpy())
+    atomic_write_bytes(Path(out_dir) / POOLED_FILE, buffer.getvalue())
     write_json(Path(out_dir) / CV_FILE, report)
     return report
 
@@ -244,6 +252,7 @@ def pooled_report(
         "folds_count": len(folds),
         "seed": seed,
         "data": dataset.data_label,
+        "fingerprint": dataset.fingerprint,
         "tau_rule": rule,
         "folds": [_fold_row(k, fold, rule) for k, fold in enumerate(folds)],
         "pooled": points["one_se" if rule == "one-se" else "best_rule"],
