@@ -407,6 +407,7 @@ def write_pretrained(
     """The shipped checkpoint, its other forms, card.json and MODEL_CARD.md, into `out`."""
     calibration: Calibration = chosen["calibration"]
     metrics = test_metrics(chosen["model"], split, split.languages, "cpu", calibration)
+    out.mkdir(parents=True, exist_ok=True)
     target = out / pretrained_path().name
     save_checkpoint(target, shipped_checkpoint(chosen, split, metrics, chosen["recipe"].describe()))
     write_runtime_forms(target)

@@ -140,7 +140,7 @@ def choose_weights(members: Sequence[Checkpoint], split: Split, rule: str) -> tu
     def score(weights: tuple[float, ...]) -> tuple[float, float]:
         mixed = torch.logsumexp(stacked + torch.tensor(weights).log().view(-1, 1, 1), dim=0)
         tau = fit_tau(mixed, targets, prior, rule)
-        return selection_score(Calibration(prior, tau).apply(mixed), targets), -max(weights)
+        return selection_score(Calibration(prior, tau).apply(mixed), targets), -sum(w * w for w in weights)
 
     return max(weight_grid(len(members)), key=score)
 
