@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -202,6 +203,10 @@ def pct_interval(point: dict[str, Any], key: str) -> str:
     return f"{point[key]:.1%} [{low:.1%}, {high:.1%}]"
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+HEADLINE_BLOCK = re.compile(r"(<!-- headline -->)(.*?)(<!-- /headline -->)", re.DOTALL)
+
+
 def headline(card: dict[str, Any]) -> str:
     """The sentence the README quotes: the cross-validated figures of the shipped recipe, and its test."""
     m, cv = card["test_metrics"], card["cross_validation"]
@@ -213,11 +218,30 @@ def headline(card: dict[str, Any]) -> str:
     if not cv:
         return f"Not cross-validated; {held_out}."
     pooled = cv["pooled"]
+
+    def figure(key: str, what: str) -> str:
+        low, high = pooled["intervals"][key]
+        return f"{pooled[key]:.1%} {what} [{low * 100:.1f}, {high * 100:.1f}]"
+
     return (
         f"Cross-validated over {cv['folds_count']} folds by name it scores "
-        f"**{pct_interval(pooled, 'accuracy')} accuracy and "
-        f"{pct_interval(pooled, 'balanced_accuracy')} balanced accuracy**; {held_out}."
+        f"**{figure('accuracy', 'accuracy')} and {figure('balanced_accuracy', 'balanced accuracy')}**; "
+        f"{held_out}."
     )
+
+
+def readme_headline(readme: str) -> str:
+    """The README's headline sentence (between its headline marks), on one line."""
+    found = HEADLINE_BLOCK.search(readme)
+    return " ".join(found.group(2).split()) if found else ""
+
+
+def write_readme_headline(card: dict[str, Any], readme: Path = README) -> None:
+    """Put the card's headline between the README's headline marks, so its figures come from the card."""
+    text = readme.read_text(encoding="utf-8")
+    if HEADLINE_BLOCK.search(text):
+        new = HEADLINE_BLOCK.sub(lambda m: m.group(1) + card["headline"] + m.group(3), text, count=1)
+        atomic_write_bytes(readme, new.encode())
 
 
 def cv_markdown(cv: dict[str, Any] | None) -> list[str]:
@@ -354,6 +378,16 @@ def write_runtime_forms(checkpoint_path: Path) -> None:
     the ONNX form and its onnxruntime Predictor (issue 25) call their library export here."""
 
 
+def description(checkpoint: Checkpoint) -> str:
+    """The shipped model in words: '`bilstm` (hidden size 64)', or its members with their weights."""
+    if not checkpoint.parts:
+        return f"`{checkpoint.model_name}` (hidden size {checkpoint.hidden_size})"
+    members = (
+        f"`{p['model']}` (hidden size {p['hidden_size']}, weight {p['weight']:.2f})" for p in checkpoint.parts
+    )
+    return "an ensemble of " + " + ".join(members)
+
+
 def card_of(
     chosen: dict[str, Any],
     candidates: list[dict[str, Any]],
@@ -363,7 +397,8 @@ def card_of(
     budget: int,
 ) -> dict[str, Any]:
     checkpoint: Checkpoint = load_checkpoint(target)
-    recipe: Recipe = chosen["recipe"]
+    recipe: Recipe = chosen["recipe"].resolved()
+    scored = recipe.student or recipe.members[0].configs()[0]
     listed = [
         {
             k: c[k]
@@ -375,12 +410,14 @@ def card_of(
     ]
     cv_keys = ("folds_count", "folds", "pooled", "as_trained", "best_rule", "rule_difference")
     return {
-        "description": checkpoint.describe().split(", test accuracy")[0],
+        "description": description(checkpoint),
         "recipe": recipe.describe(),
         "model": checkpoint.model_name,
         "members": len(checkpoint.parts) or checkpoint.members,
         "epoch": checkpoint.epoch,
-        "settings": recipe.to_dict(),
+        # The scored model's settings: `evaluate --checkpoint pretrained` remakes the split from them.
+        "settings": dataclasses.replace(scored, teachers=()).to_dict(),
+        "recipe_settings": recipe.to_dict(),
         "split": checkpoint.config["split"],
         "parameters": chosen["parameters"],
         "bytes": target.stat().st_size,
@@ -416,11 +453,13 @@ def write_pretrained(
     card["headline"] = headline(card)
     write_json(out / "card.json", card)
     atomic_write_bytes(out / "MODEL_CARD.md", card_markdown(card).encode())
+    if out == pretrained_path().parent:  # the package's model: the README quotes it
+        write_readme_headline(card)
     print(
         f"chose {chosen['name']} (validation score {chosen['val_score']:.4f}); "
         f"test accuracy {metrics['accuracy']:.1%}, balanced {metrics['balanced_accuracy']:.1%}, "
         f"ECE {metrics['ece']:.3f}; wrote {target} ({target.stat().st_size / 1024:.0f} KB), "
-        f"card.json, MODEL_CARD.md\nREADME: {card['headline']}"
+        f"card.json, MODEL_CARD.md; headline: {card['headline']}"
     )
 
 

@@ -192,6 +192,11 @@ def test_the_card_cross_validates_exactly_the_shipped_recipe() -> None:
     assert all(c["shippable"] for c in CARD["candidates"] if c["name"] == CARD["chosen"])
 
 
+def test_the_readme_headline_is_the_cards_built_in_one_place() -> None:
+    script = _script()
+    assert script.readme_headline((REPO / "README.md").read_text()) == script.headline(CARD)
+
+
 @pytest.mark.slow
 def test_a_mini_build_ships_the_recipe_it_cross_validates(tiny_data: Path, tmp_path: Path) -> None:
     script = _script()
