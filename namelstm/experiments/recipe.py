@@ -194,12 +194,19 @@ def build_all(
     recipes: Sequence[Recipe], split: Split, work: Path, jobs: int = 1, progress: bool = True
 ) -> list[Path]:
     """`build_steps` of every recipe, their trainings side by side over `jobs` processes; the scored
-    checkpoint of each, in order. Recipes built together must not share a run that is not trained yet."""
+    checkpoint of each, in order. A run that several recipes share (a family's model alone and in
+    ensembles) is trained once, first, so that no two builds train it at the same time."""
+    work = Path(work)
+    shared = {run_name(c): c for r in recipes for m in r.resolved().members for c in m.configs()}
     done: dict[int, Path] = {}
 
-    def plan(k: int, recipe: Recipe) -> Generator[list[Callable[[], Any]], list[Any], None]:
-        done[k] = yield from build_steps(recipe, split, Path(work))
+    def members_first() -> Generator[list[Callable[[], Any]], list[Any], None]:
+        yield [functools.partial(train_run, c, split, work / name) for name, c in shared.items()]
 
+    def plan(k: int, recipe: Recipe) -> Generator[list[Callable[[], Any]], list[Any], None]:
+        done[k] = yield from build_steps(recipe, split, work)
+
+    run_plans([members_first()], jobs, desc="members", progress=progress)
     run_plans([plan(k, r) for k, r in enumerate(recipes)], jobs, desc="build", progress=progress)
     return [done[k] for k in range(len(recipes))]
 
