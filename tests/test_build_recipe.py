@@ -147,6 +147,22 @@ def test_cross_validation_builds_each_fold_through_the_recipe_build(
     assert report["describe"] == two.describe() and report["settings"] == two.to_dict()
 
 
+def test_a_finished_run_is_kept_only_for_the_same_settings_and_split(
+    tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from namelstm.training import train as training
+
+    calls: list[Path] = []
+    monkeypatch.setattr(training, "train", lambda config, split, run_dir, **_: calls.append(run_dir))
+    run_dir = Path(shutil.copytree(tiny_run, tmp_path / "run"))
+    split = Split.from_dict(read_json(run_dir / SPLIT))
+    config = Recipe.single(TINY_CONFIG).resolved().members[0].config
+    assert recipe.train_run(config, split, run_dir) == run_dir and calls == []
+    recipe.train_run(dataclasses.replace(config, epochs=3), split, run_dir)
+    recipe.train_run(config, dataclasses.replace(split, test=split.test[1:]), run_dir)  # other data
+    assert calls == [run_dir, run_dir]
+
+
 def test_build_pretrained_skips_families_it_lacks_and_refuses_them_when_asked() -> None:
     script = _script()
     assert script.registered(["lstm", "no-such-family"], asked=False) == ["lstm"]

@@ -25,7 +25,7 @@ from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data.names import Batches, Split
 from namelstm.evaluation.evaluate import infer
 from namelstm.experiments.parallel import run_plans
-from namelstm.runs import CHECKPOINT, HISTORY, METRICS, read_json
+from namelstm.runs import CHECKPOINT, HISTORY, METRICS, SPLIT, read_json
 from namelstm.training.calibrate import Calibration, fit_calibration, fit_tau, selection_score
 
 WEIGHT_STEP = 0.1  # an ensemble's weights are chosen on validation over the simplex in steps of this
@@ -109,10 +109,14 @@ def run_name(config: TrainConfig) -> str:
 
 
 def train_run(config: TrainConfig, split: Split, run_dir: Path) -> Path:
-    """Train `config` into `run_dir`, or keep the finished run with the same settings already there."""
+    """Train `config` into `run_dir`, or keep the finished run of the same settings and split there."""
     from namelstm.training.train import train
 
-    if (run_dir / METRICS).is_file() and read_json(run_dir / HISTORY)["config"] == config.to_dict():
+    if (
+        (run_dir / METRICS).is_file()
+        and read_json(run_dir / HISTORY)["config"] == config.to_dict()
+        and read_json(run_dir / SPLIT) == split.to_dict()
+    ):
         return run_dir
     train(config, split, run_dir, progress=False, log=lambda _: None, overwrite=True)
     return run_dir
