@@ -9,6 +9,11 @@ best ships, or the fastest within MARGIN of it. Then exactly that recipe is cros
 through the same build path for the card. The test names play no part in any choice.
 
     python scripts/build_pretrained.py --data-dir ../shared/data/names --jobs 2
+
+A quick check of the whole path, written elsewhere (fewer families, folds and epochs):
+
+    python scripts/build_pretrained.py --data-dir DIR --jobs 2 --families lstm,bilstm --seeds 1 \
+        --folds 2 --max-epochs 2 --work /tmp/build --out /tmp/card
 """
 
 from __future__ import annotations
