@@ -21,6 +21,7 @@ from namelstm.runs import atomic_write_bytes
 FORMAT = "namelstm-checkpoint"
 VERSION = 1
 RESUME_FORMAT = "namelstm-resume-v1"
+ENSEMBLE = "ensemble"  # the model_name of a checkpoint whose `parts` list its members
 
 
 def save_payload(path: Path, payload: dict[str, Any]) -> None:
@@ -60,6 +61,9 @@ class Checkpoint:
     members: int = 1  # > 1: an Ensemble of this many models of `model_name`, weights under "members.<k>."
     calibration: dict[str, Any] = field(default_factory=dict)  # see calibrate.Calibration.to_dict
     scripts: dict[str, list[str]] = field(default_factory=dict)  # language -> scripts it is written in
+    # A weighted ensemble of any families (model_name ENSEMBLE): one {"model", "hidden_size", "weight"}
+    # per member, whose tensors are under "members.<k>."; hidden_size is then the largest member's.
+    parts: tuple[dict[str, Any], ...] = ()
 
     def describe(self) -> str:
         """'lstm, hidden 64, test accuracy 71.6%, balanced 54.0%, split by name ...': which model answers."""
@@ -70,6 +74,11 @@ class Checkpoint:
             score = f", test accuracy {test['accuracy']:.1%}{balanced}, {test['split']}"
         members = f", an ensemble of {self.members}" if self.members > 1 else ""
         unfinished = "" if self.finished else f", {self.weights()}"
+        if self.parts:
+            listed = " + ".join(
+                f"{p['model']} hidden {p['hidden_size']} x{p['weight']:.2f}" for p in self.parts
+            )
+            return f"an ensemble of {listed}{score}"
         return f"{self.model_name}, hidden {self.hidden_size}{members}{score}{unfinished}"
 
     @property
@@ -90,10 +99,16 @@ class Checkpoint:
         return TrainConfig.from_dict(self.config).kept_weights(self.epoch)
 
     def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
-        def one() -> NameClassifier:
-            return build_model(self.model_name, len(self.alphabet), len(self.languages), self.hidden_size)
+        def one(name: str, hidden_size: int) -> NameClassifier:
+            return build_model(name, len(self.alphabet), len(self.languages), hidden_size)
 
-        model = one() if self.members == 1 else Ensemble([one() for _ in range(self.members)])
+        if self.parts:
+            members = [one(p["model"], p["hidden_size"]) for p in self.parts]
+            model: NameClassifier = Ensemble(members, [p["weight"] for p in self.parts])
+        elif self.members > 1:
+            model = Ensemble([one(self.model_name, self.hidden_size) for _ in range(self.members)])
+        else:
+            model = one(self.model_name, self.hidden_size)
         try:
             model.load_state_dict(self.state_dict)
         except RuntimeError:
@@ -106,6 +121,7 @@ class Checkpoint:
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     payload = {"format": FORMAT, "version": VERSION, **asdict(checkpoint)}
     payload["languages"] = list(checkpoint.languages)
+    payload["parts"] = [dict(p) for p in checkpoint.parts]
     payload["state_dict"] = {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}
     save_payload(path, payload)
 
@@ -121,7 +137,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
     raw = load_payload(path, "checkpoint")
     _check(isinstance(raw, dict) and raw.get("format") == FORMAT, path, "no namelstm header")
     _check(raw.get("version") == VERSION, path, f"version {raw.get('version')!r}, expected {VERSION}")
-    _check(raw.get("model_name") in MODELS, path, f"unknown model {raw.get('model_name')!r}")
+    parts = _checked_parts(raw.get("parts") or [], path)
+    known = raw.get("model_name") in MODELS or (raw.get("model_name") == ENSEMBLE and parts)
+    _check(known, path, f"unknown model {raw.get('model_name')!r}")
     _check(isinstance(raw.get("hidden_size"), int) and raw["hidden_size"] > 0, path, "bad hidden_size")
     languages = raw.get("languages")
     _check(
@@ -147,12 +165,78 @@ def load_checkpoint(path: Path) -> Checkpoint:
         state_dict=state,
         epoch=int(raw.get("epoch", 0)),
         members=int(raw.get("members", 1)),
+        parts=parts,
         alphabet=raw["alphabet"],
         config=dict(raw.get("config") or {}),
         metrics=dict(raw.get("metrics") or {}),
         calibration=dict(raw.get("calibration") or {}),
         # Checkpoints from before the script table get the shipped one when their languages match.
         scripts=dict(raw["scripts"]) if isinstance(raw.get("scripts"), dict) else default_scripts(languages),
+    )
+
+
+def _checked_parts(parts: Any, path: Path) -> tuple[dict[str, Any], ...]:
+    def fits(part: Any) -> bool:
+        return (
+            isinstance(part, dict)
+            and part.get("model") in MODELS
+            and isinstance(part.get("hidden_size"), int)
+            and part["hidden_size"] > 0
+            and isinstance(part.get("weight"), float | int)
+            and part["weight"] >= 0
+        )
+
+    _check(isinstance(parts, list) and all(fits(p) for p in parts), path, "bad ensemble members")
+    _check(not parts or sum(p["weight"] for p in parts) > 0, path, "ensemble weights sum to 0")
+    return tuple(
+        {"model": p["model"], "hidden_size": p["hidden_size"], "weight": float(p["weight"])} for p in parts
+    )
+
+
+def member_parts(checkpoint: Checkpoint) -> list[tuple[dict[str, Any], dict[str, torch.Tensor]]]:
+    """Each model inside `checkpoint` (itself, or an ensemble's members) with its share of the
+    checkpoint's probability and its own tensors."""
+    c = checkpoint
+    if not c.parts and c.members == 1:
+        return [({"model": c.model_name, "hidden_size": c.hidden_size, "weight": 1.0}, c.state_dict)]
+    equal = {"model": c.model_name, "hidden_size": c.hidden_size, "weight": 1 / c.members}
+    parts = c.parts or (equal,) * c.members
+    return [
+        (
+            dict(part),
+            {key.split(".", 2)[2]: v for key, v in c.state_dict.items() if key.startswith(f"members.{k}.")},
+        )
+        for k, part in enumerate(parts)
+    ]
+
+
+def weighted_ensemble(checkpoints: Sequence[Checkpoint], weights: Sequence[float]) -> Checkpoint:
+    """One checkpoint whose model is `checkpoints`' mean probability with `weights` (normalised; an
+    ensemble among them is flattened into its members), with the first one's languages, letters,
+    scripts and calibration; every member must answer the same languages in the same order."""
+    first = checkpoints[0]
+    for c in checkpoints:
+        if c.languages != first.languages or c.alphabet != first.alphabet:
+            raise NamelstmError("an ensemble's members must know the same languages, in order, and letters")
+    total = sum(weights)
+    if len(weights) != len(checkpoints) or min(weights) < 0 or total <= 0:
+        raise NamelstmError(f"an ensemble needs one non-negative weight per member, not {list(weights)}")
+    parts: list[dict[str, Any]] = []
+    state: dict[str, torch.Tensor] = {}
+    for checkpoint, weight in zip(checkpoints, weights, strict=True):
+        for part, tensors in member_parts(checkpoint):
+            state.update({f"members.{len(parts)}.{key}": v for key, v in tensors.items()})
+            parts.append({**part, "weight": part["weight"] * weight / total})
+    return Checkpoint(
+        model_name=ENSEMBLE,
+        hidden_size=max(p["hidden_size"] for p in parts),
+        languages=first.languages,
+        state_dict=state,
+        epoch=0,
+        alphabet=first.alphabet,
+        calibration=first.calibration,
+        scripts=first.scripts,
+        parts=tuple(parts),
     )
 
 

@@ -9,7 +9,6 @@ bootstrapped for 95% intervals.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import io
 import random
@@ -28,40 +27,14 @@ from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
 from namelstm.evaluation.evaluate import Outputs, compute_metrics, infer
 from namelstm.experiments.parallel import Plan, run_plans
+from namelstm.experiments.recipe import Recipe, build_steps
 from namelstm.experiments.stats import bootstrap_draws, draw_intervals, percentile_interval
-from namelstm.runs import CHECKPOINT, atomic_write_bytes, write_json
+from namelstm.runs import atomic_write_bytes, write_json
 from namelstm.training.calibrate import TAU_RULES, Calibration, accuracies, fit_calibration
 
 VALIDATION_PARTS = 8  # a fold's validation names: 1/8 of its training names (10% of all with 5 folds)
 CV_FILE = "cv.json"
 POOLED_FILE = "pooled.npz"  # the pooled test names' calibrated log-probabilities, for pairing families
-
-
-@dataclasses.dataclass(frozen=True)
-class Recipe:
-    """What each fold trains: `members` (several = their probabilities averaged) and, optionally, a
-    `student` distilled from them, which is then the model scored."""
-
-    name: str
-    members: tuple[TrainConfig, ...]
-    student: TrainConfig | None = None
-
-    def describe(self) -> str:
-        """The recipe in words, from the settings the runs resolve to (the family's defaults filled in)."""
-        from namelstm.training.train import resolve_config  # the training stack loads only when a recipe runs
-
-        text = resolve_config(self.members[0]).describe()
-        if len(self.members) > 1:
-            text += f"; {len(self.members)} seeds averaged"
-        if self.student is not None:
-            text += f"; distilled into {resolve_config(self.student).describe()}"
-        return text
-
-    def tau_rule(self) -> str:
-        """The rule that chooses tau for the model this recipe scores (its family's, unless set)."""
-        from namelstm.training.train import resolve_config
-
-        return resolve_config(self.student or self.members[0]).tau_rule or "one-se"
 
 
 def assign_parts(pairs: Sequence[Pair], parts: int, seed: int) -> list[int]:
@@ -118,17 +91,11 @@ def fold_splits(dataset: NamesDataset, folds: int, seed: int) -> list[Split]:
     return splits
 
 
-def _train(config: TrainConfig, split: Split, run_dir: Path) -> Path:
-    from namelstm.training.train import train
-
-    train(config, split, run_dir, progress=False, log=lambda _: None, overwrite=True)
-    return run_dir
-
-
-def fold_outputs(run_dirs: Sequence[Path], split: Split) -> dict[str, Any]:
-    """The fold's model on its validation part (which fits tau and the temperature, under each rule
-    of TAU_RULES) and on its test part: raw test log-probabilities and the calibrations, for pooling."""
-    model, checkpoints = load_averaged([d / CHECKPOINT for d in run_dirs])
+def fold_outputs(checkpoint: Path, split: Split) -> dict[str, Any]:
+    """The fold's model (its recipe's scored checkpoint) on its validation part (which fits tau and the
+    temperature, under each rule of TAU_RULES) and on its test part: raw test log-probabilities and the
+    calibrations, for pooling."""
+    model, checkpoints = load_averaged([checkpoint])
 
     def outputs(pairs: Sequence[Pair]) -> Outputs:
         return infer(model, Batches(pairs, split.languages, INFERENCE_BATCH_SIZE, split.alphabet))
@@ -143,18 +110,10 @@ def fold_outputs(run_dirs: Sequence[Path], split: Split) -> dict[str, Any]:
 
 
 def _fold_plan(recipe: Recipe, split: Split, fold_dir: Path, done: dict[int, Any]) -> Plan:
-    """Train the members side by side, then the student (it needs them), then score: three batches."""
-    k = split.data["fold"]
-    members = yield [
-        functools.partial(_train, config, split, fold_dir / f"member-{config.seed}")
-        for config in recipe.members
-    ]
-    scored = members
-    if recipe.student is not None:
-        student = dataclasses.replace(recipe.student, teachers=tuple(str(d) for d in members))
-        scored = yield [functools.partial(_train, student, split, fold_dir / "student")]
+    """Build the recipe on the fold as the shipped model is built (recipe.build_steps), then score it."""
+    scored = yield from build_steps(recipe, split, fold_dir)
     (result,) = yield [functools.partial(fold_outputs, scored, split)]
-    done[k] = {**result, "split": split}
+    done[split.data["fold"]] = {**result, "split": split}
 
 
 def cross_validate(
@@ -217,7 +176,7 @@ def pooled_report(
     """cv.json: the recipe, a flat `folds` list, and the pooled out-of-fold figures with 95%
     bootstrap intervals under the recipe's tau rule (`pooled`), under each rule, and at tau 0."""
     languages = dataset.languages
-    rule = recipe.tau_rule()
+    rule = recipe.resolved().tau_rule
     points, score_draws = {}, {}
     for label, which in (("one_se", "one-se"), ("best_rule", "best"), ("as_trained", None)):
         pooled = _pooled(folds, which)
@@ -247,8 +206,7 @@ def pooled_report(
     return {
         "recipe": recipe.name,
         "describe": recipe.describe(),
-        "config": [c.to_dict() for c in recipe.members],
-        "student": recipe.student.to_dict() if recipe.student else None,
+        "settings": recipe.to_dict(),
         "folds_count": len(folds),
         "seed": seed,
         "data": dataset.data_label,
@@ -317,5 +275,5 @@ def cross_validate_data(
 
     config = resolve_config(config)
     dataset = load_dataset(data_dir, config, columns, progress)
-    recipe = Recipe(config.model, (config,))
+    recipe = Recipe.single(config)
     return cross_validate(recipe, dataset, out_dir, folds, config.seed, jobs, progress)

@@ -24,7 +24,8 @@ from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data.names import Batches, NamesDataset, load_dataset
 from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
-from namelstm.experiments.cv import CV_FILE, POOLED_FILE, Recipe, cross_validate, fold_splits
+from namelstm.experiments.cv import CV_FILE, POOLED_FILE, cross_validate, fold_splits
+from namelstm.experiments.recipe import Recipe, run_name
 from namelstm.experiments.stats import BOOTSTRAP_DRAWS, bootstrap_draws, percentile_interval
 from namelstm.runs import CHECKPOINT, HISTORY, read_json, write_json
 
@@ -54,13 +55,12 @@ def compare_families(
         report = _reuse(family_dir, config, dataset, folds, seed)
         if report is None:
             log(f"cross-validating {config.model} ({folds} folds)")
-            report = cross_validate(
-                Recipe(config.model, (config,)), dataset, family_dir, folds, seed, jobs, progress
-            )
+            report = cross_validate(Recipe.single(config), dataset, family_dir, folds, seed, jobs, progress)
         else:
             log(f"reusing {family_dir / CV_FILE}")
         pooled[config.model] = _load_pooled(family_dir)
-        summaries[config.model] = _summary(report, family_dir, dataset, folds, seed)
+        runs = [family_dir / f"fold-{k}" / run_name(config) for k in range(folds)]
+        summaries[config.model] = _summary(report, runs, dataset)
     names = [name for split in fold_splits(dataset, folds, seed) for name, _ in split.test]
     result = pair_families(pooled, summaries, names, dataset, seed)
     result.update(
@@ -85,7 +85,7 @@ def _reuse(
         return None
     report = read_json(path)
     same = (
-        report.get("config") == [config.to_dict()]
+        report.get("settings") == Recipe.single(config).to_dict()
         and report.get("folds_count") == folds
         and report.get("seed") == seed
         and report.get("fingerprint") == dataset.fingerprint
@@ -98,11 +98,9 @@ def _load_pooled(family_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.from_numpy(saved["log_probs"]), torch.from_numpy(saved["targets"])
 
 
-def _summary(
-    report: dict[str, Any], family_dir: Path, dataset: NamesDataset, folds: int, seed: int
-) -> dict[str, Any]:
-    """A family's pooled figures, its size, its training time per fold and its scoring speed."""
-    run_dirs = [family_dir / f"fold-{k}" / f"member-{seed}" for k in range(folds)]
+def _summary(report: dict[str, Any], run_dirs: Sequence[Path], dataset: NamesDataset) -> dict[str, Any]:
+    """A family's pooled figures, its size, its training time per fold (`run_dirs`: one per fold) and
+    its scoring speed."""
     seconds = [sum(r["seconds"] for r in read_json(d / HISTORY)["epochs"]) for d in run_dirs]
     model, _ = load_averaged([run_dirs[0] / CHECKPOINT])
     point = report["pooled"]
