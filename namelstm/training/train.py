@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
@@ -48,6 +47,7 @@ from namelstm.training.calibrate import TAU_RULES, Calibration, class_weights, f
 from namelstm.training.distill import distillation_loss, teacher_probabilities
 from namelstm.training.distributed import STOP_CHECK_EVERY, Group, World, stop_requests
 from namelstm.training.feed import Feed, Step
+from namelstm.training.optim import JointOptimizer, build_optimizer, clip_gradients
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -351,7 +351,7 @@ class RunState:
     config: TrainConfig
     scripts: dict[str, list[str]]  # stored with every checkpoint of the run
     model: NameClassifier
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | JointOptimizer
     shuffler: torch.Generator  # the batch order
     # Averaging the last epochs' weights (Izmailov et al. 2018, SWA) smooths out the epoch-to-epoch
     # swings of the small languages' recall that picking one best epoch is at the mercy of.
@@ -369,7 +369,7 @@ class RunState:
         model = model.to(device)
         init_gates(model, config.forget_bias, config.chrono_tmax if config.init == "chrono" else None)
         averaged = AveragedModel(model) if config.average_last else None
-        return cls(config, scripts, model, _build_optimizer(model, config), shuffler, averaged)
+        return cls(config, scripts, model, build_optimizer(model, config), shuffler, averaged)
 
     @property
     def epoch(self) -> int:
@@ -405,14 +405,6 @@ class RunState:
         self.history, self.best = state["history"], Best(**state["best"])
         if self.averaged is not None and state.get("averaged") is not None:
             self.averaged.load_state_dict(state["averaged"])
-
-
-def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
 
 
 def _epoch_lr(config: TrainConfig, epoch: int) -> float:
@@ -547,7 +539,7 @@ class Trainer:
         loss = self.step_loss(output, step)
         self.state.optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.state.model.parameters(), self.config.clip)
+        clip_gradients(self.state.model.parameters(), self.config.clip)
         self.state.optimizer.step()
         return output, loss
 
