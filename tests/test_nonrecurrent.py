@@ -96,7 +96,7 @@ def test_a_tiny_run_predicts_and_evaluates_through_the_cli(runs: dict[str, Path]
     predicted = run("predict", "--checkpoint", str(runs[model] / "checkpoint.pt"), "Bakiaki", "McDurin")
     assert predicted.exit_code == 0, predicted.output
     assert "Bakiaki" in predicted.output
-    evaluated = run("evaluate", str(runs[model]))
+    evaluated = run("evaluate", "--checkpoint", str(runs[model]))
     assert evaluated.exit_code == 0, evaluated.output
     assert "accuracy" in evaluated.output
 
