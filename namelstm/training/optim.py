@@ -2,8 +2,8 @@
 
 A family with a large lookup table (`ngram`'s 2^18 n-gram embeddings) gives it sparse gradients
 (`nn.Embedding(sparse=True)`): a step then touches the few rows a batch used instead of all of them,
-which made an `ngram` epoch about 10x faster than dense Adam. Adam takes no sparse gradients, so
-its sparse parameters get `SparseAdam`, Adam's own update applied to the rows that have a gradient.
+which made an `ngram` epoch about 40x faster than dense Adam (1.0 s against 42.5 s). Adam takes no
+sparse gradients, so its sparse parameters get `SparseAdam`, Adam's update for the rows that have one.
 """
 
 from __future__ import annotations
