@@ -116,3 +116,38 @@ def test_gradients_through_time_skip_a_family_without_time_steps(
     result = run("analyze", "gradients", str(runs["cnn"]), "--out", str(tmp_path))
     assert result.exit_code != 0
     assert "cnn has no time steps to send gradients back through" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["ngram", "cnn"])
+def test_classify_exports_to_onnx_and_onnxruntime_agrees(name: str, tmp_path: Path) -> None:
+    import warnings
+
+    import onnxruntime
+
+    class Classify(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, letters: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+            return self.model.classify(letters, lengths)
+
+    torch.manual_seed(2)
+    wrapper = Classify(build_model(name, 57, 18, hidden_size=8)).eval()  # eval: dropout off in the graph
+    path = tmp_path / f"{name}.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            encode(NAMES),
+            path,
+            dynamo=False,
+            input_names=["letters", "lengths"],
+            dynamic_axes={"letters": {0: "batch", 1: "time"}, "lengths": {0: "batch"}},
+        )
+    session = onnxruntime.InferenceSession(str(path))
+    for names in (NAMES, ["Nakamura", "Bo", "Abernathy Smith"]):  # other batch and width than exported
+        letters, lengths = encode(names)
+        (got,) = session.run(None, {"letters": letters.numpy(), "lengths": lengths.numpy()})
+        torch.testing.assert_close(torch.from_numpy(got), wrapper(letters, lengths), atol=1e-5, rtol=1e-5)
