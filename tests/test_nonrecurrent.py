@@ -151,3 +151,14 @@ def test_classify_exports_to_onnx_and_onnxruntime_agrees(name: str, tmp_path: Pa
         letters, lengths = encode(names)
         (got,) = session.run(None, {"letters": letters.numpy(), "lengths": lengths.numpy()})
         torch.testing.assert_close(torch.from_numpy(got), wrapper(letters, lengths), atol=1e-5, rtol=1e-5)
+
+
+def test_dense_gradients_leave_adam_alone_with_the_table() -> None:
+    from namelstm.training.optim import dense_gradients
+
+    model = NGram(57, 18, 8)
+    dense_gradients(model)
+    optimizer = build_optimizer(model, TrainConfig(model="ngram", optimizer="adam", lr=1e-3))
+    assert isinstance(optimizer, torch.optim.Adam)
+    model.classify(*encode(NAMES)).sum().backward()
+    assert not model.embedding.weight.grad.is_sparse

@@ -23,6 +23,14 @@ def sparse_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [m.weight for m in model.modules() if isinstance(m, nn.Embedding) and m.sparse]
 
 
+def dense_gradients(model: nn.Module) -> None:
+    """Give every embedding dense gradients, for where sparse ones cannot go: DistributedDataParallel
+    over nccl (GPUs) all-reduces dense gradients only; gloo, on CPUs, takes sparse ones."""
+    for module in model.modules():
+        if isinstance(module, nn.Embedding):
+            module.sparse = False
+
+
 class JointOptimizer:
     """Several optimizers stepped as one (Adam for dense parameters, SparseAdam for sparse ones): the
     interface the training loop uses of `torch.optim.Optimizer`, with one resumable state."""

@@ -47,7 +47,7 @@ from namelstm.training.calibrate import TAU_RULES, Calibration, class_weights, f
 from namelstm.training.distill import distillation_loss, teacher_probabilities
 from namelstm.training.distributed import STOP_CHECK_EVERY, Group, World, stop_requests
 from namelstm.training.feed import Feed, Step
-from namelstm.training.optim import JointOptimizer, build_optimizer, clip_gradients
+from namelstm.training.optim import JointOptimizer, build_optimizer, clip_gradients, dense_gradients
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -361,12 +361,20 @@ class RunState:
 
     @classmethod
     def start(
-        cls, config: TrainConfig, scripts: dict[str, list[str]], split: Split, device: torch.device
+        cls,
+        config: TrainConfig,
+        scripts: dict[str, list[str]],
+        split: Split,
+        device: torch.device,
+        dense: bool = False,
     ) -> RunState:
-        """A new run: the model initialised from torch's global generator (seeded by the caller)."""
+        """A new run: the model initialised from torch's global generator (seeded by the caller);
+        `dense` turns sparse gradients off (`optim.dense_gradients`)."""
         shuffler = torch.Generator().manual_seed(config.seed)
         model = build_model(config.model, len(split.alphabet), len(split.languages), config.hidden_size)
         model = model.to(device)
+        if dense:
+            dense_gradients(model)
         init_gates(model, config.forget_bias, config.chrono_tmax if config.init == "chrono" else None)
         averaged = AveragedModel(model) if config.average_last else None
         return cls(config, scripts, model, build_optimizer(model, config), shuffler, averaged)
@@ -452,7 +460,9 @@ class Trainer:
         contents) or, for a new run, save its state before the first epoch."""
         config, split, languages = self.config, self.split, self.split.languages
         self.staging = staging
-        self.state = RunState.start(config, scripts, split, self.device)
+        # nccl all-reduces no sparse gradients: DDP on GPUs trains every table dense.
+        dense = self.group.world.distributed and self.device.type == "cuda"
+        self.state = RunState.start(config, scripts, split, self.device, dense)
         train_batches = Batches(split.train, languages, config.batch_size, split.alphabet)
         self.val_batches = Batches(split.val, languages, INFERENCE_BATCH_SIZE, split.alphabet)
         self.prior = prior_of(train_batches.targets, len(languages))
