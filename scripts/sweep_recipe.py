@@ -187,6 +187,23 @@ def limits_grid() -> list[Spec]:
     return cross(lr=[0.8], schedule=["cosine"], seed=SEEDS, setting=settings)
 
 
+def nonrecurrent_grid() -> list[Spec]:
+    """The two families without recurrence (issue 24): Adam's rate x class weights, 12 epochs."""
+    ngram = {"model": "ngram", "hidden": 64, "optimizer": "adam", "epochs": 12}
+    cnn = {"model": "cnn", "hidden": 64, "optimizer": "adam", "epochs": 12}
+    return [
+        *cross(family=[ngram], lr=[3e-3, 1e-2], balance=["none", "sqrt"], seed=[0]),
+        *cross(family=[cnn], lr=[1e-3, 3e-3], balance=["none", "sqrt"], seed=[0]),
+    ]
+
+
+def nonrecurrent2_grid() -> list[Spec]:
+    """After nonrecurrent (lr 3e-3 led for both): the 20 epochs a default run trains, on two seeds."""
+    return [
+        *cross(model=["ngram", "cnn"], optimizer=["adam"], lr=[3e-3], balance=["none", "sqrt"], seed=[0, 1])
+    ]
+
+
 def tiny_grid() -> list[Spec]:
     """One 2-epoch run: checks the sweep end to end in seconds."""
     return cross(epochs=[2], schedule=["cosine"], seed=[0], balance=["sqrt"])
@@ -204,6 +221,8 @@ GRIDS: Mapping[str, Callable[[], list[Spec]]] = MappingProxyType(
         "mylstm": mylstm_grid,
         "regular": regular_grid,
         "limits": limits_grid,
+        "nonrecurrent": nonrecurrent_grid,
+        "nonrecurrent2": nonrecurrent2_grid,
         "tiny": tiny_grid,
     }
 )
@@ -309,6 +328,36 @@ def cost(spec: Spec) -> float:
     return spec["epochs"] * 64 / spec["batch"] * (3 if spec["model"] == "bilstm" else 1)
 
 
+RULES = ("loss", "last", "swa50", "swa75")  # the table's columns; "score" is biased upwards (see the doc)
+
+
+def table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """docs/recipe-search.md's rows from a sweep's JSONL rows: per spec (seeds pooled), each rule's
+    mean acc / balanced / score over the seeds, each seed's score in brackets."""
+    specs: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        key = json.dumps({k: v for k, v in row["spec"].items() if k != "seed"}, sort_keys=True)
+        specs.setdefault(key, []).append(row)
+    lines = []
+    for runs in specs.values():
+        spec = runs[0]["spec"]
+        cells = []
+        for rule in RULES:
+            picks = [r["select"][rule] for r in runs]
+            mean = {k: sum(p[k] for p in picks) / len(picks) for k in ("acc", "bal", "score")}
+            each = ", ".join(format(p["score"], ".3f") for p in picks)
+            seeds = f" ({each})" if len(picks) > 1 else ""
+            cells.append(
+                f"{100 * mean['acc']:.1f} / {100 * mean['bal']:.1f} / **{mean['score']:.3f}**{seeds}"
+            )
+        seeds = ",".join(str(r["spec"]["seed"]) for r in runs)
+        lines.append(
+            f"| {spec['model']} | {spec['optimizer']} lr {spec['lr']:g} {spec['schedule']} "
+            f"| {spec['epochs']} | {spec['balance']} | {seeds} | {' | '.join(cells)} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -317,7 +366,13 @@ def main() -> None:
     parser.add_argument("--grid", default="main", choices=list(GRIDS))
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("outputs/sweep.jsonl"))
+    parser.add_argument(
+        "--table", action="store_true", help="print --out's rows as the doc's table, run nothing"
+    )
     args = parser.parse_args()
+    if args.table:
+        print("\n".join(table([json.loads(line) for line in args.out.open()])))
+        return
     data_dir = str(resolve_data_dir(args.data_dir, download=False, progress=False))
     tasks = [(spec, data_dir) for spec in GRIDS[args.grid]()]
     if args.grid not in IN_ORDER:

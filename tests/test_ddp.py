@@ -53,15 +53,20 @@ def _rank(rank: int, size: int, port: int, config: TrainConfig, split: Split, ru
         train(config, split, run_dir, group=group, **QUIET)
 
 
+# ngram: its table's sparse gradients are summed over the ranks by gloo's sparse all-reduce.
+NGRAM = replace(CONFIG, model="ngram", hidden_size=8, optimizer="adam", lr=1e-2)
+
+
 @pytest.mark.slow  # spawns two gloo ranks (about 5 s), as the torchrun tests beside it
+@pytest.mark.parametrize("config", [CONFIG, NGRAM], ids=["lstm", "ngram"])
 def test_two_ranks_end_two_epochs_with_the_weights_of_one_process(
-    tiny_data: Path, tmp_path: Path, one_thread: None
+    tiny_data: Path, tmp_path: Path, one_thread: None, config: TrainConfig
 ) -> None:
     split = split_by_name(load_names(tiny_data))
     split = replace(split, train=split.train[:166])  # 11 batches of 15, then 1 name
-    one = train(CONFIG, split, tmp_path / "one", **QUIET)
+    one = train(config, split, tmp_path / "one", **QUIET)
     mp.start_processes(
-        _rank, args=(2, _free_port(), CONFIG, split, tmp_path / "two"), nprocs=2, start_method="spawn"
+        _rank, args=(2, _free_port(), config, split, tmp_path / "two"), nprocs=2, start_method="spawn"
     )
     alone, ranked = (
         load_resume_state(tmp_path / "one" / "resume.pt"),

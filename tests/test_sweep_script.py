@@ -41,3 +41,17 @@ def test_a_grid_axis_of_settings_overrides_what_came_before_it() -> None:
         (1, "constant", 0.1),
         (1, "cosine", 0.4),
     ]
+
+
+def test_the_table_pools_a_specs_seeds_into_one_row() -> None:
+    sweep = _sweep()
+    spec = sweep.nonrecurrent2_grid()[0]
+    pick = {"acc": 0.8, "bal": 0.6, "score": 0.7}
+    rows = [
+        {"spec": {**spec, "seed": seed}, "select": {r: {**pick, "score": score} for r in sweep.RULES}}
+        for seed, score in ((0, 0.7), (1, 0.72))
+    ]
+    (line,) = sweep.table(rows)
+    assert line.startswith(
+        "| ngram | adam lr 0.003 constant | 20 | none | 0,1 | 80.0 / 60.0 / **0.710** (0.700, 0.720)"
+    )

@@ -22,7 +22,7 @@ from namelstm.config import TrainConfig, split_label
 from namelstm.data.names import Split, line_to_tensor, load_names, resolve_data_dir, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.experiments.parallel import run_all
-from namelstm.models import NameClassifier, build_model, init_gates
+from namelstm.models import NameClassifier, build_model, family, init_gates
 from namelstm.runs import write_json
 from namelstm.training.train import resolve_config, train
 
@@ -126,6 +126,21 @@ def describe_runs(profiles: Sequence[dict[str, Any]]) -> str:
     )
 
 
+def _by_recurrence(run_dirs: Sequence[Path]) -> tuple[list[Path], list[str]]:
+    """The runs of recurrent families, and a line for each run skipped because its family reads no
+    time steps (`ngram`, `cnn`): a gradient through time has nothing to flow through there."""
+    from namelstm.runs import HISTORY, read_json
+
+    recurrent, skipped = [], []
+    for run_dir in run_dirs:
+        model = read_json(Path(run_dir) / HISTORY)["config"]["model"]
+        if family(model).recurrent:
+            recurrent.append(run_dir)
+        else:
+            skipped.append(f"skipped {run_dir}: {model} has no time steps to send gradients back through")
+    return recurrent, skipped
+
+
 def analyze_gradients(
     run_dirs: Sequence[Path], out_dir: Path, min_length: int, random_length: int, samples: int
 ) -> list[str]:
@@ -133,7 +148,10 @@ def analyze_gradients(
     writes `gradients.json` and `gradients.png`, returns the lines to print."""
     from namelstm.evaluation.plots import plot_gradient_norms
 
-    profiles = [gradient_profile(run_dir, min_length, random_length, samples) for run_dir in run_dirs]
+    recurrent, skipped = _by_recurrence(run_dirs)
+    if not recurrent:
+        raise NamelstmError(f"{skipped[0]}; give runs of a recurrent family")
+    profiles = [gradient_profile(run_dir, min_length, random_length, samples) for run_dir in recurrent]
     report = mean_profiles(profiles)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -146,7 +164,7 @@ def analyze_gradients(
         f"random {random_length}-letter strings (solid)\n{describe_runs(profiles)}"
     )
     figure = plot_gradient_norms(report, out_dir / "gradients.png", title)
-    lines = [f"wrote {out_dir / 'gradients.json'}", f"wrote {figure}"]
+    lines = [*skipped, f"wrote {out_dir / 'gradients.json'}", f"wrote {figure}"]
     for model, values in report.items():
         ratios = [
             values[s]["random_strings"][-1] / values[s]["random_strings"][0] for s in ("initial", "trained")

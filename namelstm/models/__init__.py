@@ -8,15 +8,26 @@ from types import MappingProxyType
 from namelstm.errors import NamelstmError
 from namelstm.models.base import NameClassifier
 from namelstm.models.bilstm import BiLSTM
+from namelstm.models.cnn import CNN
 from namelstm.models.irnn import IRNN
 from namelstm.models.lstm import LSTM
 from namelstm.models.mylstm import MyLSTM
+from namelstm.models.ngram import NGram
 from namelstm.models.rnn import RNN
 from namelstm.models.tanhrnn import TanhRNN
 
 # The report's three families first: listings and comparisons keep its order.
 MODELS: Mapping[str, type[NameClassifier]] = MappingProxyType(
-    {"rnn": RNN, "lstm": LSTM, "mylstm": MyLSTM, "tanhrnn": TanhRNN, "irnn": IRNN, "bilstm": BiLSTM}
+    {
+        "rnn": RNN,
+        "lstm": LSTM,
+        "mylstm": MyLSTM,
+        "tanhrnn": TanhRNN,
+        "irnn": IRNN,
+        "bilstm": BiLSTM,
+        "ngram": NGram,
+        "cnn": CNN,
+    }
 )
 
 
@@ -55,7 +66,9 @@ __all__ = [
     "LSTM",
     "MODELS",
     "RNN",
+    "CNN",
     "BiLSTM",
+    "NGram",
     "MyLSTM",
     "NameClassifier",
     "TanhRNN",

@@ -25,6 +25,9 @@ class NameClassifier(nn.Module):
     # How tau is chosen on validation (calibrate.TAU_RULES). The one-standard-error rule, unless 5-fold
     # cross-validation showed it losing score beyond the names' noise for the family (see the README).
     default_tau_rule: str = "one-se"
+    # False for families that read no time steps (bags of n-grams, convolutions): analyses of
+    # gradients through time have nothing to measure in them.
+    recurrent: bool = True
 
     def __init__(self, n_letters: int, n_languages: int, hidden_size: int) -> None:
         super().__init__()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
@@ -48,6 +47,7 @@ from namelstm.training.calibrate import TAU_RULES, Calibration, class_weights, f
 from namelstm.training.distill import distillation_loss, teacher_probabilities
 from namelstm.training.distributed import STOP_CHECK_EVERY, Group, World, stop_requests
 from namelstm.training.feed import Feed, Step
+from namelstm.training.optim import JointOptimizer, build_optimizer, clip_gradients, dense_gradients
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -351,7 +351,7 @@ class RunState:
     config: TrainConfig
     scripts: dict[str, list[str]]  # stored with every checkpoint of the run
     model: NameClassifier
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | JointOptimizer
     shuffler: torch.Generator  # the batch order
     # Averaging the last epochs' weights (Izmailov et al. 2018, SWA) smooths out the epoch-to-epoch
     # swings of the small languages' recall that picking one best epoch is at the mercy of.
@@ -361,15 +361,23 @@ class RunState:
 
     @classmethod
     def start(
-        cls, config: TrainConfig, scripts: dict[str, list[str]], split: Split, device: torch.device
+        cls,
+        config: TrainConfig,
+        scripts: dict[str, list[str]],
+        split: Split,
+        device: torch.device,
+        dense: bool = False,
     ) -> RunState:
-        """A new run: the model initialised from torch's global generator (seeded by the caller)."""
+        """A new run: the model initialised from torch's global generator (seeded by the caller);
+        `dense` turns sparse gradients off (`optim.dense_gradients`)."""
         shuffler = torch.Generator().manual_seed(config.seed)
         model = build_model(config.model, len(split.alphabet), len(split.languages), config.hidden_size)
         model = model.to(device)
+        if dense:
+            dense_gradients(model)
         init_gates(model, config.forget_bias, config.chrono_tmax if config.init == "chrono" else None)
         averaged = AveragedModel(model) if config.average_last else None
-        return cls(config, scripts, model, _build_optimizer(model, config), shuffler, averaged)
+        return cls(config, scripts, model, build_optimizer(model, config), shuffler, averaged)
 
     @property
     def epoch(self) -> int:
@@ -405,14 +413,6 @@ class RunState:
         self.history, self.best = state["history"], Best(**state["best"])
         if self.averaged is not None and state.get("averaged") is not None:
             self.averaged.load_state_dict(state["averaged"])
-
-
-def _build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
 
 
 def _epoch_lr(config: TrainConfig, epoch: int) -> float:
@@ -460,7 +460,9 @@ class Trainer:
         contents) or, for a new run, save its state before the first epoch."""
         config, split, languages = self.config, self.split, self.split.languages
         self.staging = staging
-        self.state = RunState.start(config, scripts, split, self.device)
+        # nccl all-reduces no sparse gradients: DDP on GPUs trains every table dense.
+        dense = self.group.world.distributed and self.device.type == "cuda"
+        self.state = RunState.start(config, scripts, split, self.device, dense)
         train_batches = Batches(split.train, languages, config.batch_size, split.alphabet)
         self.val_batches = Batches(split.val, languages, INFERENCE_BATCH_SIZE, split.alphabet)
         self.prior = prior_of(train_batches.targets, len(languages))
@@ -547,7 +549,7 @@ class Trainer:
         loss = self.step_loss(output, step)
         self.state.optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.state.model.parameters(), self.config.clip)
+        clip_gradients(self.state.model.parameters(), self.config.clip)
         self.state.optimizer.step()
         return output, loss
 
