@@ -140,7 +140,8 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
 @click.option(
     "--transliterate",
     is_flag=True,
-    help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.",
+    help="Write every name in Latin letters before folding the data (for --alphabet auto: a letter "
+    "outside the alphabet is always transliterated, ß as ss, ł as l, as predict reads it).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)

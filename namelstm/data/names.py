@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from namelstm.config import TrainConfig, split_label
-from namelstm.data.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all, pick_alphabet
+from namelstm.data.alphabet import REPORT, Alphabet, alphabet_of, folding, pick_alphabet
 from namelstm.data.sources import Columns, open_source
 from namelstm.errors import NamelstmError
 
@@ -131,14 +131,14 @@ def load_names(
     header (see `sources`), folded to `alphabet`; `None` builds the alphabet from the data's letters
     (`--alphabet auto`). Bad rows are counted and the first ones kept with their line numbers."""
     source = open_source(Path(directory), columns or Columns())
-    folding = alphabet.fold if alphabet is not None else fold_keeping_all
+    fold = folding(alphabet, transliterate)
     seen: set[Pair] = set()
     per_label: dict[str, int] = defaultdict(int)
     lines = duplicates = n_skipped = 0
     skipped: list[BadRow] = []
     for where, line_no, raw, label, problem in source.rows(progress):
         lines += 1
-        name = "" if problem else folding(raw, transliterate)
+        name = "" if problem else fold(raw)
         if not name:
             n_skipped += 1
             if len(skipped) < MAX_REPORTED:
