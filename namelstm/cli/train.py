@@ -18,6 +18,7 @@ from namelstm.cli.options import (
     DEVICE_OPTION,
     MODEL_OPTION,
     THREADS_HELP,
+    PositiveFloat,
     _echo_progress,
     _ModelHelp,
     _per_family,
@@ -45,7 +46,7 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
 @click.option(
     "--lr",
     cls=_ModelHelp,
-    type=click.FloatRange(min=0, min_open=True),
+    type=PositiveFloat(),
     describe=lambda models: (
         f"Learning rate.  [default: the model's own: {_per_family('default_lr')(models)}]"
     ),
