@@ -210,3 +210,28 @@ def test_predict_evaluate_and_serve_share_one_default_model(trained: Path) -> No
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["run"] == str(Path("outputs") / "lstm")
     assert f"using the latest run, {Path('outputs') / 'lstm'}" in evaluated.stderr
+
+
+def test_evaluate_scores_the_checkpoint_file_it_is_given_and_keeps_the_runs_metrics(trained: Path) -> None:
+    import dataclasses
+
+    import torch
+
+    from namelstm.checkpoint import load_checkpoint, save_checkpoint
+
+    own = load_checkpoint(trained / "checkpoint.pt")
+    untrained = {k: torch.zeros_like(v) for k, v in own.state_dict.items()}  # answers one language
+    save_checkpoint(trained / "old.pt", dataclasses.replace(own, state_dict=untrained, epoch=1))
+    before = (trained / "metrics.json").read_bytes()
+    result = run("evaluate", "--json", "--checkpoint", str(trained / "old.pt"))
+    assert result.exit_code == 0, result.output
+    old = json.loads(result.stdout)
+    assert old["run"] == str(trained / "old.pt") and old["epoch"] == 1
+    assert old["accuracy"] < json.loads(before)["accuracy"]
+    assert (trained / "metrics.json").read_bytes() == before
+
+
+def test_evaluate_and_analyze_take_data_as_train_does() -> None:
+    for command in (cli.commands["evaluate"], cli.commands["analyze"].commands["stability"]):  # type: ignore[attr-defined]
+        names = {opt for p in command.params for opt in p.opts}
+        assert {"--data", "--data-dir"} <= names, command.name

@@ -256,7 +256,7 @@ def download_names(
 
     dest, url, sums = Path(dest), url or DATA_URL, NAMES_SHA256 if sums is None else sums
     if dest.exists():
-        raise NamelstmError(f"{dest} already exists; remove it or point --data-dir at it")
+        raise NamelstmError(f"{dest} already exists; remove it or point --data at it")
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -268,7 +268,7 @@ def download_names(
                 raise NamelstmError(
                     f"could not download {url} ({getattr(err, 'reason', err)}); "
                     "without internet access, put the 18 "
-                    f"<Language>.txt files in {dest} or pass --data-dir DIR (or set {DATA_ENV})"
+                    f"<Language>.txt files in {dest} or pass --data DIR (or set {DATA_ENV})"
                 ) from None
             extracted = Path(tmp) / "names"
             extracted.mkdir()
@@ -300,13 +300,13 @@ def resolve_data_dir(data_dir: Path | None = None, download: bool = True, progre
     if named is not None:
         path = Path(named)
         if not path.is_dir() and not (path.is_file() and path.suffix.lower() in (".csv", ".tsv")):
-            source = "--data-dir" if data_dir is not None else DATA_ENV
+            source = "--data" if data_dir is not None else DATA_ENV
             raise NamelstmError(f"{source} {path} is not a directory (nor a .csv/.tsv file)")
         return path
     if DEFAULT_DATA_DIR.is_dir():
         return DEFAULT_DATA_DIR
     if not download:
-        raise NamelstmError(f"no data in {DEFAULT_DATA_DIR}; pass --data-dir DIR or set {DATA_ENV}")
+        raise NamelstmError(f"no data in {DEFAULT_DATA_DIR}; pass --data DIR or set {DATA_ENV}")
     return download_names(DEFAULT_DATA_DIR, progress=progress)
 
 
