@@ -66,7 +66,7 @@ def test_load_counts_repeats_and_skips(tiny_data: Path) -> None:
 def test_load_names_the_file_and_line_that_is_not_utf8(tmp_path: Path) -> None:
     (tmp_path / "A.txt").write_text("Anna\n", encoding="utf-8")
     (tmp_path / "B.txt").write_bytes(b"Bob\nCarl\nJos\xe9\n")
-    with pytest.raises(NamelstmError, match=r"B\.txt is not UTF-8 \(line 3\)"):
+    with pytest.raises(NamelstmError, match=r"B\.txt line 3 is not UTF-8 \(byte 0xe9\); convert it first"):
         load_names(tmp_path)
 
 
@@ -193,7 +193,7 @@ def test_partial_download_and_no_network_give_clear_errors(tiny_data: Path, tmp_
     truncated.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     with pytest.raises(NamelstmError, match="incomplete or not a zip"):
         download_names(tmp_path / "a" / "names", truncated.as_uri(), _sums(tiny_data), progress=False)
-    with pytest.raises(NamelstmError, match="--data-dir"):
+    with pytest.raises(NamelstmError, match="pass --data DIR"):
         download_names(tmp_path / "b" / "names", (tmp_path / "missing.zip").as_uri(), progress=False)
 
 
@@ -210,7 +210,7 @@ def test_data_dir_order_flag_then_environment(
     assert resolve_data_dir(tiny_data) == tiny_data
     monkeypatch.setenv("NAMELSTM_DATA", str(tiny_data))
     assert resolve_data_dir(None) == tiny_data
-    with pytest.raises(NamelstmError, match="--data-dir .* is not a directory \\(nor a .csv/.tsv file\\)"):
+    with pytest.raises(NamelstmError, match="--data .* is not a directory \\(nor a .csv/.tsv file\\)"):
         resolve_data_dir(isolated / "nope")
     monkeypatch.delenv("NAMELSTM_DATA")
     with pytest.raises(NamelstmError, match="no data in data/names"):
