@@ -244,3 +244,33 @@ def test_a_learning_rate_that_is_no_number_is_refused_before_training(isolated: 
     )
     with pytest.raises(NamelstmError, match="--lr must be a finite number above 0"):
         resolve_config(dataclasses.replace(TINY_CONFIG, lr=float(lr)))
+
+
+@pytest.mark.parametrize(
+    ("config", "train_axis"),
+    [
+        ({}, None),
+        (
+            {"teachers": ["t"], "distill_temperature": 2.0},
+            "train loss: soft cross-entropy x T² (distillation, T 2)",
+        ),
+        ({"label_smoothing": 0.1}, "train loss: cross-entropy with label smoothing 0.1"),
+    ],
+)
+def test_the_loss_figure_never_draws_two_losses_on_one_nll_axis(
+    config: dict[str, Any], train_axis: str | None
+) -> None:
+    from namelstm.evaluation.plots import history_figure, training_loss_name
+
+    history = [
+        {"epoch": e, "train_loss": 9.0 / e, "val_loss": 1.0 / e, "train_accuracy": 0.5, "val_accuracy": 0.5}
+        for e in (1, 2)
+    ]
+    fig = history_figure(history, "t", train_loss=training_loss_name(config))
+    loss_axes = [ax for ax in fig.axes if ax.get_xlabel() == "epoch" and "accuracy" not in ax.get_ylabel()]
+    labels = [ax.get_ylabel() for ax in loss_axes]
+    if train_axis is None:
+        assert labels == ["NLL loss"] and len(fig.axes) == 2
+    else:
+        assert labels[0] == "validation NLL loss" and fig.axes[-1].get_ylabel() == train_axis
+        assert [line.get_label() for line in fig.axes[-1].get_lines()] == ["train"]

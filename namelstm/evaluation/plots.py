@@ -48,16 +48,42 @@ def _save(fig: Figure, path: Path, dpi: int = 120) -> Path:
     return path
 
 
-def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str, average_last: int = 0) -> Path:
+def training_loss_name(config: dict[str, Any]) -> str:
+    """What a run's train_loss measures: the loss it minimised, which is the validation's NLL only
+    when it trained on the labels alone."""
+    if config.get("teachers"):
+        return f"soft cross-entropy x T² (distillation, T {config.get('distill_temperature', 2.0):g})"
+    if config.get("label_smoothing"):
+        return f"cross-entropy with label smoothing {config['label_smoothing']:g}"
+    return "NLL"
+
+
+def plot_history(
+    history: Sequence[dict[str, Any]], path: Path, title: str, average_last: int = 0, train_loss: str = "NLL"
+) -> Path:
+    """`history_figure`, written to `path`."""
+    return _save(history_figure(history, title, average_last, train_loss), path)
+
+
+def history_figure(
+    history: Sequence[dict[str, Any]], title: str, average_last: int = 0, train_loss: str = "NLL"
+) -> Figure:
     """Train and validation loss (left) and accuracy (right) per epoch, with the weights that were
-    kept marked: the best epoch, or the span of epochs whose weights were averaged."""
+    kept marked: the best epoch, or the span of epochs whose weights were averaged. A train loss that
+    is not the validation's NLL (`train_loss` names it: distillation, label smoothing) is drawn on an
+    axis of its own, on the right, never on one "NLL" axis with the other."""
     epochs = [r["epoch"] for r in history]
     best = min(history, key=lambda r: r["val_loss"])["epoch"]
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, key, label in zip(axes, ("loss", "accuracy"), ("NLL loss", "accuracy"), strict=True):
-        ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
-        ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="validation")
+        own_axis = key == "loss" and train_loss != "NLL"
+        train_ax = ax.twinx() if own_axis else ax
+        train_ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
+        ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="validation", color="C1")
+        if own_axis:
+            train_ax.set_ylabel(f"train loss: {train_loss}", color="C0")
+            label = "validation NLL loss"
         if average_last:
             first = max(epochs) - average_last + 1
             ax.axvspan(
@@ -74,9 +100,11 @@ def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str, aver
         if key == "accuracy":
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(alpha=0.3)
-    axes[0].legend()  # both panels share it: once is enough
+    # Both panels share the legend: once is enough, with the train line wherever its axis is.
+    handles = [h for a in fig.axes[:1] + fig.axes[2:] for h in a.get_legend_handles_labels()[0]]
+    axes[0].legend(handles=handles)
     fig.suptitle(title)
-    return _save(fig, path)
+    return fig
 
 
 def _integer_epochs(ax: Any, epochs: Sequence[int]) -> None:
@@ -260,6 +288,7 @@ def plot_run(run_dir: Path) -> list[Path]:
             run_dir / LOSS_FIGURE,
             _title(about),
             min(history_file["config"].get("average_last") or 0, len(history_file["epochs"])),
+            training_loss_name(history_file["config"]),
         ),
         plot_confusion(
             metrics["confusion"],
