@@ -37,8 +37,8 @@ from namelstm.runs import (
     HISTORY,
     METRICS,
     RESUME,
-    RUN_FILES,
     SPLIT,
+    move_user_files,
     new_run_dir,
     read_json,
     remove_stale_temporaries,
@@ -257,11 +257,9 @@ class _Staging:
         """Swap the new run in for the old one (kept: files that are not a run's), once."""
         if self.replacing is not None:
             old = self.replacing.parent / f".{self.replacing.name}.old-{secrets.token_hex(4)}"
-            os.replace(self.replacing, old)
+            os.replace(self.replacing, old)  # a kill from here on is undone by runs.finish_killed_swap
             os.replace(self.current, self.replacing)
-            for path in old.iterdir():
-                if path.name not in RUN_FILES and not path.name.endswith(".tmp"):
-                    os.replace(path, self.replacing / path.name)
+            move_user_files(old, self.replacing)
             shutil.rmtree(old, ignore_errors=True)
             self.current, self.replacing = self.replacing, None
         return self.current
