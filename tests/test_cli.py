@@ -235,3 +235,11 @@ def test_evaluate_and_analyze_take_data_as_train_does() -> None:
     for command in (cli.commands["evaluate"], cli.commands["analyze"].commands["stability"]):  # type: ignore[attr-defined]
         names = {opt for p in command.params for opt in p.opts}
         assert {"--data", "--data-dir"} <= names, command.name
+
+
+def test_plot_of_an_unfinished_run_leaves_it_unfinished(trained: Path) -> None:
+    # An interrupted run has no metrics.json; compare and --resume read its absence as "not done".
+    (trained / "metrics.json").unlink()
+    result = run("plot", str(trained))
+    assert result.exit_code == 0, result.output
+    assert (trained / "loss.png").is_file() and not (trained / "metrics.json").exists()

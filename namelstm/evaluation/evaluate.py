@@ -247,17 +247,18 @@ def _checkpoint_metrics(
 
 
 def evaluate_run(
-    run_dir: Path, device: torch.device | str = "cpu", checkpoint: Path | None = None
+    run_dir: Path, device: torch.device | str = "cpu", checkpoint: Path | None = None, write: bool = True
 ) -> dict[str, Any]:
     """Score a run's checkpoint on the test part of the split saved with it; write metrics.json.
     `checkpoint`, another file in the run's folder (an older copy), is scored on that split instead,
-    and metrics.json, which describes the run's own checkpoint.pt, is left as it was."""
+    and metrics.json, which describes the run's own checkpoint.pt, is left as it was; so it is
+    without `write` (`plot` of an unfinished run: a metrics.json would mark it finished)."""
     own = Path(run_dir) / CHECKPOINT
     path = own if checkpoint is None else Path(checkpoint)
     is_own = path.resolve() == own.resolve()
     split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
     metrics = _checkpoint_metrics(load_checkpoint(path), split, str(run_dir if is_own else path), device)
-    if is_own:
+    if is_own and write:
         write_json(Path(run_dir) / METRICS, metrics)
     return metrics
 

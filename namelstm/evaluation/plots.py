@@ -274,7 +274,7 @@ def plot_run(run_dir: Path) -> list[Path]:
     else:
         from namelstm.evaluation.evaluate import evaluate_run
 
-        metrics = evaluate_run(run_dir)
+        metrics = evaluate_run(run_dir, write=False)  # an interrupted run stays one to resume
     about = run_phrases(history_file["config"], len(history_file["epochs"]))
     ran = TrainConfig.from_dict({**history_file["config"], "epochs": len(history_file["epochs"])})
     kept = metrics.get("weights") or ran.kept_weights(metrics["epoch"])  # runs from before "weights"
