@@ -181,3 +181,12 @@ def test_a_bad_scripts_file_is_one_line_and_writes_nothing(tiny_data: Path, isol
     )
     assert result.exit_code == 1 and "Klingon" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (isolated / "run").exists()
+
+
+def test_a_label_whose_every_row_is_bad_is_named_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("name,language\nSmith,en\nJones,en\n123,xx\n😀,xx\nRossi,it\n", encoding="utf-8")
+    with pytest.raises(
+        NamelstmError, match=r"every row of 'xx' is bad \(first: a\.csv line 4: '123' has no letters\)"
+    ):
+        load_names(path)

@@ -136,11 +136,16 @@ def load_names(
     per_label: dict[str, int] = defaultdict(int)
     lines = duplicates = n_skipped = 0
     skipped: list[BadRow] = []
+    first_bad_of: dict[str, BadRow] = {}  # a label's first bad row, to name a label that has only bad ones
     for where, line_no, raw, label, problem in source.rows(progress):
         lines += 1
         name = "" if problem else fold(raw)
         if not name:
             n_skipped += 1
+            if label:
+                first_bad_of.setdefault(
+                    label, BadRow(where, line_no, problem or f"{raw.strip()[:40]!r} has no letters")
+                )
             if len(skipped) < MAX_REPORTED:
                 skipped.append(BadRow(where, line_no, problem or f"{raw.strip()[:40]!r} has no letters"))
         elif (name, label) in seen:
@@ -152,6 +157,9 @@ def load_names(
     for label in declared or ():
         if not per_label[label]:
             raise NamelstmError(f"{source.path / (label + '.txt')} holds no usable names")
+    for label, bad in first_bad_of.items():
+        if not per_label[label]:  # in a table, such a label would vanish without a word
+            raise NamelstmError(f"{source.path}: every row of {label!r} is bad (first: {bad})")
     languages = declared or tuple(sorted(per_label))
     if len(languages) < 2:
         found = f"only {languages[0]!r}" if languages else "none"
