@@ -180,3 +180,22 @@ def test_a_number_typed_by_hand_is_caught() -> None:
     figures = card_figures(card)
     assert unsourced("accuracy 79.2%, ECE 0.022, 254 KB, 95% intervals", figures) == []
     assert unsourced("accuracy 79.3% (was 71.6%), ECE 0.023", figures) == ["79.3%", "71.6%", "0.023"]
+
+
+def test_every_figure_a_run_gets_is_named_wherever_the_figures_are_listed() -> None:
+    from click.testing import CliRunner
+
+    from namelstm import runs
+    from namelstm.cli import cli
+
+    figures = [getattr(runs, name) for name in dir(runs) if name.endswith("_FIGURE")]
+    assert len(figures) == 5
+    plot_help = CliRunner().invoke(cli, ["plot", "--help"]).output
+    train_help = " ".join(CliRunner().invoke(cli, ["train", "--help"]).output.split())
+    page = (ROOT / "docs" / "what-happens-when.md").read_text(encoding="utf-8")
+    for where, text in (
+        ("plot --help", plot_help),
+        ("train --plots", train_help),
+        ("what-happens-when", page),
+    ):
+        assert [f for f in figures if f not in text] == [], where

@@ -136,7 +136,11 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
 )
 @DEVICE_OPTION
 @click.option(
-    "--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end."
+    "--plots/--no-plots",
+    default=True,
+    show_default=True,
+    help="Write the run's figures at the end: loss.png, confusion.png, reliability.png, tradeoff.png, "
+    "risk_coverage.png (as namelstm plot does).",
 )
 @click.option(
     "--transliterate",
