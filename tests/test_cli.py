@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import ended
 
 from namelstm.cli import cli
 from namelstm.config import TrainConfig
@@ -148,7 +149,7 @@ def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
+    with ended(process):  # killed if anything below fails: a failed test leaves no server running
         note, line = process.stderr.readline(), process.stderr.readline()
         assert "using the pretrained model" in note
         port = re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1)
@@ -156,7 +157,6 @@ def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
             health = json.loads(response.read())
         assert health["status"] == "ok" and health["checkpoint"] == "pretrained"  # nothing trained here
         assert health["tau"] == 0.0  # --tau replaced the fitted adjustment
-    finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
 

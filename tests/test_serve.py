@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ended
 
 from namelstm.inference.predict import Predictor, pretrained_path
 from namelstm.inference.serve import MAX_BODY_BYTES, MAX_NAMES, make_server
@@ -328,7 +329,8 @@ def test_load_8_clients_then_200_idle_connections(isolated: Path) -> None:
         assert memory_after < memory_busy + 20  # MB: what the 200 idle threads took is given back
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        with ended(process):  # killed if Ctrl-C does not stop it in time
+            process.wait(timeout=30)
 
 
 def test_the_page_in_headless_chromium(server: tuple[str, int], tmp_path: Path) -> None:
