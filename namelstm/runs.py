@@ -55,7 +55,10 @@ def atomic_file(path: Path, encoding: str | None = None) -> Iterator[IO[Any]]:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     # os.open with mode 0o666 lets the kernel apply the umask, as for any ordinary file (mkstemp
     # would make it private); O_EXCL refuses to follow or reuse anything already there.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as err:  # the error names the path asked for, never the temporary file's name
+        raise NamelstmError(f"cannot write {path}: {err.strerror}") from None
     text = encoding is not None
     try:
         with os.fdopen(fd, "w" if text else "wb", encoding=encoding, newline="" if text else None) as f:

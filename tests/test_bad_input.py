@@ -288,3 +288,11 @@ def test_8_nan_loss_stops_naming_the_epoch_and_keeps_the_last_good_checkpoint(
     assert result.exit_code == 1
     assert "the loss became nan in epoch 1; lower --lr" in result.output
     assert (trained / "checkpoint.pt").read_bytes() == good
+
+
+def test_7_an_output_under_a_file_names_the_output_not_its_temporary_file(isolated: Path) -> None:
+    (isolated / "in.csv").write_text("name\nRossi\n", encoding="utf-8")
+    (isolated / "afile").write_text("mine\n")
+    args = ["predict", "--checkpoint", "pretrained", "--input", "in.csv", "--output", "afile/out.csv", "-q"]
+    result = fails_cleanly(args, 1, "cannot write afile/out.csv: Not a directory", isolated)
+    assert ".tmp" not in result.output
