@@ -3,6 +3,7 @@ and the page driven in headless Chromium."""
 
 from __future__ import annotations
 
+import html
 import http.client
 import json
 import shutil
@@ -103,6 +104,16 @@ def test_a_name_with_a_lone_surrogate_comes_back_as_sent(server: tuple[str, int]
 def test_the_page(server: tuple[str, int]) -> None:
     status, body, content_type = request(server, "GET", "/")
     assert status == 200 and content_type.startswith("text/html") and 'id="name"' in body
+    # It says which model answers, as predict's stderr does: after a user's training, the latest run.
+    description = request(server, "GET", "/health")[1]["description"]
+    assert f"Answering: pretrained ({html.escape(description)})" in body and "{{model}}" not in body
+
+
+def test_emoji_and_symbols_are_dropped_over_http_too(server: tuple[str, int]) -> None:
+    status, body, _ = request(server, "GET", "/predict?name=Rossi%F0%9F%98%80")
+    assert status == 200 and body[0]["seen_as"] == "Rossi"
+    status, body, _ = request(server, "POST", "/predict", json.dumps(["😀😀"]).encode())
+    assert status == 400 and "has no letters" in body["error"]
 
 
 @pytest.mark.parametrize(
