@@ -217,7 +217,11 @@ def plot_validation_overlay(
     ax.set(xlabel="epoch", ylabel="validation NLL loss", title=title)
     _integer_epochs(ax, [r["epoch"] for _, history in runs for r in history])
     ax.grid(alpha=0.3)
-    ax.legend()
+    # Below the axes, each label wrapped: a run's label (its folder and settings) can be wider than the
+    # axes, and inside them it ran off the figure's left edge and hid the curves.
+    for line in ax.get_lines():
+        line.set_label(textwrap.fill(line.get_label(), 70))
+    fig.legend(loc="outside lower center", fontsize=8)
     return _save(fig, path)
 
 
@@ -492,6 +496,8 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
             width=width * 0.9,
             color="C0",
             alpha=0.8,
+            edgecolor="C0",  # a bin whose accuracy is 0 still shows, as a line on the axis
+            linewidth=1.5,
             label="accuracy in the bin",
         )
         ax.plot(
@@ -503,10 +509,8 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
             label="mean confidence in the bin",
         )
         ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
-        for x, r in zip(centres, rows, strict=True):
-            ax.text(
-                x, 0.02, f"{r['count']}", ha="center", va="bottom", fontsize=7, rotation=90, color="white"
-            )
+        for x, r in zip(centres, rows, strict=True):  # above the bar, dark: readable at any accuracy
+            ax.text(x, min(r["accuracy"], 0.9) + 0.02, f"{r['count']}", ha="center", va="bottom", fontsize=7)
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top language", title=labels[key])
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
