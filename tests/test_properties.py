@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from namelstm.cli import cli
-from namelstm.data.alphabet import REPORT
+from namelstm.data.alphabet import REPORT, Alphabet
 from namelstm.data.names import load_names
 from namelstm.data.sources import Columns
 from namelstm.errors import BadInput, NamelstmError
@@ -132,6 +132,22 @@ def check_stdin_file_and_predictor_agree(
 
 test_any_name, test_any_name_thorough = fast_and_slow(25, 1000, name=NAME)(
     check_any_name_gets_an_answer_or_one_line
+)
+
+
+def check_one_folding_fast_or_slow(text: str) -> None:
+    """The ASCII shortcut gives what the definition gives, for any text; the result holds only the
+    alphabet's letters and punctuation, at least one letter, and no emoji or symbol ever spelled out."""
+    for alphabet in (REPORT, Alphabet("abcdeé -")):
+        for transliterate in (False, True):
+            folded = alphabet.fold(text, transliterate)
+            assert folded == alphabet.fold_slowly(text, transliterate)
+            assert set(folded) <= set(alphabet.letters) and (not folded or any(map(str.isalpha, folded)))
+    assert REPORT.fold(text + "😀™") == REPORT.fold(text)
+
+
+test_folding, test_folding_thorough = fast_and_slow(200, 5000, text=st.text(max_size=20))(
+    check_one_folding_fast_or_slow
 )
 test_names_agree_everywhere, test_names_agree_everywhere_thorough = fast_and_slow(
     8, 150, names=st.lists(LINE, min_size=1, max_size=6)
