@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -54,7 +55,10 @@ def atomic_file(path: Path, encoding: str | None = None) -> Iterator[IO[Any]]:
     tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
     # os.open with mode 0o666 lets the kernel apply the umask, as for any ordinary file (mkstemp
     # would make it private); O_EXCL refuses to follow or reuse anything already there.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as err:  # the error names the path asked for, never the temporary file's name
+        raise NamelstmError(f"cannot write {path}: {err.strerror}") from None
     text = encoding is not None
     try:
         with os.fdopen(fd, "w" if text else "wb", encoding=encoding, newline="" if text else None) as f:
@@ -104,10 +108,35 @@ def read_json(path: Path) -> Any:
         raise NamelstmError(f"{path} is not valid JSON") from None
 
 
+def move_user_files(old: Path, new: Path) -> None:
+    """The files in `old` that are the user's, not a run's (notes, a copy of old weights), into `new`."""
+    for path in old.iterdir():
+        if path.name not in RUN_FILES and not path.name.endswith(".tmp") and not (new / path.name).exists():
+            os.replace(path, new / path.name)
+
+
+def finish_killed_swap(run_dir: Path) -> None:
+    """An `--overwrite` swaps its new run in with two renames (the old run to `.NAME.old-*`, the new
+    one from `.NAME.new-*` to NAME); a kill between them, or before the old one is deleted, would leave
+    the old run hidden for good. Here the swap is finished: the new run goes in if it is not yet
+    (it has a complete epoch, as it had when the swap began), else the old one goes back."""
+    run_dir = Path(run_dir)
+    for old in sorted(run_dir.parent.glob(f".{run_dir.name}.old-*")):
+        if not run_dir.exists():
+            complete = [
+                n for n in sorted(run_dir.parent.glob(f".{run_dir.name}.new-*")) if (n / HISTORY).is_file()
+            ]
+            os.replace(complete[0] if complete else old, run_dir)
+        if old.exists():
+            move_user_files(old, run_dir)
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def new_run_dir(path: Path, overwrite: bool = False, create: bool = True) -> Path:
     """Check (and, with `create`, make) a run directory for training, or say in one line why it
     cannot be used. A directory that already holds a trained run is only reused with `overwrite`."""
     path = Path(path)
+    finish_killed_swap(path)
     if path.exists() and not path.is_dir():
         raise NamelstmError(f"cannot use {path} as a run directory: a file is in the way")
     if (path / CHECKPOINT).exists() and not overwrite:
@@ -163,6 +192,7 @@ def resolve_run(path: Path | str | None, root: Path = OUTPUTS) -> Path:
     path = Path(path)
     if path.is_file():
         return path.parent
+    finish_killed_swap(path)
     if not path.exists():
         raise NamelstmError(f"{path} does not exist")
     if not (path / CHECKPOINT).is_file():

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
 import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,31 @@ def pytest_configure(config: pytest.Config) -> None:
     # gets its usual meaning back here, and so (reset to the default at exec) in every child.
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def ended(process: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """The process, killed (and waited for) if the block leaves it running, whatever happened in the
+    block: a failed assert or a timeout never leaves a `namelstm serve` or a training behind."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=30)  # reaped: no zombie either
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[str]]]:
+    """A list to put the processes a test starts in; each is ended after the test, as `ended` says."""
+    processes: list[subprocess.Popen[str]] = []
+    with contextlib.ExitStack() as stack:
+        yield processes
+        for process in processes:
+            stack.enter_context(ended(process))
 
 
 TINY_LANGUAGES = ("Alphan", "Betan", "Gamman")

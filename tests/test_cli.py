@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import ended
 
 from namelstm.cli import cli
 from namelstm.config import TrainConfig
@@ -148,7 +149,7 @@ def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
+    with ended(process):  # killed if anything below fails: a failed test leaves no server running
         note, line = process.stderr.readline(), process.stderr.readline()
         assert "using the pretrained model" in note
         port = re.search(r"http://127\.0\.0\.1:(\d+)/", line).group(1)
@@ -156,7 +157,6 @@ def test_serve_command_answers_and_stops_on_ctrl_c(isolated: Path) -> None:
             health = json.loads(response.read())
         assert health["status"] == "ok" and health["checkpoint"] == "pretrained"  # nothing trained here
         assert health["tau"] == 0.0  # --tau replaced the fitted adjustment
-    finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
 
@@ -210,3 +210,36 @@ def test_predict_evaluate_and_serve_share_one_default_model(trained: Path) -> No
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.stdout)["run"] == str(Path("outputs") / "lstm")
     assert f"using the latest run, {Path('outputs') / 'lstm'}" in evaluated.stderr
+
+
+def test_evaluate_scores_the_checkpoint_file_it_is_given_and_keeps_the_runs_metrics(trained: Path) -> None:
+    import dataclasses
+
+    import torch
+
+    from namelstm.checkpoint import load_checkpoint, save_checkpoint
+
+    own = load_checkpoint(trained / "checkpoint.pt")
+    untrained = {k: torch.zeros_like(v) for k, v in own.state_dict.items()}  # answers one language
+    save_checkpoint(trained / "old.pt", dataclasses.replace(own, state_dict=untrained, epoch=1))
+    before = (trained / "metrics.json").read_bytes()
+    result = run("evaluate", "--json", "--checkpoint", str(trained / "old.pt"))
+    assert result.exit_code == 0, result.output
+    old = json.loads(result.stdout)
+    assert old["run"] == str(trained / "old.pt") and old["epoch"] == 1
+    assert old["accuracy"] < json.loads(before)["accuracy"]
+    assert (trained / "metrics.json").read_bytes() == before
+
+
+def test_evaluate_and_analyze_take_data_as_train_does() -> None:
+    for command in (cli.commands["evaluate"], cli.commands["analyze"].commands["stability"]):  # type: ignore[attr-defined]
+        names = {opt for p in command.params for opt in p.opts}
+        assert {"--data", "--data-dir"} <= names, command.name
+
+
+def test_plot_of_an_unfinished_run_leaves_it_unfinished(trained: Path) -> None:
+    # An interrupted run has no metrics.json; compare and --resume read its absence as "not done".
+    (trained / "metrics.json").unlink()
+    result = run("plot", str(trained))
+    assert result.exit_code == 0, result.output
+    assert (trained / "loss.png").is_file() and not (trained / "metrics.json").exists()

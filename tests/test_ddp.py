@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.multiprocessing as mp
-from conftest import TINY_CONFIG
+from conftest import TINY_CONFIG, ended
 
 from namelstm.checkpoint import load_checkpoint, load_resume_state
 from namelstm.config import TrainConfig
@@ -144,11 +144,14 @@ def test_ctrl_c_stops_every_rank_of_train_nproc_and_the_run_resumes(tiny_data: P
         text=True,
         env=ONE_THREAD,
     )
-    deadline = time.monotonic() + 90
-    while not (run_dir / "history.json").exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the launcher
-    _, stderr = process.communicate(timeout=60)
+    with ended(process):  # killed if anything below fails
+        deadline = time.monotonic() + 90
+        while (
+            not (run_dir / "history.json").exists() and process.poll() is None and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends to the launcher
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert stderr.count("namelstm train --resume") == 1, stderr
     stopped_after = load_resume_state(run_dir / "resume.pt")["epoch"]

@@ -3,6 +3,7 @@ a file that exists and, for `#anchor` links into markdown, at a heading that exi
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from urllib.parse import unquote
@@ -107,3 +108,94 @@ def test_anchors_are_github_slugs() -> None:
     assert slug("Over HTTP: `namelstm serve`") == "over-http-namelstm-serve"
     assert slug("When it doesn't know: `--min-confidence`") == "when-it-doesnt-know---min-confidence"
     assert slug("The trade-off of τ") == "the-trade-off-of-τ"
+
+
+# ---------------------------------------------------------------------------- figures from files
+
+CARD_JSON = ROOT / "namelstm" / "pretrained" / "card.json"
+# A decimal number or a percentage as the docs write them: 79.2%, 0.022, 1.305, 92%.
+FIGURE = re.compile(r"(?<![\w.])\d[\d,]*\.\d+%?|(?<![\w.])\d+%")
+NOT_FIGURES = {"95%"}  # the bootstrap intervals' level: a choice the card names, not a measurement
+
+
+def _numbers(tree: object) -> list[float]:
+    if isinstance(tree, dict):
+        return [n for v in tree.values() for n in _numbers(v)]
+    if isinstance(tree, list):
+        return [n for v in tree for n in _numbers(v)]
+    return [tree] if isinstance(tree, int | float) and not isinstance(tree, bool) else []
+
+
+def _written(value: float) -> set[str]:
+    """Every way the docs write one number of card.json: 0.7915 is 79.2%, 79.2 (in an interval), 0.792."""
+    forms = {f"{value:g}", f"{value:,}"}
+    if isinstance(value, float):
+        forms |= {f"{value:.2f}", f"{value:.3f}", f"{value:.4f}"}
+        if 0 <= value <= 1:
+            forms |= {f"{value:.1%}", f"{value:.0%}", f"{value * 100:.1f}"}
+    else:
+        forms |= {f"{value // 1024:,} KB", f"{round(value / 1024):,} KB"}
+    return forms
+
+
+def card_figures(card: dict) -> set[str]:
+    return set().union(*(_written(v) for v in _numbers(card)))
+
+
+def unsourced(text: str, figures: set[str]) -> list[str]:
+    """The decimals and percentages in `text` that no number of the card gives."""
+    return [f for f in FIGURE.findall(text) if f not in figures and f not in NOT_FIGURES]
+
+
+def readme_headline() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## The pretrained model")
+    return readme[start : readme.index("\n## ", start + 1)]
+
+
+def test_the_card_and_the_readme_quote_only_numbers_card_json_holds() -> None:
+    card = json.loads(CARD_JSON.read_text(encoding="utf-8"))
+    figures = card_figures(card)
+    model_card = (CARD_JSON.parent / "MODEL_CARD.md").read_text(encoding="utf-8")
+    headline = readme_headline().split("From Python")[0]  # the example's outputs below are a run's
+    assert unsourced(model_card, figures) == [] and unsourced(headline, figures) == []
+    # ...and the headline quotes the card's main figures, so a rebuilt card holds the README to it.
+    test, pooled = card["test_metrics"], card["cross_validation"]["pooled"]
+    low, high = pooled["intervals"]["accuracy"]
+    for figure in (
+        f"{pooled['accuracy']:.1%} accuracy [{low * 100:.1f}, {high * 100:.1f}]",
+        f"{pooled['balanced_accuracy']:.1%} balanced accuracy",
+        f"{test['n']:,} test names",
+        f"{test['accuracy']:.1%} and {test['balanced_accuracy']:.1%}",
+        f"top-3 {test['top3_accuracy']:.1%}",
+        f"{test['ece']:.3f}",
+        f"hidden {card['settings']['hidden_size']}, {round(card['bytes'] / 1024)} KB",
+    ):
+        assert figure in headline, figure
+    assert f"{test['accuracy']:.1%}" in model_card and f"{card['parameters']:,} parameters" in model_card
+
+
+def test_a_number_typed_by_hand_is_caught() -> None:
+    card = {"test_metrics": {"accuracy": 0.79155, "ece": 0.0219}, "bytes": 260162}
+    figures = card_figures(card)
+    assert unsourced("accuracy 79.2%, ECE 0.022, 254 KB, 95% intervals", figures) == []
+    assert unsourced("accuracy 79.3% (was 71.6%), ECE 0.023", figures) == ["79.3%", "71.6%", "0.023"]
+
+
+def test_every_figure_a_run_gets_is_named_wherever_the_figures_are_listed() -> None:
+    from click.testing import CliRunner
+
+    from namelstm import runs
+    from namelstm.cli import cli
+
+    figures = [getattr(runs, name) for name in dir(runs) if name.endswith("_FIGURE")]
+    assert len(figures) == 5
+    plot_help = CliRunner().invoke(cli, ["plot", "--help"]).output
+    train_help = " ".join(CliRunner().invoke(cli, ["train", "--help"]).output.split())
+    page = (ROOT / "docs" / "what-happens-when.md").read_text(encoding="utf-8")
+    for where, text in (
+        ("plot --help", plot_help),
+        ("train --plots", train_help),
+        ("what-happens-when", page),
+    ):
+        assert [f for f in figures if f not in text] == [], where

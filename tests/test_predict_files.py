@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import ended
 
 from namelstm.cli import cli
 from namelstm.errors import BadInput
@@ -177,7 +178,8 @@ def test_the_cli_streams_answers_before_the_input_ends(tiny_run: Path) -> None:
         assert json.loads(process.stdout.readline())["name"] == "Bakiaki"  # type: ignore[union-attr]
         assert process.wait(timeout=60) == 0
     finally:
-        process.kill()
+        with ended(process):
+            pass
 
 
 def test_predict_options_that_do_not_go_together(tiny_run: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from namelstm.cli import cli
-from namelstm.data.alphabet import REPORT
+from namelstm.data.alphabet import REPORT, Alphabet
 from namelstm.data.names import load_names
 from namelstm.data.sources import Columns
 from namelstm.errors import BadInput, NamelstmError
@@ -133,6 +133,22 @@ def check_stdin_file_and_predictor_agree(
 test_any_name, test_any_name_thorough = fast_and_slow(25, 1000, name=NAME)(
     check_any_name_gets_an_answer_or_one_line
 )
+
+
+def check_one_folding_fast_or_slow(text: str) -> None:
+    """The ASCII shortcut gives what the definition gives, for any text; the result holds only the
+    alphabet's letters and punctuation, at least one letter, and no emoji or symbol ever spelled out."""
+    for alphabet in (REPORT, Alphabet("abcdeé -")):
+        for transliterate in (False, True):
+            folded = alphabet.fold(text, transliterate)
+            assert folded == alphabet.fold_slowly(text, transliterate)
+            assert set(folded) <= set(alphabet.letters) and (not folded or any(map(str.isalpha, folded)))
+    assert REPORT.fold(text + "😀™") == REPORT.fold(text)
+
+
+test_folding, test_folding_thorough = fast_and_slow(200, 5000, text=st.text(max_size=20))(
+    check_one_folding_fast_or_slow
+)
 test_names_agree_everywhere, test_names_agree_everywhere_thorough = fast_and_slow(
     8, 150, names=st.lists(LINE, min_size=1, max_size=6)
 )(check_stdin_file_and_predictor_agree)
@@ -219,18 +235,26 @@ def check_no_row_is_ever_relabelled(
     # Columns id, name, city: the label is the third. What a row should give, worked out here.
     good, bad = set(), []
     for line, row in rows:
+        if len(row) == 1 and not row[0].strip():
+            continue  # a line of blanks (or one empty quoted field, '""') is no row, as for sources
         if len(row) > 3 or len(row) < 3 or not row[2].strip():
             bad.append(line)
         elif not REPORT.fold(row[1]):
             bad.append(line)
         else:
             good.add((REPORT.fold(row[1]), row[2].strip()))
+    labels = {label for _, label in good}
+    # Labels whose every well-formed row folds to nothing: named in an error, never dropped silently.
+    emptied = {
+        row[2].strip() for _, row in rows if len(row) == 3 and row[2].strip() and not REPORT.fold(row[1])
+    }
     try:
         dataset = load_names(source, columns=Columns("name", "city"))
     except NamelstmError as err:
         assert one_line(err)
-        assert len({label for _, label in good}) < 2, err  # refused only for too few labels
+        assert len(labels) < 2 or emptied - labels, err  # refused only for too few labels, or a lost one
         return
+    assert not emptied - labels
     assert set(dataset.pairs) == good  # every good row with its own label, nothing else
     assert dataset.n_skipped == len(bad) and [b.line for b in dataset.skipped] == bad[:20]
     summary = CliRunner().invoke(cli, ["data", "--data", str(source), "--label-column", "city"])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from namelstm.errors import NamelstmError
 from namelstm.runs import PRETRAINED, atomic_write_bytes, default_model, find_latest_run
 
 
@@ -54,3 +55,36 @@ def test_atomic_writes_sync_the_file_then_the_directory_holding_its_new_name(
     monkeypatch.setattr(os, "fsync", fsync)
     atomic_write_bytes(tmp_path / "f.json", b"{}")
     assert synced == [False, True]
+
+
+def _run(directory: Path, epochs: int, note: str | None = None) -> Path:
+    directory.mkdir()
+    (directory / "history.json").write_text(f'{{"epochs": {list(range(epochs))}}}')
+    (directory / "checkpoint.pt").write_bytes(b"w" * epochs)
+    if note:
+        (directory / "notes.txt").write_text(note)
+    return directory
+
+
+@pytest.mark.parametrize("killed", ["between the renames", "before the old run was deleted"])
+def test_a_kill_during_the_overwrite_swap_is_finished_not_left_hidden(tmp_path: Path, killed: str) -> None:
+    from namelstm.runs import resolve_run
+
+    old = _run(tmp_path / ".lstm.old-1a2b", 5, note="mine")
+    if killed == "between the renames":
+        _run(tmp_path / ".lstm.new-3c4d", 1)
+    else:
+        _run(tmp_path / "lstm", 1)
+    assert resolve_run(tmp_path / "lstm") == tmp_path / "lstm"
+    assert (tmp_path / "lstm" / "checkpoint.pt").read_bytes() == b"w"  # the new run, whose epoch was done
+    assert (tmp_path / "lstm" / "notes.txt").read_text() == "mine" and not old.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lstm"]
+
+
+def test_a_swap_killed_with_no_new_run_to_finish_puts_the_old_run_back(tmp_path: Path) -> None:
+    from namelstm.runs import new_run_dir
+
+    _run(tmp_path / ".lstm.old-1a2b", 5)
+    with pytest.raises(NamelstmError, match="already holds a trained run"):  # and is found again
+        new_run_dir(tmp_path / "lstm")
+    assert (tmp_path / "lstm" / "checkpoint.pt").read_bytes() == b"w" * 5

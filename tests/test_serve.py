@@ -3,6 +3,7 @@ and the page driven in headless Chromium."""
 
 from __future__ import annotations
 
+import html
 import http.client
 import json
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import ended
 
 from namelstm.inference.predict import Predictor, pretrained_path
 from namelstm.inference.serve import MAX_BODY_BYTES, MAX_NAMES, make_server
@@ -102,6 +104,16 @@ def test_a_name_with_a_lone_surrogate_comes_back_as_sent(server: tuple[str, int]
 def test_the_page(server: tuple[str, int]) -> None:
     status, body, content_type = request(server, "GET", "/")
     assert status == 200 and content_type.startswith("text/html") and 'id="name"' in body
+    # It says which model answers, as predict's stderr does: after a user's training, the latest run.
+    description = request(server, "GET", "/health")[1]["description"]
+    assert f"Answering: pretrained ({html.escape(description)})" in body and "{{model}}" not in body
+
+
+def test_emoji_and_symbols_are_dropped_over_http_too(server: tuple[str, int]) -> None:
+    status, body, _ = request(server, "GET", "/predict?name=Rossi%F0%9F%98%80")
+    assert status == 200 and body[0]["seen_as"] == "Rossi"
+    status, body, _ = request(server, "POST", "/predict", json.dumps(["😀😀"]).encode())
+    assert status == 400 and "has no letters" in body["error"]
 
 
 @pytest.mark.parametrize(
@@ -328,7 +340,8 @@ def test_load_8_clients_then_200_idle_connections(isolated: Path) -> None:
         assert memory_after < memory_busy + 20  # MB: what the 200 idle threads took is given back
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        with ended(process):  # killed if Ctrl-C does not stop it in time
+            process.wait(timeout=30)
 
 
 def test_the_page_in_headless_chromium(server: tuple[str, int], tmp_path: Path) -> None:

@@ -75,8 +75,13 @@ def test_a_table_needs_its_columns_and_two_labels(tmp_path: Path) -> None:
 def test_auto_alphabet_keeps_other_scripts_and_encodes_them(tmp_path: Path) -> None:
     path = tmp_path / "a.csv"
     path.write_text("name,language\nДостоевский,ru\nТолстой,ru\n中村,ja\nyamada\u200b,ja\n", encoding="utf-8")
-    with pytest.raises(NamelstmError, match=r"only 'ja' \(3 bad rows\)"):  # Cyrillic and CJK fold to nothing
-        load_names(path)
+    # The report's letters read other scripts transliterated, as predict reads them.
+    assert load_names(path).pairs == (
+        ("Yamada", "ja"),
+        ("ZhongCun", "ja"),
+        ("Dostoevskiy", "ru"),
+        ("Tolstoy", "ru"),
+    )
     auto = load_names(path, alphabet=None)
     assert auto.n_skipped == 0 and "Д" in auto.alphabet.letters and "中" in auto.alphabet.letters
     assert "\u200b" not in auto.alphabet.letters  # a zero-width space is no letter
@@ -176,3 +181,12 @@ def test_a_bad_scripts_file_is_one_line_and_writes_nothing(tiny_data: Path, isol
     )
     assert result.exit_code == 1 and "Klingon" in result.output
     assert len(result.output.strip().splitlines()) == 1 and not (isolated / "run").exists()
+
+
+def test_a_label_whose_every_row_is_bad_is_named_not_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("name,language\nSmith,en\nJones,en\n123,xx\n😀,xx\nRossi,it\n", encoding="utf-8")
+    with pytest.raises(
+        NamelstmError, match=r"every row of 'xx' is bad \(first: a\.csv line 4: '123' has no letters\)"
+    ):
+        load_names(path)

@@ -222,3 +222,55 @@ def test_overwrite_swaps_the_new_run_in_after_its_first_epoch(
     assert unfinished in metrics_table(evaluate_run(run_dir))[0]
     answer = CliRunner().invoke(cli, ["predict", "--checkpoint", str(run_dir), "Bakiaki"])
     assert answer.exit_code == 0 and f"note: {run_dir} holds {unfinished}" in answer.stderr
+
+
+def test_an_exploding_but_finite_loss_stops_the_run_naming_it(tiny_data: Path, tmp_path: Path) -> None:
+    # The issue's `--lr 1e9`: lstm's losses stay finite (6.7e9) and the run used to end with exit 0.
+    split = split_by_name(load_names(tiny_data))
+    config = dataclasses.replace(TINY_CONFIG, lr=1e9, clip=1e12, epochs=1)
+    with pytest.raises(
+        NamelstmError, match=r"loss exploded to \S+ in epoch 1 \(over 100x its start, 1\.10\); lower --lr"
+    ):
+        train(config, split, tmp_path / "run", **QUIET)
+
+
+@pytest.mark.parametrize("lr", ["nan", "inf"])
+def test_a_learning_rate_that_is_no_number_is_refused_before_training(isolated: Path, lr: str) -> None:
+    result = CliRunner().invoke(cli, ["train", "--lr", lr])
+    assert (
+        result.exit_code == 2
+        and "is not a finite number" in result.output
+        and not (isolated / "outputs").exists()
+    )
+    with pytest.raises(NamelstmError, match="--lr must be a finite number above 0"):
+        resolve_config(dataclasses.replace(TINY_CONFIG, lr=float(lr)))
+
+
+@pytest.mark.parametrize(
+    ("config", "train_axis"),
+    [
+        ({}, None),
+        (
+            {"teachers": ["t"], "distill_temperature": 2.0},
+            "train loss: soft cross-entropy x T² (distillation, T 2)",
+        ),
+        ({"label_smoothing": 0.1}, "train loss: cross-entropy with label smoothing 0.1"),
+    ],
+)
+def test_the_loss_figure_never_draws_two_losses_on_one_nll_axis(
+    config: dict[str, Any], train_axis: str | None
+) -> None:
+    from namelstm.evaluation.plots import history_figure, training_loss_name
+
+    history = [
+        {"epoch": e, "train_loss": 9.0 / e, "val_loss": 1.0 / e, "train_accuracy": 0.5, "val_accuracy": 0.5}
+        for e in (1, 2)
+    ]
+    fig = history_figure(history, "t", train_loss=training_loss_name(config))
+    loss_axes = [ax for ax in fig.axes if ax.get_xlabel() == "epoch" and "accuracy" not in ax.get_ylabel()]
+    labels = [ax.get_ylabel() for ax in loss_axes]
+    if train_axis is None:
+        assert labels == ["NLL loss"] and len(fig.axes) == 2
+    else:
+        assert labels[0] == "validation NLL loss" and fig.axes[-1].get_ylabel() == train_axis
+        assert [line.get_label() for line in fig.axes[-1].get_lines()] == ["train"]

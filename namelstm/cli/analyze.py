@@ -175,7 +175,13 @@ def memory(
     default=None,
     help="Clip gradient norms at this value.  [default: no clipping, to see raw stability]",
 )
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Directory of <Language>.txt files.")
+@click.option(
+    "--data",
+    "--data-dir",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    help="Directory of <Language>.txt files.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=COMPARE_DIR, show_default=True)
 @JOBS_OPTION
 def stability(

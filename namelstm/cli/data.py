@@ -20,7 +20,7 @@ def data(data_dir: Path | None, name_column: str, label_column: str, alphabet: s
     \b
     Examples:
       namelstm data
-      namelstm data --data-dir ~/datasets/names
+      namelstm data --data ~/datasets/names
       namelstm data --data customers.csv --name-column name --label-column country --alphabet auto
     """
     from namelstm.data.alphabet import pick_alphabet

@@ -15,7 +15,9 @@ from namelstm.cli.options import CHECKPOINT, CHECKPOINT_HELP, DEVICE_OPTION, THR
 @click.option("--json", "as_json", is_flag=True, help="Print metrics.json instead of tables.")
 @DEVICE_OPTION
 @click.option(
+    "--data",
     "--data-dir",
+    "data_dir",
     type=click.Path(path_type=Path),
     help="Where the names are, for the pretrained model (a run keeps its own split).",
 )
@@ -25,14 +27,16 @@ def evaluate(
 ) -> None:
     """Score a model on its held-out test names: accuracy, top-3, balanced accuracy, macro P/R/F1,
     NLL, ECE and a per-language table; with --json also the validation names' accuracy and balanced
-    accuracy at every logit adjustment tau ('validation'). Writes metrics.json in the run (the
-    pretrained model is re-scored on its model card's split of the data).
+    accuracy at every logit adjustment tau ('validation'). Writes metrics.json in the run when it
+    scores the run's own checkpoint.pt (another file is scored on its folder's split.json and writes
+    nothing; the pretrained model is re-scored on its model card's split of the data).
 
     \b
     Examples:
       namelstm evaluate
       namelstm evaluate --checkpoint outputs/rnn --json | jq .per_language.Korean
-      namelstm evaluate --checkpoint pretrained --data-dir ~/datasets/names
+      namelstm evaluate --checkpoint pretrained --data ~/datasets/names
+      namelstm evaluate --checkpoint outputs/lstm/old.pt   # that file, on its run's split
     """
     from namelstm.evaluation.evaluate import evaluate_model, metrics_table
     from namelstm.runs import default_model

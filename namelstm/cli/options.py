@@ -3,6 +3,7 @@ import time, so `namelstm --help` answers at once."""
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,21 @@ from namelstm.errors import NamelstmError
 DEFAULTS = TrainConfig()
 COLUMNS = Columns()
 TAU = click.FloatRange(*TAU_LIMITS)
+
+
+class PositiveFloat(click.FloatRange):
+    """A number above 0 that is finite: FloatRange lets nan through, as nan fails every comparison."""
+
+    def __init__(self, minimum: float = 0) -> None:
+        super().__init__(min=minimum, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 TAU_HELP = (
     "Logit adjustment instead of the one fitted on validation: 0 answers as the model was trained "
     "(common languages more often: higher accuracy), larger values favour rare languages (higher "

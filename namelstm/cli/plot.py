@@ -18,8 +18,9 @@ import click
 )
 def plot(runs: tuple[Path, ...], overlay: Path) -> None:
     """Draw each RUN's loss curves (loss.png), test confusion matrix (confusion.png), reliability
-    diagram (reliability.png) and validation trade-off of the logit adjustment (tradeoff.png), inside
-    the run; a run scored before the trade-off existed gets it after `namelstm evaluate`.
+    diagram (reliability.png), validation trade-off of the logit adjustment (tradeoff.png) and
+    risk-coverage curve of --min-confidence (risk_coverage.png), inside the run; a run scored before
+    the last two existed gets them after `namelstm evaluate`.
 
     With no RUN, the latest run directly under outputs/; with several, also one figure overlaying
     their validation losses.

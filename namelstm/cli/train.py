@@ -18,6 +18,7 @@ from namelstm.cli.options import (
     DEVICE_OPTION,
     MODEL_OPTION,
     THREADS_HELP,
+    PositiveFloat,
     _echo_progress,
     _ModelHelp,
     _per_family,
@@ -45,7 +46,7 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
 @click.option(
     "--lr",
     cls=_ModelHelp,
-    type=click.FloatRange(min=0, min_open=True),
+    type=PositiveFloat(),
     describe=lambda models: (
         f"Learning rate.  [default: the model's own: {_per_family('default_lr')(models)}]"
     ),
@@ -135,12 +136,17 @@ RESUME_ALLOWS = {"resume", "epochs", "quiet", "plots", "name_column", "label_col
 )
 @DEVICE_OPTION
 @click.option(
-    "--plots/--no-plots", default=True, show_default=True, help="Write loss.png and confusion.png at the end."
+    "--plots/--no-plots",
+    default=True,
+    show_default=True,
+    help="Write the run's figures at the end: loss.png, confusion.png, reliability.png, tradeoff.png, "
+    "risk_coverage.png (as namelstm plot does).",
 )
 @click.option(
     "--transliterate",
     is_flag=True,
-    help="Write names in other scripts (and letters like ß, ł) in Latin letters before folding the data.",
+    help="Write every name in Latin letters before folding the data (for --alphabet auto: a letter "
+    "outside the alphabet is always transliterated, ß as ss, ł as l, as predict reads it).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 @click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import string
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
+from anyascii import anyascii
 
 from namelstm.data.written import normalise
 from namelstm.errors import NamelstmError
@@ -41,9 +42,15 @@ class Alphabet:
         return {letter: i for i, letter in enumerate(self.letters)}
 
     @cached_property
-    def _ascii_drop(self) -> dict[int, None]:
-        """str.translate table deleting every ASCII character outside the alphabet."""
-        return {c: None for c in range(128) if chr(c) not in self.index}
+    def _ascii_drop(self) -> dict[int, str | None]:
+        """str.translate table deleting every ASCII character outside the alphabet, and those no
+        name holds (digits, punctuation other than NAME_PUNCTUATION) even where the alphabet has them."""
+        space = " " if " " in self.index else None  # other white space is a plain space, as in a name
+        table: dict[int, str | None] = {c: space for c in range(128) if chr(c).isspace()}
+        for c in range(128):
+            if not chr(c).isspace() and (chr(c) not in self.index or not _is_name_character(chr(c))):
+                table[c] = None
+        return table
 
     @cached_property
     def _lookup(self) -> np.ndarray:
@@ -58,23 +65,23 @@ class Alphabet:
         return np.dtype(np.uint8 if len(self) <= 256 else np.int16 if len(self) <= 32767 else np.int32)
 
     def fold(self, text: str, transliterate: bool = False) -> str:
-        """Text -> these letters. The name is first written as `written.normalise` says ('SMITH Jr'
-        -> 'Smith'); then a letter of the alphabet stays, any other character is decomposed (NFD)
-        and keeps only its parts in the alphabet ('à' -> 'a' when 'à' is not a letter here,
-        'Ś' -> 'S'), and anything else is dropped. With `transliterate`, other scripts are first written
-        in Latin letters ('Достоевский' -> 'Dostoevskiy', 'Strauß' -> 'Strauss')."""
+        """Text -> these letters, as `fold_slowly` defines; "" when no letter is left."""
         # Most names are ASCII: transliterating leaves ASCII as it is and NFD changes no ASCII
         # character, so dropping the characters outside the alphabet is the whole fold (~10x faster).
-        text = normalise(text)
-        if not text.isascii() and transliterate:
-            text = _transliterate(text)
         if text.isascii():
-            return text.translate(self._ascii_drop).strip()
-        return self.fold_slowly(text)
+            return _with_letters(
+                normalise(text.translate(_ASCII_SYMBOLS)).translate(self._ascii_drop).strip()
+            )
+        return self.fold_slowly(text, transliterate)
 
     def fold_slowly(self, text: str, transliterate: bool = False) -> str:
-        """`fold` without its shortcuts for ASCII text: the definition they are tested against."""
-        text = normalise(text)
+        """`fold` without its shortcuts for ASCII text: the definition they are tested against.
+        Emoji and symbols are dropped (`name_characters`), the name is written as `written.normalise`
+        says ('SMITH Jr' -> 'Smith'), and with `transliterate` other scripts are written in Latin
+        letters. Then a letter of the alphabet stays; any other is decomposed (NFD) and keeps its
+        parts in the alphabet ('à' -> 'a', 'Ś' -> 'S'), or else is transliterated and keeps the
+        parts of that ('ß' -> 'ss', 'ł' -> 'l', 'Д' -> 'D'); anything else is dropped."""
+        text = name_characters(text)
         if transliterate:
             text = _transliterate(text)
         index = self.index
@@ -82,9 +89,11 @@ class Alphabet:
         for c in unicodedata.normalize("NFC", text):
             if c in index:
                 kept.append(c)
+            elif parts := [d for d in unicodedata.normalize("NFD", c) if d in index]:
+                kept.extend(parts)
             else:
-                kept.extend(d for d in unicodedata.normalize("NFD", c) if d in index)
-        return "".join(kept).strip()
+                kept.extend(d for d in _transliterate(c) if d in index)
+        return _with_letters("".join(kept).strip())
 
     def encode_flat(self, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """All letters of folded `names` end to end (`self.dtype`) and each name's length (int64)."""
@@ -104,8 +113,6 @@ class Alphabet:
 
 def _transliterate(text: str) -> str:
     # anyascii is a maintained table covering every Unicode script; a hand-made one would not be.
-    from anyascii import anyascii
-
     return anyascii(text)
 
 
@@ -113,22 +120,66 @@ REPORT = Alphabet(string.ascii_letters + " .,;'")  # the report's 57 one-hot let
 
 
 NAME_PUNCTUATION = " .,;'-"  # kept by `auto` besides letters: the report's punctuation and the hyphen
+# Typographic apostrophes and dashes are that punctuation as a keyboard or a word processor writes it.
+_PUNCTUATION_VARIANTS = str.maketrans(
+    dict.fromkeys("\u2019\u2018\u02bc\u02bb", "'") | dict.fromkeys("\u2010\u2011\u2013\u2014", "-")
+)
+# Symbols (emoji, currency, arrows...) and controls are dropped before the name is read as words, so a
+# trailing emoji does not hide a suffix ('Smith Jr 😀'); variation selectors are marks only of emoji.
+_SYMBOL_CATEGORIES = frozenset({"Sm", "Sc", "Sk", "So", "Cc", "Cf", "Co", "Cs", "Cn"})
+
+
+def _is_symbol(c: str) -> bool:
+    return unicodedata.category(c) in _SYMBOL_CATEGORIES and not c.isspace() or "\ufe00" <= c <= "\ufe0f"
+
+
+def _is_name_character(c: str) -> bool:
+    return c in NAME_PUNCTUATION or unicodedata.category(c)[0] in "LM"
+
+
+# ASCII's symbols and controls, deleted by str.translate: the fast path's share of `name_characters`.
+_ASCII_SYMBOLS: dict[int, None] = {c: None for c in range(128) if _is_symbol(chr(c))}
+
+
+def name_characters(text: str) -> str:
+    """What of `text` can be part of a name, written as `written.normalise` says: letters, marks and
+    NAME_PUNCTUATION (typographic apostrophes and dashes as the plain ones; other white space as a
+    plain space). Emoji, symbols, digits and other punctuation are dropped before any transliteration,
+    so 'Rossi😀' is 'Rossi' and never 'Rossigrinning'. The one filter of every folding."""
+    return _keep_name_characters(normalise("".join(c for c in text if not _is_symbol(c))))
+
+
+def _keep_name_characters(text: str) -> str:
+    kept = [
+        " " if c.isspace() else c
+        for c in text.translate(_PUNCTUATION_VARIANTS)
+        if _is_name_character(c) or c.isspace()
+    ]
+    return "".join(kept)
+
+
+def _with_letters(folded: str) -> str:
+    # A name of punctuation and accents alone is no name: it is reported as a bad one.
+    return folded if any(map(str.isalpha, folded)) else ""
 
 
 def fold_keeping_all(text: str, transliterate: bool = False) -> str:
     """Folding for `--alphabet auto`: every letter of any script is kept (NFC-composed, so 'é' is one
-    letter, with its combining marks), and NAME_PUNCTUATION; digits, symbols and control characters
-    are dropped, and other white space becomes a plain space."""
-    text = normalise(text)
-    if transliterate:
-        text = _transliterate(text)
-    kept = []
-    for c in unicodedata.normalize("NFC", text):
-        if c in NAME_PUNCTUATION or unicodedata.category(c)[0] in "LM":
-            kept.append(c)
-        elif c.isspace():
-            kept.append(" ")
-    return "".join(kept).strip()
+    letter, with its combining marks), and NAME_PUNCTUATION, as `name_characters` keeps them;
+    "" when no letter is left."""
+    text = name_characters(text)
+    if transliterate:  # a transliteration may hold characters no name does
+        text = _keep_name_characters(_transliterate(text))
+    return _with_letters(unicodedata.normalize("NFC", text).strip())
+
+
+def folding(alphabet: Alphabet | None, transliterate: bool = False) -> Callable[[str], str]:
+    """How a run reads any text: the one folding shared by training, prediction, evaluation and files.
+    `alphabet` is the run's (None while training with `--alphabet auto`, whose letters come from the
+    folded data: the same folding, since a letter the data holds is one of the alphabet's)."""
+    if alphabet is None:
+        return partial(fold_keeping_all, transliterate=transliterate)
+    return partial(alphabet.fold, transliterate=transliterate)
 
 
 def alphabet_of(names: Iterable[str]) -> Alphabet:

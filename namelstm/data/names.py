@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from namelstm.config import TrainConfig, split_label
-from namelstm.data.alphabet import REPORT, Alphabet, alphabet_of, fold_keeping_all, pick_alphabet
+from namelstm.data.alphabet import REPORT, Alphabet, alphabet_of, folding, pick_alphabet
 from namelstm.data.sources import Columns, open_source
 from namelstm.errors import NamelstmError
 
@@ -131,16 +131,21 @@ def load_names(
     header (see `sources`), folded to `alphabet`; `None` builds the alphabet from the data's letters
     (`--alphabet auto`). Bad rows are counted and the first ones kept with their line numbers."""
     source = open_source(Path(directory), columns or Columns())
-    folding = alphabet.fold if alphabet is not None else fold_keeping_all
+    fold = folding(alphabet, transliterate)
     seen: set[Pair] = set()
     per_label: dict[str, int] = defaultdict(int)
     lines = duplicates = n_skipped = 0
     skipped: list[BadRow] = []
+    first_bad_of: dict[str, BadRow] = {}  # a label's first bad row, to name a label that has only bad ones
     for where, line_no, raw, label, problem in source.rows(progress):
         lines += 1
-        name = "" if problem else folding(raw, transliterate)
+        name = "" if problem else fold(raw)
         if not name:
             n_skipped += 1
+            if label:
+                first_bad_of.setdefault(
+                    label, BadRow(where, line_no, problem or f"{raw.strip()[:40]!r} has no letters")
+                )
             if len(skipped) < MAX_REPORTED:
                 skipped.append(BadRow(where, line_no, problem or f"{raw.strip()[:40]!r} has no letters"))
         elif (name, label) in seen:
@@ -152,6 +157,9 @@ def load_names(
     for label in declared or ():
         if not per_label[label]:
             raise NamelstmError(f"{source.path / (label + '.txt')} holds no usable names")
+    for label, bad in first_bad_of.items():
+        if not per_label[label]:  # in a table, such a label would vanish without a word
+            raise NamelstmError(f"{source.path}: every row of {label!r} is bad (first: {bad})")
     languages = declared or tuple(sorted(per_label))
     if len(languages) < 2:
         found = f"only {languages[0]!r}" if languages else "none"
@@ -256,7 +264,7 @@ def download_names(
 
     dest, url, sums = Path(dest), url or DATA_URL, NAMES_SHA256 if sums is None else sums
     if dest.exists():
-        raise NamelstmError(f"{dest} already exists; remove it or point --data-dir at it")
+        raise NamelstmError(f"{dest} already exists; remove it or point --data at it")
     created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -268,7 +276,7 @@ def download_names(
                 raise NamelstmError(
                     f"could not download {url} ({getattr(err, 'reason', err)}); "
                     "without internet access, put the 18 "
-                    f"<Language>.txt files in {dest} or pass --data-dir DIR (or set {DATA_ENV})"
+                    f"<Language>.txt files in {dest} or pass --data DIR (or set {DATA_ENV})"
                 ) from None
             extracted = Path(tmp) / "names"
             extracted.mkdir()
@@ -300,13 +308,13 @@ def resolve_data_dir(data_dir: Path | None = None, download: bool = True, progre
     if named is not None:
         path = Path(named)
         if not path.is_dir() and not (path.is_file() and path.suffix.lower() in (".csv", ".tsv")):
-            source = "--data-dir" if data_dir is not None else DATA_ENV
+            source = "--data" if data_dir is not None else DATA_ENV
             raise NamelstmError(f"{source} {path} is not a directory (nor a .csv/.tsv file)")
         return path
     if DEFAULT_DATA_DIR.is_dir():
         return DEFAULT_DATA_DIR
     if not download:
-        raise NamelstmError(f"no data in {DEFAULT_DATA_DIR}; pass --data-dir DIR or set {DATA_ENV}")
+        raise NamelstmError(f"no data in {DEFAULT_DATA_DIR}; pass --data DIR or set {DATA_ENV}")
     return download_names(DEFAULT_DATA_DIR, progress=progress)
 
 

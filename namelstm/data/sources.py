@@ -95,6 +95,25 @@ def counted_lines(lines: Iterable[str], bar: tqdm) -> Iterator[str]:
     bar.update(done)
 
 
+def utf8_lines(binary: Iterable[bytes], where: str) -> Iterator[str]:
+    """The lines of a byte stream (a file opened "rb", or stdin's buffer) decoded as UTF-8, one by one,
+    so that a byte that is not UTF-8 stops the reading naming its true line, with a hint to convert it
+    (text-mode reading decodes ahead in blocks, and could only say "near" a line). A leading byte-order
+    mark, which spreadsheets write, is not part of the first line."""
+    for line_no, raw in enumerate(binary, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            raise NamelstmError(not_utf8(where, line_no, raw[err.start])) from None
+
+
+def not_utf8(where: str, line_no: int, byte: int) -> str:
+    return (
+        f"{where} line {line_no} is not UTF-8 (byte 0x{byte:02x}); convert it first, e.g. "
+        f"iconv -f latin1 -t utf-8 FILE > FILE.utf8"
+    )
+
+
 def too_many_fields(row: list[str], width: int, delimiter: str) -> str | None:
     """Why a row with more fields than its header's `width` is bad, else None. Its cells cannot be
     placed: an unquoted `Smith, Jr,English` would read ' Jr' as the label."""
@@ -106,11 +125,13 @@ def too_many_fields(row: list[str], width: int, delimiter: str) -> str | None:
 
 def _text_rows(path: Path, bar: tqdm) -> Iterator[Row]:
     """One name per non-blank line; the label is the file name."""
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        line_no = path.read_bytes()[: err.start].count(b"\n") + 1
-        raise NamelstmError(f"{path} is not UTF-8 (line {line_no})") from None
+        raise NamelstmError(
+            not_utf8(str(path), data[: err.start].count(b"\n") + 1, data[err.start])
+        ) from None
     label, where = path.stem, path.name
     for line_no, line in enumerate(counted_lines(text.splitlines(), bar), start=1):
         if line.strip():
@@ -120,9 +141,8 @@ def _text_rows(path: Path, bar: tqdm) -> Iterator[Row]:
 def _table_rows(path: Path, delimiter: str, columns: Columns, bar: tqdm) -> Iterator[Row]:
     """Rows of a CSV/TSV file with a header naming the columns; line numbers count the header as 1."""
     where = path.name
-    # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        header, rows = read_table(counted_lines(f, bar), delimiter, str(path))
+    with open(path, "rb") as f:
+        header, rows = read_table(counted_lines(utf8_lines(f, str(path)), bar), delimiter, str(path))
         if header is None:
             raise NamelstmError(f"{path} is empty; it needs a header row naming its columns")
         header = [h.strip() for h in header]
@@ -153,8 +173,8 @@ def read_table(
 ) -> tuple[list[str] | None, Iterator[tuple[int, list[str]]]]:
     """The header of a CSV/TSV text (None when the text is empty) and its other rows but the empty
     lines, read lazily, each with the line it starts on (the header's is 1; a quoted field may span
-    lines). A malformed row, or text that is not UTF-8, stops the reading with one line naming
-    `where` (the file) and the line. `data` and `predict --input` both read tables through here."""
+    lines). A malformed row stops the reading with one line naming `where` (the file) and the line
+    (bytes that are not UTF-8: `utf8_lines`). `data` and `predict --input` both read tables here."""
     rows = _numbered_rows(csv.reader(lines, delimiter=delimiter), delimiter, where)
     first = next(rows, None)
     return (None if first is None else first[1]), ((start, row) for start, row in rows if row)
@@ -169,5 +189,3 @@ def _numbered_rows(reader: Any, delimiter: str, where: str) -> Iterator[tuple[in
     except csv.Error as err:
         kind = "CSV" if delimiter == "," else "TSV"
         raise NamelstmError(f"{where} line {reader.line_num}: not valid {kind} ({err})") from None
-    except UnicodeDecodeError:
-        raise NamelstmError(f"{where} is not UTF-8 (near line {reader.line_num + 1})") from None

@@ -16,7 +16,16 @@ from namelstm.data.names import Batches, Split, load_split, resolve_data_dir
 from namelstm.errors import NamelstmError
 from namelstm.evaluation.selective import risk_coverage, thresholds_for_precisions
 from namelstm.models import NameClassifier
-from namelstm.runs import CHECKPOINT, METRICS, PRETRAINED, SPLIT, read_json, resolve_run, write_json
+from namelstm.runs import (
+    CHECKPOINT,
+    METRICS,
+    PRETRAINED,
+    SPLIT,
+    read_json,
+    resolve_checkpoint,
+    resolve_run,
+    write_json,
+)
 from namelstm.training.calibrate import (
     Calibration,
     accuracies,
@@ -237,12 +246,20 @@ def _checkpoint_metrics(
     }
 
 
-def evaluate_run(run_dir: Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Score a run's checkpoint on the test part of the split saved with it; write metrics.json."""
-    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
+def evaluate_run(
+    run_dir: Path, device: torch.device | str = "cpu", checkpoint: Path | None = None, write: bool = True
+) -> dict[str, Any]:
+    """Score a run's checkpoint on the test part of the split saved with it; write metrics.json.
+    `checkpoint`, another file in the run's folder (an older copy), is scored on that split instead,
+    and metrics.json, which describes the run's own checkpoint.pt, is left as it was; so it is
+    without `write` (`plot` of an unfinished run: a metrics.json would mark it finished)."""
+    own = Path(run_dir) / CHECKPOINT
+    path = own if checkpoint is None else Path(checkpoint)
+    is_own = path.resolve() == own.resolve()
     split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
-    metrics = _checkpoint_metrics(checkpoint, split, str(run_dir), device)
-    write_json(Path(run_dir) / METRICS, metrics)
+    metrics = _checkpoint_metrics(load_checkpoint(path), split, str(run_dir if is_own else path), device)
+    if is_own and write:
+        write_json(Path(run_dir) / METRICS, metrics)
     return metrics
 
 
@@ -276,7 +293,7 @@ def evaluate_model(
     (None: the latest run)."""
     if isinstance(source, str) and source == PRETRAINED:
         return evaluate_pretrained(data_dir, device)
-    return evaluate_run(resolve_run(source), device)
+    return evaluate_run(resolve_run(source), device, resolve_checkpoint(source))
 
 
 def metrics_table(metrics: dict[str, Any]) -> list[str]:

@@ -48,16 +48,42 @@ def _save(fig: Figure, path: Path, dpi: int = 120) -> Path:
     return path
 
 
-def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str, average_last: int = 0) -> Path:
+def training_loss_name(config: dict[str, Any]) -> str:
+    """What a run's train_loss measures: the loss it minimised, which is the validation's NLL only
+    when it trained on the labels alone."""
+    if config.get("teachers"):
+        return f"soft cross-entropy x T² (distillation, T {config.get('distill_temperature', 2.0):g})"
+    if config.get("label_smoothing"):
+        return f"cross-entropy with label smoothing {config['label_smoothing']:g}"
+    return "NLL"
+
+
+def plot_history(
+    history: Sequence[dict[str, Any]], path: Path, title: str, average_last: int = 0, train_loss: str = "NLL"
+) -> Path:
+    """`history_figure`, written to `path`."""
+    return _save(history_figure(history, title, average_last, train_loss), path)
+
+
+def history_figure(
+    history: Sequence[dict[str, Any]], title: str, average_last: int = 0, train_loss: str = "NLL"
+) -> Figure:
     """Train and validation loss (left) and accuracy (right) per epoch, with the weights that were
-    kept marked: the best epoch, or the span of epochs whose weights were averaged."""
+    kept marked: the best epoch, or the span of epochs whose weights were averaged. A train loss that
+    is not the validation's NLL (`train_loss` names it: distillation, label smoothing) is drawn on an
+    axis of its own, on the right, never on one "NLL" axis with the other."""
     epochs = [r["epoch"] for r in history]
     best = min(history, key=lambda r: r["val_loss"])["epoch"]
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, key, label in zip(axes, ("loss", "accuracy"), ("NLL loss", "accuracy"), strict=True):
-        ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
-        ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="validation")
+        own_axis = key == "loss" and train_loss != "NLL"
+        train_ax = ax.twinx() if own_axis else ax
+        train_ax.plot(epochs, [r[f"train_{key}"] for r in history], marker="o", ms=3, label="train")
+        ax.plot(epochs, [r[f"val_{key}"] for r in history], marker="o", ms=3, label="validation", color="C1")
+        if own_axis:
+            train_ax.set_ylabel(f"train loss: {train_loss}", color="C0")
+            label = "validation NLL loss"
         if average_last:
             first = max(epochs) - average_last + 1
             ax.axvspan(
@@ -74,9 +100,11 @@ def plot_history(history: Sequence[dict[str, Any]], path: Path, title: str, aver
         if key == "accuracy":
             ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         ax.grid(alpha=0.3)
-    axes[0].legend()  # both panels share it: once is enough
+    # Both panels share the legend: once is enough, with the train line wherever its axis is.
+    handles = [h for a in fig.axes[:1] + fig.axes[2:] for h in a.get_legend_handles_labels()[0]]
+    axes[0].legend(handles=handles)
     fig.suptitle(title)
-    return _save(fig, path)
+    return fig
 
 
 def _integer_epochs(ax: Any, epochs: Sequence[int]) -> None:
@@ -189,7 +217,11 @@ def plot_validation_overlay(
     ax.set(xlabel="epoch", ylabel="validation NLL loss", title=title)
     _integer_epochs(ax, [r["epoch"] for _, history in runs for r in history])
     ax.grid(alpha=0.3)
-    ax.legend()
+    # Below the axes, each label wrapped: a run's label (its folder and settings) can be wider than the
+    # axes, and inside them it ran off the figure's left edge and hid the curves.
+    for line in ax.get_lines():
+        line.set_label(textwrap.fill(line.get_label(), 70))
+    fig.legend(loc="outside lower center", fontsize=8)
     return _save(fig, path)
 
 
@@ -246,7 +278,7 @@ def plot_run(run_dir: Path) -> list[Path]:
     else:
         from namelstm.evaluation.evaluate import evaluate_run
 
-        metrics = evaluate_run(run_dir)
+        metrics = evaluate_run(run_dir, write=False)  # an interrupted run stays one to resume
     about = run_phrases(history_file["config"], len(history_file["epochs"]))
     ran = TrainConfig.from_dict({**history_file["config"], "epochs": len(history_file["epochs"])})
     kept = metrics.get("weights") or ran.kept_weights(metrics["epoch"])  # runs from before "weights"
@@ -260,6 +292,7 @@ def plot_run(run_dir: Path) -> list[Path]:
             run_dir / LOSS_FIGURE,
             _title(about),
             min(history_file["config"].get("average_last") or 0, len(history_file["epochs"])),
+            training_loss_name(history_file["config"]),
         ),
         plot_confusion(
             metrics["confusion"],
@@ -463,6 +496,8 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
             width=width * 0.9,
             color="C0",
             alpha=0.8,
+            edgecolor="C0",  # a bin whose accuracy is 0 still shows, as a line on the axis
+            linewidth=1.5,
             label="accuracy in the bin",
         )
         ax.plot(
@@ -474,10 +509,8 @@ def plot_reliability(metrics: dict[str, Any], path: Path, title: str) -> Path:
             label="mean confidence in the bin",
         )
         ax.plot([0, 1], [0, 1], color="grey", ls=":", label="perfectly calibrated")
-        for x, r in zip(centres, rows, strict=True):
-            ax.text(
-                x, 0.02, f"{r['count']}", ha="center", va="bottom", fontsize=7, rotation=90, color="white"
-            )
+        for x, r in zip(centres, rows, strict=True):  # above the bar, dark: readable at any accuracy
+            ax.text(x, min(r["accuracy"], 0.9) + 0.02, f"{r['count']}", ha="center", va="bottom", fontsize=7)
         ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="confidence of the top language", title=labels[key])
         ax.xaxis.set_major_formatter(PercentFormatter(1.0))
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))

@@ -351,6 +351,12 @@ def describe(runs: Sequence[dict[str, Any]]) -> str:
     return f"seeds {seeds_text}, each its own split by name {fractions} and initialisation; {recipes}"
 
 
+def figure_caption(details: Sequence[dict[str, Any]]) -> str:
+    """The line under a comparison figure's title: the split, and where the settings are. Each model's
+    recipe in full made 5-6 lines of title; compare.md's first line holds them."""
+    return f"{details[0]['split']}; each model's settings: compare.md"
+
+
 def write_comparison(run_dirs: Sequence[Path], out_dir: Path) -> dict[str, Path]:
     """The tables (Markdown and JSON) and, for the first seed's runs, the two figures, into `out_dir`."""
     from namelstm.evaluation.plots import plot_confusions, plot_loss_overlay
@@ -370,7 +376,7 @@ def write_comparison(run_dirs: Sequence[Path], out_dir: Path) -> dict[str, Path]
     files = {"markdown": out_dir / "compare.md", "json": out_dir / "compare.json"}
     atomic_write_bytes(files["markdown"], markdown(report).encode())
     write_json(files["json"], report)
-    about = f"{details[0]['split']}; {describe(details)}"
+    about = figure_caption(details)
     histories = [
         (row["model"], read_json(d / HISTORY)["epochs"]) for row, d in zip(details, first_dirs, strict=True)
     ]

@@ -22,7 +22,7 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 from tqdm import tqdm
 
-from namelstm.data.sources import TABLE_SUFFIXES, counted_lines, read_table, too_many_fields
+from namelstm.data.sources import TABLE_SUFFIXES, counted_lines, read_table, too_many_fields, utf8_lines
 from namelstm.errors import BadInput, NamelstmError
 from namelstm.inference.predict import UNCERTAIN, Prediction, Predictor, Ranking
 from namelstm.runs import atomic_file
@@ -63,14 +63,17 @@ class Tally:
 # ---------------------------------------------------------------------------- reading
 
 
-def read_input(f: IO[str], path: Path, column: str, bar: tqdm) -> tuple[list[str] | None, Iterator[Record]]:
+def read_input(
+    f: Iterable[str], path: Path, column: str, bar: tqdm
+) -> tuple[list[str] | None, Iterator[Record]]:
     """`path` read from `f`: a .csv/.tsv file with a header (`column` holds the names), or any other
     file of one name per line. Returns the table's columns (None for a list of names) and the
     records, read lazily."""
     delimiter = TABLE_SUFFIXES.get(path.suffix.lower())
     if delimiter is None:
-        return None, _line_records(counted_lines(f, bar), str(path))
+        return None, _line_records(counted_lines(f, bar))
     header, rows = read_table(counted_lines(f, bar), delimiter, str(path))
+    header = header and [cell.strip() for cell in header]  # ' name ' is the column name, as in training
     if header is None or column not in header:
         columns = ", ".join(map(repr, header or []))
         raise BadInput(
@@ -79,14 +82,10 @@ def read_input(f: IO[str], path: Path, column: str, bar: tqdm) -> tuple[list[str
     return header, _table_records(rows, len(header), header.index(column), delimiter)
 
 
-def _line_records(lines: Iterable[str], where: str = "standard input") -> Iterator[Record]:
-    line_no = 0
-    try:
-        for line_no, line in enumerate(lines, start=1):
-            if line.strip():
-                yield Record(line.rstrip("\r\n"), line_no)
-    except UnicodeDecodeError:  # as read_table says it of a table
-        raise NamelstmError(f"{where} is not UTF-8 (near line {line_no + 1})") from None
+def _line_records(lines: Iterable[str]) -> Iterator[Record]:
+    for line_no, line in enumerate(lines, start=1):
+        if line.strip():
+            yield Record(line.rstrip("\r\n"), line_no)
 
 
 def _table_records(
@@ -103,8 +102,9 @@ def _table_records(
 def records_from_args(names: Iterable[str], stdin: IO[str]) -> Iterator[Record]:
     """The NAMES arguments ('name 2'), where '-' stands for every non-blank line of stdin ('line 3')."""
     for position, name in enumerate(names, start=1):
-        if name == "-":
-            yield from _line_records(stdin)
+        if name == "-":  # read as a file is: bytes that are not UTF-8 stop it, naming the line
+            buffer = getattr(stdin, "buffer", None)
+            yield from _line_records(stdin if buffer is None else utf8_lines(buffer, "standard input"))
         else:
             yield Record(name, position, "name")
 
@@ -409,9 +409,8 @@ def predict_file(
         disable=not progress,
         file=sys.stderr,
     )
-    # utf-8-sig: spreadsheets often start UTF-8 files with a byte-order mark, which is not part of the header.
-    with bar, collector_skips_what_exists(), open(input_path, encoding="utf-8-sig", newline="") as f:
-        header, records = read_input(f, input_path, column, bar)
+    with bar, collector_skips_what_exists(), open(input_path, "rb") as f:
+        header, records = read_input(utf8_lines(f, str(input_path)), input_path, column, bar)
         with atomic_file(output, encoding="utf-8") as out:
             writer = _file_writer(out, suffix, header, top_k, predictor.min_confidence is not None)
             for rows in predict_chunks(

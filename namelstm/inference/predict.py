@@ -14,7 +14,7 @@ import torch
 
 from namelstm.checkpoint import Checkpoint, load_checkpoint
 from namelstm.config import PREDICT_BATCH_SIZE
-from namelstm.data.alphabet import REPORT, Alphabet
+from namelstm.data.alphabet import REPORT, Alphabet, folding
 from namelstm.data.names import encode
 from namelstm.data.readings import han_readings
 from namelstm.data.script import ScriptEvidence, evidence
@@ -99,9 +99,9 @@ class Predictor:
         # The checkpoint's alphabet; other scripts are transliterated only for the report's Latin
         # letters or a run trained with --transliterate (an auto alphabet may hold them as they are).
         self.alphabet = Alphabet(checkpoint.alphabet) if checkpoint else REPORT
-        self.transliterate = self.alphabet == REPORT or bool(
-            checkpoint and checkpoint.config.get("transliterate")
-        )
+        trained_transliterating = bool(checkpoint and checkpoint.config.get("transliterate"))
+        self.transliterate = self.alphabet == REPORT or trained_transliterating
+        self.fold = folding(self.alphabet, trained_transliterating)  # as the run's training data was read
         self.source = source  # what it was loaded from: a path, or "pretrained"
         check_min_confidence(min_confidence)
         # Below it the answer is 'uncertain' (the candidates are still listed); None always answers.
@@ -152,7 +152,7 @@ class Predictor:
             raise BadInput(
                 f"{shown!r} is {len(name):,} characters long; a name has at most {MAX_LETTERS:,} letters"
             )
-        folded = self.alphabet.fold(name, transliterate=self.transliterate)
+        folded = self.fold(name)
         if not folded:
             raise BadInput(
                 f"{shown!r} has no letters (a name needs at least one of a-z, A-Z, or any script's letters)"

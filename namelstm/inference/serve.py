@@ -10,6 +10,7 @@ refused before any body is read, and a client that hangs up is a log line, never
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -65,7 +66,7 @@ class PredictionServer(ThreadingHTTPServer):
         self.predictor = predictor
         self.quiet = quiet
         self.lock = threading.Lock()
-        self.page = (resources.files("namelstm.inference") / "page.html").read_bytes()
+        self.page = _page(predictor)
         self.request_timeout = request_timeout
         self.slots = threading.BoundedSemaphore(max_connections)
 
@@ -294,6 +295,14 @@ def _top_k(value: str, n_languages: int) -> int:
     if not 1 <= top_k <= n_languages:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"top_k must be a whole number from 1 to {n_languages}")
     return top_k
+
+
+def _page(predictor: Predictor) -> bytes:
+    """The page, saying which model answers (as predict's stderr does): the latest run can be anyone's."""
+    page = (resources.files("namelstm.inference") / "page.html").read_text(encoding="utf-8")
+    checkpoint = predictor.checkpoint
+    model = f"{predictor.source} ({checkpoint.describe()})" if checkpoint else str(predictor.source)
+    return page.replace("{{model}}", html.escape(model)).encode("utf-8")
 
 
 def _json(payload: Any) -> bytes:

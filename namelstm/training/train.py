@@ -36,8 +36,8 @@ from namelstm.runs import (
     HISTORY,
     METRICS,
     RESUME,
-    RUN_FILES,
     SPLIT,
+    move_user_files,
     new_run_dir,
     read_json,
     remove_stale_temporaries,
@@ -48,6 +48,10 @@ from namelstm.training.distill import distillation_loss, teacher_probabilities
 from namelstm.training.distributed import STOP_CHECK_EVERY, Group, World, stop_requests
 from namelstm.training.feed import Feed, Step
 from namelstm.training.optim import JointOptimizer, build_optimizer, clip_gradients, dense_gradients
+
+# A mean training loss this many times a know-nothing model's has exploded (an SGD step far too long);
+# an lstm on the names starts near 2.9 and ends near 0.6, so no run that learns comes near it.
+EXPLODED = 100
 
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
@@ -66,6 +70,8 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     if config.tau_rule is not None and config.tau_rule not in TAU_RULES:
         raise NamelstmError(f"unknown tau rule {config.tau_rule!r}; choose one of {', '.join(TAU_RULES)}")
     _check_regularisers(config)
+    if config.lr is not None and not (math.isfinite(config.lr) and config.lr > 0):
+        raise NamelstmError(f"--lr must be a finite number above 0, not {config.lr:g}")
     return replace(
         config,
         lr=config.lr if config.lr is not None else cls.default_lr,
@@ -251,11 +257,9 @@ class _Staging:
         """Swap the new run in for the old one (kept: files that are not a run's), once."""
         if self.replacing is not None:
             old = self.replacing.parent / f".{self.replacing.name}.old-{secrets.token_hex(4)}"
-            os.replace(self.replacing, old)
+            os.replace(self.replacing, old)  # a kill from here on is undone by runs.finish_killed_swap
             os.replace(self.current, self.replacing)
-            for path in old.iterdir():
-                if path.name not in RUN_FILES and not path.name.endswith(".tmp"):
-                    os.replace(path, self.replacing / path.name)
+            move_user_files(old, self.replacing)
             shutil.rmtree(old, ignore_errors=True)
             self.current, self.replacing = self.replacing, None
         return self.current
@@ -571,14 +575,22 @@ class Trainer:
         return summed * (self.group.world.size / step.batch_weight if step.names else 0.0)
 
     def _check_finite(self, train_loss: float, epoch: int) -> None:
-        """Stop with a clear message once the loss is no longer finite."""
-        if math.isfinite(train_loss):
+        """Stop with a clear message once the loss is no longer finite, or has exploded: far above the
+        loss of a model that knows nothing (ln of the number of languages, times T^2 when distilling),
+        where every run starts and which a run that learns anything stays below."""
+        config = self.config
+        start = math.log(len(self.split.languages)) * (
+            config.distill_temperature**2 if config.teachers else 1
+        )
+        if math.isfinite(train_loss) and train_loss <= EXPLODED * start:
             return
         best = self.state.best.epoch
         kept = f"the best checkpoint so far (epoch {best}) is kept" if best else "no checkpoint was written"
-        raise NamelstmError(
-            f"the loss became {train_loss} in epoch {epoch}; lower --lr (now {self.config.lr:g}); {kept}"
-        )
+        if math.isfinite(train_loss):
+            what = f"exploded to {train_loss:g} in epoch {epoch} (over {EXPLODED}x its start, {start:.2f})"
+        else:
+            what = f"became {train_loss} in epoch {epoch}"
+        raise NamelstmError(f"the loss {what}; lower --lr (now {config.lr:g}); {kept}")
 
     def validate(self, epoch: int, record: dict[str, Any], started: float) -> None:
         """Rank 0 after each epoch: add the weights to the mean, score them on validation, write the
