@@ -69,9 +69,10 @@ class Alphabet:
         # Most names are ASCII: transliterating leaves ASCII as it is and NFD changes no ASCII
         # character, so dropping the characters outside the alphabet is the whole fold (~10x faster).
         if text.isascii():
-            return _with_letters(
-                normalise(text.translate(_ASCII_SYMBOLS)).translate(self._ascii_drop).strip()
-            )
+            if not text.isalpha():  # a plain name holds no symbol: no pass over it for one
+                text = text.translate(_ASCII_SYMBOLS)
+            folded = normalise(text).translate(self._ascii_drop).strip()
+            return folded if folded.isalpha() else _with_letters(folded)
         return self.fold_slowly(text, transliterate)
 
     def fold_slowly(self, text: str, transliterate: bool = False) -> str:
