@@ -227,10 +227,10 @@ def _ranking_cells(ranking: Ranking, top_k: int, answer: bool = False) -> list[t
     leaves it out; the answer is language_1, or 'uncertain' below the predictor's min_confidence."""
     probs, index = ranking.probs, ranking.index
     blank = len(ranking.languages)  # the position of "" below
-    labels = np.array([*ranking.languages, ""], dtype=object)[index.masked_fill(probs <= 0, blank).numpy()]
+    labels = np.array([*ranking.languages, ""], dtype=object)[np.where(probs <= 0, blank, index)]
     columns: list[list[str]] = []
     if answer:
-        columns.append(np.where(ranking.uncertain.numpy(), UNCERTAIN, labels[:, 0]).tolist())
+        columns.append(np.where(ranking.uncertain, UNCERTAIN, labels[:, 0]).tolist())
     for j in range(top_k):
         columns.append(labels[:, j].tolist())
         columns.append([f"{p:.6f}" if p > 0 else "" for p in probs[:, j].tolist()])

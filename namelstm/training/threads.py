@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from namelstm.errors import BadInput
 
 # One thread: on 2 cores with one other CPU-bound job, PyTorch's default of 2 threads made a 20-epoch
@@ -27,6 +25,8 @@ def resolve_threads(threads: int | None, environ: dict[str, str] | None = None) 
 
 def apply_threads(threads: int | None) -> int:
     """Make PyTorch's intra-op work in this process use `resolve_threads(threads)` threads; returns it."""
+    import torch  # here, not at import: resolve_threads serves the torch-free predictor too
+
     n = resolve_threads(threads)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
