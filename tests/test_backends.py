@@ -162,3 +162,22 @@ def test_predict_and_its_backend_option_use_an_exported_form(tiny_form: Path) ->
     assert result.exit_code == 0 and "Alphan" in result.output
     refused = CliRunner().invoke(cli, ["predict", "--checkpoint", str(out), "--backend", "torch", "Bakiov"])
     assert refused.exit_code == 1 and "holds only an ONNX form" in refused.output
+
+
+def test_the_score_cache_scores_each_distinct_name_once_in_bounded_memory() -> None:
+    from namelstm.inference.backends import ScoreCache
+
+    asked: list[str] = []
+
+    def score(texts: list[str]) -> np.ndarray:
+        asked.extend(texts)
+        return np.array([[len(t), ord(t[0])] for t in texts], dtype=np.float32)
+
+    cache = ScoreCache(2, capacity=4)
+    first = cache.scores(["Li", "Smith", "Li", "Li"], score)
+    assert asked == ["Li", "Smith"] and first[:, 0].tolist() == [2, 5, 2, 2]
+    assert cache.scores(["Smith", "Li"], score)[:, 0].tolist() == [5, 2] and len(asked) == 2  # all cached
+    cache.scores(["Abe", "Ode", "Ito"], score)  # 5 distinct > capacity 4: starts again empty
+    assert len(cache.slots) <= 4 and len(cache.rows) <= 4
+    wide = cache.scores([f"N{i}" for i in range(9)] * 2, score)  # more new texts than it can keep
+    assert wide[:, 0].tolist() == [2] * 18 and asked.count("N3") == 1

@@ -85,6 +85,38 @@ class OnnxScorer:
         return out
 
 
+class ScoreCache:
+    """The model's log-probabilities of prepared names already scored, in bounded memory: surnames
+    in real files follow Zipf's law, so most rows of a big file repeat a name scored before. When
+    full it starts again empty (`capacity` rows of float32 and a dict of their texts: ~60 MB at
+    the default), which keeps the common names in after a few chunks."""
+
+    def __init__(self, width: int, capacity: int = 1 << 18) -> None:
+        self.width, self.capacity = width, capacity
+        self.slots: dict[str, int] = {}
+        self.rows = np.empty((0, width), dtype=np.float32)  # grows to `capacity` as it fills
+
+    def scores(self, seen: Sequence[str], score: Any) -> np.ndarray:
+        """`score(texts)` for `seen`, each distinct text scored once, and never again while cached."""
+        slots = self.slots
+        missing = list(dict.fromkeys(t for t in seen if t not in slots))
+        if len(missing) > self.capacity:  # too many new texts to keep: score each distinct one once
+            position = {t: i for i, t in enumerate(missing)}
+            return score(missing)[np.fromiter((position[t] for t in seen), np.int64, len(seen))]
+        if len(slots) + len(missing) > self.capacity:
+            slots.clear()
+            missing = list(dict.fromkeys(seen))
+        if missing:
+            start = len(slots)
+            if len(self.rows) < start + len(missing):
+                grown = min(self.capacity, max(2 * len(self.rows), start + len(missing)))
+                more = np.empty((grown - len(self.rows), self.width), np.float32)
+                self.rows = np.concatenate([self.rows, more])
+            self.rows[start : start + len(missing)] = score(missing)
+            slots.update(zip(missing, range(start, start + len(missing)), strict=True))
+        return self.rows[np.fromiter((slots[t] for t in seen), np.int64, len(seen))]
+
+
 def onnx_session(graph: bytes, threads: int | None = None) -> Any:
     """An onnxruntime CPU session of `graph` on `threads` intra-op threads (ONNX_DEFAULT_THREADS)."""
     import onnxruntime as ort

@@ -28,6 +28,7 @@ from namelstm.inference.predict import UNCERTAIN, Prediction, Predictor, Ranking
 from namelstm.runs import atomic_file
 
 CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
+PREPARED = 1 << 18  # distinct names whose prepared form a file's prediction keeps
 JSON_MAX_NAMES = 250_000  # --json holds the whole list until the end; beyond this, --jsonl streams
 REPORTED_BAD = 20  # bad rows shown one by one on stderr; the rest are counted
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".jsonl")
@@ -192,8 +193,17 @@ def predict_chunks(
     ignore_script: bool = False,
 ) -> Iterator[Answered]:
     """Each chunk's records with their predictions, or the errors that stopped them (`strict`: raise).
-    Each name is prepared once: to find the bad ones, and as what the model reads."""
-    prepare = predictor.prepare
+    Each name is prepared once: to find the bad ones, and as what the model reads; a name repeated
+    in the input is prepared once while `PREPARED` others are kept (then the memory starts again)."""
+    prepared: dict[str, str] = {}
+
+    def prepare(name: str) -> str:
+        if (seen := prepared.get(name)) is None:
+            if len(prepared) >= PREPARED:
+                prepared.clear()
+            seen = prepared[name] = predictor.prepare(name)
+        return seen
+
     for chunk in chunks:
         errors: dict[int, str] = {}
         names: list[str] = []

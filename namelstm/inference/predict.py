@@ -24,6 +24,7 @@ from namelstm.errors import BadInput, NamelstmError
 from namelstm.inference.backends import (
     BACKENDS,
     OnnxScorer,
+    ScoreCache,
     Scorer,
     TorchScorer,
     form_matches,
@@ -111,6 +112,7 @@ class Predictor:
         self.scorer: Scorer = (
             model if hasattr(model, "log_probs") else TorchScorer(model, self.alphabet, len(self.languages))  # type: ignore[arg-type]
         )
+        self.cache = ScoreCache(len(self.languages))  # the model's answers before calibration
         # The PyTorch module, for the callers that look inside it (analyze, compare); None on onnx.
         self.model: NameClassifier | None = getattr(self.scorer, "model", None)
         self.transliterate = self.alphabet == REPORT or bool(
@@ -237,13 +239,15 @@ class Predictor:
         """`predict` for names already prepared (`seen[i] == self.prepare(names[i])`), as arrays:
         bulk callers prepare each name once, to find the bad ones, and format rows without objects."""
         self.check_top_k(top_k)
-        found = [NO_SCRIPT if ignore_script else self.script_evidence(n) for n in names]
+        # A chunk of ASCII names (most of a big Latin file) has no script to look up, name by name.
+        plain = ignore_script or "".join(names).isascii()
+        found = [NO_SCRIPT] * len(names) if plain else [self.script_evidence(n) for n in names]
         allowed = np.ones((len(seen), len(self.languages)), dtype=bool)
         for row, ev in enumerate(found):
             if ev.allowed is not None:
                 allowed[row] = False
                 allowed[row, list(ev.allowed)] = True
-        seen, notes = list(seen), [ev.describe() for ev in found]
+        seen, notes = list(seen), [""] * len(names) if plain else [ev.describe() for ev in found]
         # A model that reads Han characters as they are (an auto alphabet) needs no readings.
         han = {
             row: readings
@@ -276,7 +280,7 @@ class Predictor:
         """Calibrated log-probabilities `[N, languages]` of every language for prepared names."""
         if not seen:
             return np.empty((0, len(self.languages)), dtype=np.float32)
-        return self.calibration.apply_numpy(self.scorer.log_probs(seen))
+        return self.calibration.apply_numpy(self.cache.scores(seen, self.scorer.log_probs))
 
 
 def top(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
