@@ -31,8 +31,8 @@ MIN_CONFIDENCE_HELP = (
 )
 THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see docs/scale.md, CPU threads]"
 PREDICT_THREADS_HELP = (
-    "CPU threads for the model.  "
-    "[default: onnxruntime 2; PyTorch $OMP_NUM_THREADS, else 1: see docs/scale.md]"
+    "CPU threads for the model, in onnxruntime or PyTorch.  "
+    "[default: $OMP_NUM_THREADS, else 1: see docs/scale.md, CPU threads]"
 )
 BACKEND = click.Choice(BACKENDS)
 BACKEND_HELP = (

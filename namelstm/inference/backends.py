@@ -21,6 +21,7 @@ from namelstm.data.buckets import exact_length_batches
 from namelstm.data.script import default_scripts
 from namelstm.errors import NamelstmError
 from namelstm.runs import ONNX_FORM, ONNX_MODEL, read_json
+from namelstm.training.threads import resolve_threads
 
 if TYPE_CHECKING:
     from namelstm.models import NameClassifier
@@ -28,12 +29,10 @@ if TYPE_CHECKING:
 __all__ = ["BACKENDS", "OnnxScorer", "Scorer", "TorchScorer", "form_matches", "read_form"]
 FORM_FORMAT = "namelstm-onnx"
 FORM_VERSION = 1
-# Names per call. Exact-length batches of 512 to 4096 run at the same speed (scripts/bench.py);
-# 1024 keeps each call's memory small whatever the file.
+# Names per call. The shipped model's exact-length batches of 256, 1024 and 4096 names ran within
+# the noise of each other on 2 shared cores (onnxruntime 57k, 59k, 51k names/s; PyTorch 59k, 65k,
+# 71k); 1024 keeps each call's memory small whatever the file.
 EXACT_BATCH_SIZE = 1024
-# onnxruntime's threads when --threads is not given: 2 on 2 cores scored 1.6x the names/s of 1 and
-# spinning threads were no faster, so they are off (they would burn a core another job could use).
-ONNX_DEFAULT_THREADS = 2
 
 
 class Scorer(Protocol):
@@ -118,11 +117,13 @@ class ScoreCache:
 
 
 def onnx_session(graph: bytes, threads: int | None = None) -> Any:
-    """An onnxruntime CPU session of `graph` on `threads` intra-op threads (ONNX_DEFAULT_THREADS)."""
+    """An onnxruntime CPU session of `graph` on `resolve_threads(threads)` intra-op threads: the same
+    default as PyTorch's. On 2 shared cores 2 threads were no faster than 1 for any family (docs/scale.md,
+    prediction paths: the shipped model 57k against 63k names/s), and a waiting thread does not spin."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or ONNX_DEFAULT_THREADS
+    options.intra_op_num_threads = resolve_threads(threads)
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # its warnings are about graph optimisations, not the user's input
