@@ -510,9 +510,14 @@ def paths_table(rows: list[dict[str, Any]]) -> str:
 
 def paths_page(results: dict[str, Any]) -> str:
     """What docs/scale.md shows of a paths run: the machine, then the table."""
+    cold, helps = results["predict_process"], results["help_process"]
     return (
         f"Measured on {results['machine']}; {results['names']:,} test names per call "
-        f"({results['split']}), PyTorch on 1 thread:\n\n{paths_table(results['paths'])}"
+        f"({results['split']}), PyTorch on 1 thread:\n\n{paths_table(results['paths'])}\n\n"
+        f"`namelstm predict --checkpoint pretrained Smith` as a new process (onnxruntime, no torch "
+        f"imported): best {min(cold['seconds']):.2f} s, median {cold['median_s']:.2f} s "
+        f"(IQR {cold['iqr_s']:.2f} s) of {cold['runs']} runs; `namelstm --help`: median "
+        f"{helps['median_s']:.2f} s (IQR {helps['iqr_s']:.2f} s) of {helps['runs']}."
     )
 
 
@@ -696,7 +701,15 @@ def main() -> None:
         split = split_by_name(load_names(data_dir), seed=0)
         test_names = [n for n, _ in split.test]
         rows = prediction_paths((test_names * (PATH_NAMES // len(test_names) + 1))[:PATH_NAMES])
-        results = {"machine": machine(), "split": split.describe(), "names": PATH_NAMES, "paths": rows}
+        results = {
+            "machine": machine(),
+            "split": split.describe(),
+            "names": PATH_NAMES,
+            "paths": rows,
+            # The shipped model as a user meets it: a new process, onnxruntime, no torch imported.
+            "predict_process": processes([["predict", "--checkpoint", "pretrained", "Smith"]] * 5),
+            "help_process": processes([["--help"]] * 5),
+        }
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         if args.docs:
             (args.docs / "bench-paths.json").write_text(json.dumps(results, indent=2) + "\n")
