@@ -118,8 +118,11 @@ class ScoreCache:
 
 def onnx_session(graph: bytes, threads: int | None = None) -> Any:
     """An onnxruntime CPU session of `graph` on `resolve_threads(threads)` intra-op threads: the same
-    default as PyTorch's. On 2 shared cores 2 threads were no faster than 1 for any family (docs/scale.md,
-    prediction paths: the shipped model 57k against 63k names/s), and a waiting thread does not spin."""
+    default as PyTorch's, 1, for the same reason. On 2 shared cores, 2 threads scored the shipped
+    model at 57k names/s against 63k for 1 thread with other jobs running, and at 90k against 54k on
+    a quieter machine (docs/scale.md, prediction paths): they pay only when a core is free, which a
+    shared machine cannot promise; `--threads 2` is there for an idle one. Waiting threads do not spin.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
