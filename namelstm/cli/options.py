@@ -32,7 +32,7 @@ MIN_CONFIDENCE_HELP = (
 THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see docs/scale.md, CPU threads]"
 PREDICT_THREADS_HELP = (
     "CPU threads for the model, in onnxruntime or PyTorch.  "
-    "[default: $OMP_NUM_THREADS, else 1: see docs/scale.md, CPU threads]"
+    "[default: $OMP_NUM_THREADS, else 2 for onnxruntime and 1 for PyTorch: see docs/scale.md]"
 )
 BACKEND = click.Choice(BACKENDS)
 BACKEND_HELP = (

@@ -33,6 +33,13 @@ FORM_VERSION = 1
 # the noise of each other on 2 shared cores (onnxruntime 57k, 59k, 51k names/s; PyTorch 59k, 65k,
 # 71k); 1024 keeps each call's memory small whatever the file.
 EXACT_BATCH_SIZE = 1024
+# onnxruntime's threads unless --threads or $OMP_NUM_THREADS say otherwise: 2, where PyTorch's are 1.
+# Measured on 2 shared cores: a million-row CSV took 12.7 s with 2 threads and 15.8 s with 1 (load
+# about 2); the shipped model's forward pass ran at 90k names/s with 2 and 54k with 1 on a quieter
+# machine, and at 57k against 63k with other jobs running (docs/scale.md, prediction paths). With
+# spinning off, a second thread costs a tenth at worst here, where PyTorch's spinning threads cost
+# twice the time (docs/scale.md, CPU threads).
+ONNX_THREADS = 2
 
 
 class Scorer(Protocol):
@@ -117,16 +124,12 @@ class ScoreCache:
 
 
 def onnx_session(graph: bytes, threads: int | None = None) -> Any:
-    """An onnxruntime CPU session of `graph` on `resolve_threads(threads)` intra-op threads: the same
-    default as PyTorch's, 1, for the same reason. On 2 shared cores, 2 threads scored the shipped
-    model at 57k names/s against 63k for 1 thread with other jobs running, and at 90k against 54k on
-    a quieter machine (docs/scale.md, prediction paths): they pay only when a core is free, which a
-    shared machine cannot promise; `--threads 2` is there for an idle one. Waiting threads do not spin.
-    """
+    """An onnxruntime CPU session of `graph` on `resolve_threads(threads, ONNX_THREADS)` intra-op
+    threads, whose waiting threads do not spin (they would take a core another job could use)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = resolve_threads(threads)
+    options.intra_op_num_threads = resolve_threads(threads, default=ONNX_THREADS)
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3  # its warnings are about graph optimisations, not the user's input

@@ -13,11 +13,14 @@ from namelstm.errors import BadInput
 DEFAULT_THREADS = 1
 
 
-def resolve_threads(threads: int | None, environ: dict[str, str] | None = None) -> int:
-    """`threads` if given, else $OMP_NUM_THREADS (torchrun sets it for its workers), else DEFAULT_THREADS."""
+def resolve_threads(
+    threads: int | None, environ: dict[str, str] | None = None, default: int = DEFAULT_THREADS
+) -> int:
+    """`threads` if given, else $OMP_NUM_THREADS (torchrun sets it for its workers), else `default`
+    (DEFAULT_THREADS for PyTorch; onnxruntime has its own, see inference/backends.py)."""
     if threads is None:
         raw = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "").strip()
-        threads = int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_THREADS
+        threads = int(raw) if raw.isdigit() and int(raw) > 0 else default
     if threads < 1:
         raise BadInput(f"--threads must be at least 1, not {threads}")
     return threads
