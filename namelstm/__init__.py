@@ -4,8 +4,9 @@
     >>> Predictor.load("pretrained").predict(["Dostoevsky"], top_k=1)[0].predictions[0][0]
     'Russian'
 
-Importing the package is cheap; torch loads only when `Predictor` (or a module that needs it)
-is first used, so the command line starts at once.
+Importing the package is cheap, and so is predicting: `Predictor` runs a model that has an ONNX
+form (the shipped one has) in onnxruntime without importing torch; torch loads only for a model
+without one, or for training, so the command line starts at once.
 """
 
 from typing import Any

@@ -1,4 +1,7 @@
-"""Save and load trained models as plain tensors and data: loading can never run code."""
+"""Save and load trained models as plain tensors and data: loading can never run code.
+
+torch is imported where tensors are read or written, not at import: the torch-free predictor
+describes its model with the same `Checkpoint` (its fields without the weights)."""
 
 from __future__ import annotations
 
@@ -7,16 +10,19 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from namelstm.data.names import ALPHABET
+from namelstm.data.alphabet import REPORT
 from namelstm.data.script import default_scripts
 from namelstm.errors import NamelstmError
-from namelstm.models import MODELS, NameClassifier, build_model
-from namelstm.models.ensemble import Ensemble
 from namelstm.runs import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import torch
+
+    from namelstm.models import NameClassifier
+
+ALPHABET = REPORT.letters
 
 FORMAT = "namelstm-checkpoint"
 VERSION = 1
@@ -26,6 +32,8 @@ ENSEMBLE = "ensemble"  # the model_name of a checkpoint whose `parts` list its m
 
 def save_payload(path: Path, payload: dict[str, Any]) -> None:
     """torch.save, written atomically: a reader or a crash sees the old file or the new one."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     atomic_write_bytes(path, buffer.getvalue())
@@ -34,6 +42,8 @@ def save_payload(path: Path, payload: dict[str, Any]) -> None:
 def load_payload(path: Path, what: str) -> Any:
     """torch.load with `weights_only=True`: tensors and plain data load, anything that could run
     code is refused. Every failure is one NamelstmError naming `what` the file should have been."""
+    import torch
+
     if not Path(path).is_file():
         raise NamelstmError(f"{what} {path} does not exist")
     try:
@@ -99,6 +109,9 @@ class Checkpoint:
         return TrainConfig.from_dict(self.config).kept_weights(self.epoch)
 
     def build_model(self, device: torch.device | str = "cpu") -> NameClassifier:
+        from namelstm.models import build_model
+        from namelstm.models.ensemble import Ensemble
+
         def one(name: str, hidden_size: int) -> NameClassifier:
             return build_model(name, len(self.alphabet), len(self.languages), hidden_size)
 
@@ -133,6 +146,10 @@ def _check(condition: bool, path: Path, what: str) -> None:
 
 def load_checkpoint(path: Path) -> Checkpoint:
     """Load with `weights_only=True` (tensors and plain data only), then check every field."""
+    import torch
+
+    from namelstm.models import MODELS
+
     path = Path(path)
     raw = load_payload(path, "checkpoint")
     _check(isinstance(raw, dict) and raw.get("format") == FORMAT, path, "no namelstm header")
@@ -176,6 +193,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
 
 
 def _checked_parts(parts: Any, path: Path) -> tuple[dict[str, Any], ...]:
+    from namelstm.models import MODELS  # torch: an ensemble's parts are checked only when it loads
+
     def fits(part: Any) -> bool:
         return (
             isinstance(part, dict)
@@ -251,6 +270,8 @@ def load_resume_state(path: Path) -> dict[str, Any]:
 def load_averaged(paths: Sequence[Path]) -> tuple[NameClassifier, list[Checkpoint]]:
     """The models saved at `paths` (checkpoint files), their probabilities averaged when there are
     several (an ensemble, a distillation teacher, a cross-validation fold), and their checkpoints."""
+    from namelstm.models.ensemble import Ensemble
+
     checkpoints = [load_checkpoint(Path(path)) for path in paths]
     models = [c.build_model() for c in checkpoints]
     return (models[0] if len(models) == 1 else Ensemble(models).eval()), checkpoints

@@ -19,10 +19,14 @@ LR_SCHEDULES = ("constant", "cosine")  # cosine: lr * (1 + cos(pi * (epoch - 1) 
 # Names per forward pass wherever a trained model reads a whole split (evaluate, analyze), which
 # is cut into batches of similar length: large enough to be fast, small enough to bound memory.
 INFERENCE_BATCH_SIZE = 4096
-# Names per forward pass of `Predictor` (predict, serve), which sorts by length only the names of one
-# call (a file's chunk of 8192): 4096 padded each batch to about twice the letters that 512 does, and
-# a step of a 4096-name batch costs more per name; 1M names took 18 s of lstm time instead of 7 s.
+# Names per forward pass of the padded (mixed-length) path, kept for scripts/bench.py's comparison:
+# 4096 padded each batch to about twice the letters that 512 does, and a step of a 4096-name batch
+# costs more per name; 1M names took 18 s of lstm time instead of 7 s. `Predictor` now reads names
+# in exact-length batches instead (inference/backends.py).
 PREDICT_BATCH_SIZE = 512
+# What runs a prediction's model (Predictor.load): "auto" is onnxruntime where the model has an ONNX
+# form made from its checkpoint (`namelstm export`), else PyTorch.
+BACKENDS = ("auto", "onnx", "torch")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ CONFUSION_FIGURE = "confusion.png"
 RELIABILITY_FIGURE = "reliability.png"
 TRADEOFF_FIGURE = "tradeoff.png"
 RISK_COVERAGE_FIGURE = "risk_coverage.png"
+ONNX_MODEL = "model.onnx"  # `namelstm export`: the graph onnxruntime runs ...
+ONNX_FORM = "predictor.json"  # ... and everything else prediction needs, as plain JSON
 # What training and `plot` write into a run directory; anything else there is the user's.
 RUN_FILES = frozenset(
     {
@@ -37,6 +39,8 @@ RUN_FILES = frozenset(
         RELIABILITY_FIGURE,
         TRADEOFF_FIGURE,
         RISK_COVERAGE_FIGURE,
+        ONNX_MODEL,
+        ONNX_FORM,
     }
 )
 HOW_TO_TRAIN = "train one first: namelstm train --model lstm"

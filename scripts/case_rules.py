@@ -70,7 +70,7 @@ def main() -> None:
             for view in VIEWS.values():
                 # `rank` takes the forms as given: the rule, not today's folding, decides what is read.
                 ranking = predictor.rank(names, [rule(view(n)) for n in names], top_k=1)
-                a = accuracies(ranking.index[:, 0], targets, len(predictor.languages))
+                a = accuracies(torch.from_numpy(ranking.index[:, 0]), targets, len(predictor.languages))
                 cells.append(f"{a['accuracy']:.1%} / {a['balanced_accuracy']:.1%}")
             print(f"| {source} | {rule_name} | " + " | ".join(cells) + " |")
 

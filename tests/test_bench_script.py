@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO
@@ -70,7 +71,8 @@ def test_timer_gives_seconds_per_call_with_median_and_iqr_in_this_process_thread
     finally:
         torch.set_num_threads(threads)
     assert 0.005 <= timing["median_s"] < 0.05  # per call, not per block of calls
-    assert 0 <= timing["iqr_s"] < timing["median_s"]
+    assert 0 < timing["iqr_s"] < timing["median_s"]
+    assert timing["iqr_s"] == pytest.approx(_iqr(timing["times"]))
     assert timing["runs"] >= 4  # adaptive_autorange's least
     assert seen == {2}  # not Timer's default of one thread
 
@@ -86,11 +88,18 @@ def test_processes_spread_is_computed_as_timers_measurement_computes_it(
     assert spread["runs"] == len(seconds)
 
 
+def _iqr(seconds: list[float]) -> float:
+    """The IQR by numpy's default (linear) interpolation, which Timer's Measurement also uses."""
+    q1, q3 = np.percentile(seconds, [25, 75])
+    return float(q3 - q1)
+
+
 def test_new_processes_are_timed_several_times(bench: ModuleType) -> None:
     timing = bench.processes([["--help"]] * 3)
     assert timing["runs"] == 3 and len(timing["seconds"]) == 3
     assert timing["median_s"] == statistics.median(timing["seconds"]) > 0
-    assert timing["iqr_s"] >= 0
+    # The spread of these very runs: a constant, a sign flip or another statistic fails here.
+    assert timing["iqr_s"] == pytest.approx(_iqr(timing["seconds"])) and timing["iqr_s"] > 0
 
 
 CYRILLIC = Alphabet("абвгдежз")  # not one of the report's 57 letters
@@ -102,7 +111,8 @@ def test_the_tutorial_loop_reads_the_alphabet_it_is_given(bench: ModuleType, mod
     timing = bench.tutorial_names_per_second(model_name, pairs, ("X", "Y"), CYRILLIC, 5, max_run_time=0.3)
     assert timing["names"] == 5 and timing["runs"] >= 1
     assert timing["names_per_second"] == pytest.approx(5 / timing["median_s"])
-    assert timing["iqr_s"] >= 0
+    assert len(timing["times"]) == timing["runs"]
+    assert timing["iqr_s"] == pytest.approx(_iqr(timing["times"]), abs=1e-12)
 
 
 def test_gpu_prediction_encodes_with_the_checkpoints_alphabet(bench: ModuleType, tmp_path: Path) -> None:
@@ -147,3 +157,28 @@ def test_the_tables_print_median_and_iqr(bench: ModuleType) -> None:
     row = {"load": "quiet", "threads": 1, "loadavg_before": 1.0, "loadavg_after": 1.1, "seconds": [8.0, 9.0]}
     threads = bench.threads_table([{**row, **bench.spread(row["seconds"])}])
     assert threads.endswith("| 8.0, 9.0 | 8.5 s (0.5 s) |")
+
+
+def test_the_gpu_report_predicts_with_a_model_it_trained_whatever_the_batches(
+    bench: ModuleType, tiny_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--gpu-batches 64,256` crashed after training: prediction read runs/gpu-1024 (issue 26)."""
+    trained: list[Path] = []
+    monkeypatch.setattr(
+        bench, "gpu_training", lambda split, d, b, e, r, runs: trained.append(runs / f"gpu-{b}")
+    )
+    monkeypatch.setattr(bench, "gpu_prediction", lambda run_dir, names, device: {"run": run_dir})
+    results = bench.gpu_report(tiny_data, "cpu", 1, {}, predict_names=10, batches=(64, 256))
+    assert results["prediction"]["run"] in trained and results["prediction"]["run"].name == "gpu-256"
+
+
+def test_the_scale_pages_prediction_table_is_the_one_bench_wrote(bench: ModuleType) -> None:
+    """docs/scale.md's prediction-paths table is written by `bench.py --only-paths --docs docs`
+    from docs/bench-paths.json; a figure typed into the page by hand fails here."""
+    import json
+
+    results = json.loads((REPO / "docs" / "bench-paths.json").read_text(encoding="utf-8"))
+    page = (REPO / "docs" / "scale.md").read_text(encoding="utf-8")
+    block = page.split("<!-- bench:paths -->\n", 1)[1].split("\n<!-- /bench:paths -->", 1)[0]
+    assert block == bench.paths_page(results)
+    assert {r["model"] for r in results["paths"]} >= set(MODELS)  # every family has its row

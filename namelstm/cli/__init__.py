@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from namelstm.cli import analyze, compare, cv, data, evaluate, plot, predict, serve, train
+from namelstm.cli import analyze, compare, cv, data, evaluate, export, plot, predict, serve, train
 from namelstm.errors import BadInput, NamelstmError
 
 
@@ -54,6 +54,7 @@ cli.add_command(compare.compare)
 cli.add_command(cv.cv)
 cli.add_command(analyze.analyze)
 cli.add_command(serve.serve)
+cli.add_command(export.export)
 cli.add_command(data.data)
 
 

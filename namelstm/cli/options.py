@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from namelstm.config import TAU_LIMITS, TrainConfig
+from namelstm.config import BACKENDS, TAU_LIMITS, TrainConfig
 from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
 
@@ -46,6 +46,15 @@ MIN_CONFIDENCE_HELP = (
     "risk-coverage curve); docs/trust.md gives the P for 90% and 95% precision.  [default: always answer]"
 )
 THREADS_HELP = "CPU threads for PyTorch.  [default: $OMP_NUM_THREADS, else 1: see docs/scale.md, CPU threads]"
+PREDICT_THREADS_HELP = (
+    "CPU threads for the model, in onnxruntime or PyTorch.  "
+    "[default: $OMP_NUM_THREADS, else 2 for onnxruntime and 1 for PyTorch: see docs/scale.md]"
+)
+BACKEND = click.Choice(BACKENDS)
+BACKEND_HELP = (
+    "What runs the model: onnxruntime on its ONNX form (namelstm export), or PyTorch on its checkpoint; "
+    "auto: the ONNX form where there is one made from that checkpoint.  [default: auto]"
+)
 # click.Path(path_type=str) keeps what was typed, so "pretrained" (the shipped model) and
 # "./pretrained" (a folder) stay apart.
 CHECKPOINT = click.Path(path_type=str)

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING
 import click
 
 from namelstm.cli.options import (
+    BACKEND,
+    BACKEND_HELP,
     CHECKPOINT,
     CHECKPOINT_HELP,
     MIN_CONFIDENCE,
     MIN_CONFIDENCE_HELP,
+    PREDICT_THREADS_HELP,
     TAU,
     TAU_HELP,
-    THREADS_HELP,
 )
 
 if TYPE_CHECKING:
@@ -64,7 +66,8 @@ if TYPE_CHECKING:
 @click.option("--tau", type=TAU, help=TAU_HELP)
 @click.option("--min-confidence", type=MIN_CONFIDENCE, metavar="P", help=MIN_CONFIDENCE_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+@click.option("--threads", type=click.IntRange(min=1), help=PREDICT_THREADS_HELP)
+@click.option("--backend", type=BACKEND, default="auto", help=BACKEND_HELP)
 def predict(
     names: tuple[str, ...],
     checkpoint: str | None,
@@ -81,6 +84,7 @@ def predict(
     min_confidence: float | None,
     quiet: bool,
     threads: int | None,
+    backend: str,
 ) -> None:
     """Rank the likeliest languages of origin of each NAME ('-' reads names from stdin, one per line),
     or of every name of an --input file into an --output file.
@@ -99,11 +103,9 @@ def predict(
       namelstm predict SMITH 佐藤 --min-confidence 0.7   # 'uncertain' where no language reaches 70%
     """
     from namelstm.inference.files import predict_file, predict_to_stream, records_from_args
-    from namelstm.training.threads import apply_threads
 
     _check_sources(names, input_path, output, as_json, as_jsonl)
-    apply_threads(threads)
-    predictor = _load(checkpoint, tau, min_confidence, top_k)
+    predictor = _load(checkpoint, tau, min_confidence, top_k, backend, threads)
     if input_path is not None:
         tally = predict_file(
             predictor,
@@ -154,14 +156,25 @@ def _check_sources(
         raise click.UsageError("choose one of --json and --jsonl")
 
 
-def _load(checkpoint: str | None, tau: float | None, min_confidence: float | None, top_k: int) -> Predictor:
+def _load(
+    checkpoint: str | None,
+    tau: float | None,
+    min_confidence: float | None,
+    top_k: int,
+    backend: str = "auto",
+    threads: int | None = None,
+) -> Predictor:
     """The model to predict with (the default one when no --checkpoint), saying on stderr which
     one it is when it was not named, or that its run is unfinished."""
     from namelstm.inference.predict import Predictor
     from namelstm.runs import default_model
 
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
-    predictor = Predictor.load(source, tau, min_confidence)
+    predictor = Predictor.load(source, tau, min_confidence, backend, threads)
+    if predictor.backend == "torch":
+        from namelstm.training.threads import apply_threads
+
+        apply_threads(threads)
     if top_k > len(predictor.languages):
         raise click.BadParameter(
             f"at most {len(predictor.languages)} (the model knows that many languages)",

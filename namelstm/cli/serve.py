@@ -5,13 +5,15 @@ from __future__ import annotations
 import click
 
 from namelstm.cli.options import (
+    BACKEND,
+    BACKEND_HELP,
     CHECKPOINT,
     CHECKPOINT_HELP,
     MIN_CONFIDENCE,
     MIN_CONFIDENCE_HELP,
+    PREDICT_THREADS_HELP,
     TAU,
     TAU_HELP,
-    THREADS_HELP,
 )
 
 
@@ -24,7 +26,8 @@ from namelstm.cli.options import (
 @click.option("--tau", type=TAU, help=TAU_HELP)
 @click.option("--min-confidence", type=MIN_CONFIDENCE, metavar="P", help=MIN_CONFIDENCE_HELP)
 @click.option("-q", "--quiet", is_flag=True, help="Do not log each request.")
-@click.option("--threads", type=click.IntRange(min=1), help=THREADS_HELP)
+@click.option("--threads", type=click.IntRange(min=1), help=PREDICT_THREADS_HELP)
+@click.option("--backend", type=BACKEND, default="auto", help=BACKEND_HELP)
 def serve(
     checkpoint: str | None,
     host: str,
@@ -33,6 +36,7 @@ def serve(
     min_confidence: float | None,
     quiet: bool,
     threads: int | None,
+    backend: str,
 ) -> None:
     """Serve predictions over HTTP: a page with a text box at / (/?name=Rossi fills it in), JSON at
     /predict and /health (which names the model served).
@@ -55,11 +59,13 @@ def serve(
     from namelstm.runs import default_model
     from namelstm.training.threads import apply_threads
 
-    apply_threads(threads)
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
     if note:
         click.echo(note, err=True)
-    server = make_server(Predictor.load(source, tau, min_confidence), host, port, quiet)
+    predictor = Predictor.load(source, tau, min_confidence, backend, threads)
+    if predictor.backend == "torch":
+        apply_threads(threads)
+    server = make_server(predictor, host, port, quiet)
     bound_host, bound_port = server.server_address[:2]
     click.echo(f"serving {source} on http://{bound_host}:{bound_port}/ (Ctrl-C to stop)", err=True)
     try:

@@ -24,6 +24,7 @@ import torch
 
 from namelstm.config import TrainConfig, split_label
 from namelstm.data.alphabet import REPORT, Alphabet, alphabet_of, folding, pick_alphabet
+from namelstm.data.buckets import length_groups
 from namelstm.data.sources import Columns, open_source
 from namelstm.errors import NamelstmError
 
@@ -549,9 +550,11 @@ class Batches:
 
     def chunks(self, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """The rows of each batch, each in length order; batches shuffled when a generator is given,
-        in a fixed order otherwise. The same generator state gives the same batches in every process."""
+        in a fixed order otherwise. The same generator state gives the same batches in every process.
+        The fixed order (scoring: evaluate, cv, compare, validation) gives exact-length batches, so
+        nothing is padded and `bilstm` packs nothing."""
         if generator is None:
-            return list(torch.argsort(self.lengths, stable=True).split(self.batch_size))
+            return [torch.from_numpy(rows) for rows in length_groups(self.lengths.numpy(), self.batch_size)]
         shuffled = torch.randperm(len(self.lengths), generator=generator)
         order = shuffled[torch.argsort(self.lengths[shuffled], stable=True)]
         chunks = list(order.split(self.batch_size))

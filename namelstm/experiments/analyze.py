@@ -67,7 +67,7 @@ def gradient_profile(run_dir: Path, min_length: int, random_length: int, samples
     from namelstm.inference.predict import Predictor
     from namelstm.runs import CHECKPOINT, HISTORY, SPLIT, read_json
 
-    predictor = Predictor.load(Path(run_dir) / CHECKPOINT)
+    predictor = Predictor.load(Path(run_dir) / CHECKPOINT, backend="torch")  # it reads the module
     split = Split.from_dict(read_json(Path(run_dir) / SPLIT))
     index = {lang: i for i, lang in enumerate(predictor.languages)}
     names = [(n, index[lang]) for n, lang in split.test if len(n) >= min_length][:samples]

@@ -207,7 +207,7 @@ def summarize(run_dir: Path, details: bool = True) -> dict[str, Any]:
     history_file = read_json(run_dir / HISTORY)
     history, config = history_file["epochs"], history_file["config"]
     metrics = read_json(run_dir / METRICS)
-    predictor = Predictor.load(run_dir / CHECKPOINT)
+    predictor = Predictor.load(run_dir / CHECKPOINT, backend="torch")  # it counts the parameters
     row = {
         "model": config["model"],
         "seed": config["seed"],

@@ -28,6 +28,7 @@ from namelstm.inference.predict import UNCERTAIN, Prediction, Predictor, Ranking
 from namelstm.runs import atomic_file
 
 CHUNK = 8192  # names per prediction call: bounds memory whatever the input's size
+PREPARED = 1 << 18  # distinct names whose prepared form a file's prediction keeps
 JSON_MAX_NAMES = 250_000  # --json holds the whole list until the end; beyond this, --jsonl streams
 REPORTED_BAD = 20  # bad rows shown one by one on stderr; the rest are counted
 OUTPUT_SUFFIXES = (".csv", ".tsv", ".jsonl")
@@ -192,8 +193,17 @@ def predict_chunks(
     ignore_script: bool = False,
 ) -> Iterator[Answered]:
     """Each chunk's records with their predictions, or the errors that stopped them (`strict`: raise).
-    Each name is prepared once: to find the bad ones, and as what the model reads."""
-    prepare = predictor.prepare
+    Each name is prepared once: to find the bad ones, and as what the model reads; a name repeated
+    in the input is prepared once while `PREPARED` others are kept (then the memory starts again)."""
+    prepared: dict[str, str] = {}
+
+    def prepare(name: str) -> str:
+        if (seen := prepared.get(name)) is None:
+            if len(prepared) >= PREPARED:
+                prepared.clear()
+            seen = prepared[name] = predictor.prepare(name)
+        return seen
+
     for chunk in chunks:
         errors: dict[int, str] = {}
         names: list[str] = []
@@ -227,10 +237,10 @@ def _ranking_cells(ranking: Ranking, top_k: int, answer: bool = False) -> list[t
     leaves it out; the answer is language_1, or 'uncertain' below the predictor's min_confidence."""
     probs, index = ranking.probs, ranking.index
     blank = len(ranking.languages)  # the position of "" below
-    labels = np.array([*ranking.languages, ""], dtype=object)[index.masked_fill(probs <= 0, blank).numpy()]
+    labels = np.array([*ranking.languages, ""], dtype=object)[np.where(probs <= 0, blank, index)]
     columns: list[list[str]] = []
     if answer:
-        columns.append(np.where(ranking.uncertain.numpy(), UNCERTAIN, labels[:, 0]).tolist())
+        columns.append(np.where(ranking.uncertain, UNCERTAIN, labels[:, 0]).tolist())
     for j in range(top_k):
         columns.append(labels[:, j].tolist())
         columns.append([f"{p:.6f}" if p > 0 else "" for p in probs[:, j].tolist()])

@@ -1,28 +1,39 @@
-"""Predicting languages for names with a trained model, in batches, as plain data."""
+"""Predicting languages for names with a trained model, in batches, as plain data.
+
+No torch at import: the model runs in onnxruntime where it has an ONNX form (`namelstm export`),
+else in PyTorch (inference/backends.py); the ranking after it is numpy, the same for both."""
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+import numpy as np
 
-from namelstm.checkpoint import Checkpoint, load_checkpoint
-from namelstm.config import PREDICT_BATCH_SIZE
+from namelstm.calibration import Calibration, log_softmax
+from namelstm.checkpoint import Checkpoint
 from namelstm.data.alphabet import REPORT, Alphabet, folding
-from namelstm.data.names import encode
 from namelstm.data.readings import han_readings
 from namelstm.data.script import ScriptEvidence, evidence
 from namelstm.data.written import normalise
 from namelstm.errors import BadInput, NamelstmError
-from namelstm.models import NameClassifier
-from namelstm.runs import PRETRAINED, read_json, resolve_checkpoint
-from namelstm.training.calibrate import Calibration
+from namelstm.inference.backends import (
+    BACKENDS,
+    OnnxScorer,
+    ScoreCache,
+    Scorer,
+    TorchScorer,
+    form_matches,
+    read_form,
+)
+from namelstm.runs import CHECKPOINT, ONNX_FORM, ONNX_MODEL, PRETRAINED, read_json, resolve_checkpoint
+
+if TYPE_CHECKING:
+    from namelstm.models import NameClassifier
 
 MAX_LETTERS = 1000  # longer input is not a name; refusing it keeps time and memory bounded
 UNCERTAIN = "uncertain"  # the answer below --min-confidence
@@ -83,7 +94,7 @@ class Predictor:
 
     def __init__(
         self,
-        model: NameClassifier,
+        model: NameClassifier | Scorer,
         languages: Sequence[str],
         checkpoint: Checkpoint | None = None,
         calibration: Calibration | None = None,
@@ -91,14 +102,19 @@ class Predictor:
         source: str | None = None,
         min_confidence: float | None = None,
     ) -> None:
-        self.model = model.eval()
         self.languages = tuple(languages)
-        self.checkpoint = checkpoint
+        self.checkpoint = checkpoint  # for an ONNX form: its description, without the weights
         self.calibration = calibration or Calibration()
         self.scripts = dict(scripts or {})
         # The checkpoint's alphabet; other scripts are transliterated only for the report's Latin
         # letters or a run trained with --transliterate (an auto alphabet may hold them as they are).
         self.alphabet = Alphabet(checkpoint.alphabet) if checkpoint else REPORT
+        self.scorer: Scorer = (
+            model if hasattr(model, "log_probs") else TorchScorer(model, self.alphabet, len(self.languages))  # type: ignore[arg-type]
+        )
+        self.cache = ScoreCache(len(self.languages))  # the model's answers before calibration
+        # The PyTorch module, for the callers that look inside it (analyze, compare); None on onnx.
+        self.model: NameClassifier | None = getattr(self.scorer, "model", None)
         trained_transliterating = bool(checkpoint and checkpoint.config.get("transliterate"))
         self.transliterate = self.alphabet == REPORT or trained_transliterating
         self.fold = folding(self.alphabet, trained_transliterating)  # as the run's training data was read
@@ -109,20 +125,45 @@ class Predictor:
 
     @classmethod
     def load(
-        cls, path: str | Path = PRETRAINED, tau: float | None = None, min_confidence: float | None = None
+        cls,
+        path: str | Path = PRETRAINED,
+        tau: float | None = None,
+        min_confidence: float | None = None,
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> Predictor:
-        """From a checkpoint file, a run directory holding `checkpoint.pt`, or the string
-        "pretrained" for the model shipped with the package (a folder of that name is `./pretrained`);
-        `tau` replaces the fitted logit adjustment (see `with_tau`); below `min_confidence` the
-        answer is 'uncertain'.
+        """From a checkpoint file, a run directory holding `checkpoint.pt`, a folder `namelstm export`
+        wrote, or the string "pretrained" for the model shipped with the package (a folder of that
+        name is `./pretrained`); `tau` replaces the fitted logit adjustment (see `with_tau`); below
+        `min_confidence` the answer is 'uncertain'. `backend`: "onnx" runs the model's ONNX form in
+        onnxruntime, "torch" its checkpoint in PyTorch, "auto" the ONNX form where there is one made
+        from that checkpoint, else PyTorch. `threads`: onnxruntime's (torch: see training/threads.py).
 
         >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
         'Japanese'
         """
+        if backend not in BACKENDS:
+            raise BadInput(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         shipped = isinstance(path, str) and path == PRETRAINED
-        checkpoint = load_checkpoint(pretrained_path() if shipped else resolve_checkpoint(Path(path)))
+        checkpoint_file, form = locate(path, shipped)
+        onnx = backend == "onnx" or (backend == "auto" and form_matches(form, checkpoint_file))
+        if onnx:
+            check_form(path, form, checkpoint_file)
+            checkpoint, _ = read_form(form)
+            alphabet, n = Alphabet(checkpoint.alphabet), len(checkpoint.languages)
+            model: NameClassifier | Scorer = OnnxScorer(form / ONNX_MODEL, alphabet, n, threads)
+        else:
+            if checkpoint_file is None:
+                raise NamelstmError(f"{path} holds only an ONNX form; the torch backend needs its checkpoint")
+            from namelstm.checkpoint import load_checkpoint
+            from namelstm.training.threads import apply_threads
+
+            if threads is not None:
+                apply_threads(threads)
+            checkpoint = load_checkpoint(checkpoint_file)
+            model = checkpoint.build_model()
         predictor = cls(
-            checkpoint.build_model(),
+            model,
             checkpoint.languages,
             checkpoint,
             Calibration.from_dict(checkpoint.calibration),
@@ -131,6 +172,11 @@ class Predictor:
             min_confidence,
         )
         return predictor if tau is None else predictor.with_tau(tau)
+
+    @property
+    def backend(self) -> str:
+        """What runs the model: "onnx" (onnxruntime) or "torch"."""
+        return self.scorer.backend
 
     def with_tau(self, tau: float) -> Predictor:
         """This predictor with logit-adjustment strength `tau` instead of the one fitted on validation:
@@ -187,20 +233,21 @@ class Predictor:
         if not 1 <= top_k <= len(self.languages):
             raise BadInput(f"top_k must be between 1 and {len(self.languages)}")
 
-    @torch.no_grad()
     def rank(
         self, names: Sequence[str], seen: Sequence[str], top_k: int = 3, ignore_script: bool = False
     ) -> Ranking:
-        """`predict` for names already prepared (`seen[i] == self.prepare(names[i])`), as tensors:
+        """`predict` for names already prepared (`seen[i] == self.prepare(names[i])`), as arrays:
         bulk callers prepare each name once, to find the bad ones, and format rows without objects."""
         self.check_top_k(top_k)
-        found = [NO_SCRIPT if ignore_script else self.script_evidence(n) for n in names]
-        allowed = torch.ones(len(seen), len(self.languages), dtype=torch.bool)
+        # A chunk of ASCII names (most of a big Latin file) has no script to look up, name by name.
+        plain = ignore_script or "".join(names).isascii()
+        found = [NO_SCRIPT] * len(names) if plain else [self.script_evidence(n) for n in names]
+        allowed = np.ones((len(seen), len(self.languages)), dtype=bool)
         for row, ev in enumerate(found):
             if ev.allowed is not None:
                 allowed[row] = False
                 allowed[row, list(ev.allowed)] = True
-        seen, notes = list(seen), [ev.describe() for ev in found]
+        seen, notes = list(seen), [""] * len(names) if plain else [ev.describe() for ev in found]
         # A model that reads Han characters as they are (an auto alphabet) needs no readings.
         han = {
             row: readings
@@ -216,13 +263,12 @@ class Predictor:
             for row, r in han.items()
             for i, reading in r.texts.items()
         ]
-        log_probs = self._log_probs(seen + [text for _, _, text in extra])
+        log_probs = self.log_probs(seen + [text for _, _, text in extra])
         for row in han:  # only the languages with a reading compete for a Han name
-            log_probs[row] = -math.inf
+            log_probs[row] = -np.inf
         for k, (row, i, _) in enumerate(extra, start=len(seen)):
             log_probs[row, i] = log_probs[k, i] + han[row].log_prior[i]
-        log_probs = log_probs[: len(seen)].masked_fill(~allowed, -math.inf).log_softmax(dim=1)
-        probs, index = log_probs.exp().topk(top_k, dim=1)
+        probs, index = top(np.exp(log_softmax(np.where(allowed, log_probs[: len(seen)], -np.inf))), top_k)
         read = {(row, i): text for row, i, text in extra}
         for row, r in han.items():  # show what the model read for the language that won
             first = int(index[row, 0])
@@ -230,15 +276,43 @@ class Predictor:
         uncertain = probs[:, 0] < (self.min_confidence or 0.0)
         return Ranking(list(names), seen, probs, index, notes, self.languages, uncertain)
 
-    def _log_probs(self, seen: Sequence[str]) -> torch.Tensor:
-        """Calibrated log-probabilities of every language for prepared names, in batches of names of
-        similar length (shortest first, so each batch is padded only to its longest name)."""
-        out = torch.empty(len(seen), len(self.languages))
-        lengths = torch.tensor([len(s) for s in seen], dtype=torch.long)
-        for rows in torch.sort(lengths, stable=True).indices.split(PREDICT_BATCH_SIZE):
-            letters, lengths = encode([seen[i] for i in rows.tolist()], self.alphabet)
-            out[rows] = self.calibration.apply(self.model.classify(letters, lengths))
-        return out
+    def log_probs(self, seen: Sequence[str]) -> np.ndarray:
+        """Calibrated log-probabilities `[N, languages]` of every language for prepared names."""
+        if not seen:
+            return np.empty((0, len(self.languages)), dtype=np.float32)
+        return self.calibration.apply_numpy(self.cache.scores(seen, self.scorer.log_probs))
+
+
+def top(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's `k` largest probabilities, largest first, and their columns."""
+    index = np.argpartition(-probs, k - 1, axis=1)[:, :k] if k < probs.shape[1] else np.arange(k)[None]
+    index = np.broadcast_to(index, (len(probs), k))
+    chosen = np.take_along_axis(probs, index, axis=1)
+    order = np.argsort(-chosen, axis=1, kind="stable")
+    return np.take_along_axis(chosen, order, axis=1), np.take_along_axis(index, order, axis=1)
+
+
+def locate(path: str | Path, shipped: bool) -> tuple[Path | None, Path]:
+    """The checkpoint file asked for (None where there is only an ONNX form) and the folder where
+    its ONNX form would be."""
+    if shipped:
+        checkpoint = pretrained_path()
+        return (checkpoint if checkpoint.is_file() else None), checkpoint.parent
+    path = Path(path)
+    if path.is_dir() and (path / ONNX_FORM).is_file() and not (path / CHECKPOINT).is_file():
+        return None, path
+    checkpoint = resolve_checkpoint(path)
+    return checkpoint, checkpoint.parent
+
+
+def check_form(path: str | Path, form: Path, checkpoint_file: Path | None) -> None:
+    """Refuse, in one line, an ONNX backend that has no form to run, or only a stale one."""
+    if not (form / ONNX_FORM).is_file() or not (form / ONNX_MODEL).is_file():
+        raise NamelstmError(f"{path} has no ONNX form; make one with: namelstm export {path}")
+    if not form_matches(form, checkpoint_file):
+        raise NamelstmError(
+            f"the ONNX form in {form} was made from another checkpoint; make it again: namelstm export {path}"
+        )
 
 
 def check_min_confidence(value: float | None) -> None:
@@ -252,16 +326,16 @@ NO_SCRIPT = ScriptEvidence((), None)  # what an ASCII name's script says: nothin
 
 @dataclass(frozen=True)
 class Ranking:
-    """The top languages of many names as tensors, most probable first: what `Prediction`s are made
+    """The top languages of many names as arrays, most probable first: what `Prediction`s are made
     of, kept whole so a bulk writer formats columns at once instead of objects one by one."""
 
     names: list[str]
     seen: list[str]  # the forms the model read
-    probs: torch.Tensor  # [N, k] calibrated; 0 for a language outside the name's script
-    index: torch.Tensor  # [N, k] positions in `languages`
+    probs: np.ndarray  # [N, k] calibrated; 0 for a language outside the name's script
+    index: np.ndarray  # [N, k] positions in `languages`
     scripts: list[str]  # each name's `ScriptEvidence.describe()`, "" for a Latin name
     languages: tuple[str, ...]
-    uncertain: torch.Tensor  # [N] bool: the first probability is below the predictor's min_confidence
+    uncertain: np.ndarray  # [N] bool: the first probability is below the predictor's min_confidence
 
     def predictions(self) -> list[Prediction]:
         languages = self.languages

@@ -7,12 +7,11 @@ temperature) and stored in the checkpoint, so a prediction is made the way it wa
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
-from typing import Any
 
 import torch
 from torch.nn import functional as F
 
+from namelstm.calibration import Calibration
 from namelstm.config import BALANCE_POWERS
 from namelstm.errors import NamelstmError
 from namelstm.experiments.stats import ECE_BINS, bootstrap_draws
@@ -32,47 +31,6 @@ def class_weights(targets: torch.Tensor, n_classes: int, balance: str) -> torch.
     power = BALANCE_POWERS[balance]
     counts = torch.bincount(targets, minlength=n_classes).double().clamp(min=1)
     return (len(targets) / (n_classes * counts)).pow(power).float()
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """How a model's log-probabilities are turned into the ones shown: subtract `tau * log(prior)`
-    (Menon et al. 2021's logit adjustment), then divide by `temperature` (Guo et al. 2017)."""
-
-    prior: tuple[float, ...] = ()  # training-split share of each language; empty = no adjustment
-    tau: float = 0.0
-    temperature: float = 1.0
-    fitted_on: str = ""  # which split chose tau and the temperature, in words
-    tau_rule: str = ""  # see TAU_RULES; empty in checkpoints from before the rule was recorded
-
-    def apply(self, log_probs: torch.Tensor, temperature: bool = True) -> torch.Tensor:
-        logits = log_probs
-        if self.prior and self.tau:
-            logits = (
-                logits - self.tau * torch.tensor(self.prior, dtype=logits.dtype, device=logits.device).log()
-            )
-        if temperature:
-            logits = logits / self.temperature
-        return F.log_softmax(logits, dim=-1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "prior": list(self.prior)}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None) -> Calibration:
-        if not raw:
-            return cls()
-        return cls(
-            prior=tuple(float(p) for p in raw.get("prior", ())),
-            tau=float(raw.get("tau", 0.0)),
-            temperature=float(raw.get("temperature", 1.0)),
-            fitted_on=str(raw.get("fitted_on", "")),
-            tau_rule=str(raw.get("tau_rule", "")),
-        )
-
-    def as_trained(self) -> Calibration:
-        """The same temperature without the logit adjustment: the model's own trade-off (tau 0)."""
-        return replace(self, tau=0.0)
 
 
 def prior_of(targets: torch.Tensor, n_classes: int) -> tuple[float, ...]:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from namelstm.errors import BadInput
 
 # One thread: on 2 cores with one other CPU-bound job, PyTorch's default of 2 threads made a 20-epoch
@@ -15,11 +13,14 @@ from namelstm.errors import BadInput
 DEFAULT_THREADS = 1
 
 
-def resolve_threads(threads: int | None, environ: dict[str, str] | None = None) -> int:
-    """`threads` if given, else $OMP_NUM_THREADS (torchrun sets it for its workers), else DEFAULT_THREADS."""
+def resolve_threads(
+    threads: int | None, environ: dict[str, str] | None = None, default: int = DEFAULT_THREADS
+) -> int:
+    """`threads` if given, else $OMP_NUM_THREADS (torchrun sets it for its workers), else `default`
+    (DEFAULT_THREADS for PyTorch; onnxruntime has its own, see inference/backends.py)."""
     if threads is None:
         raw = (os.environ if environ is None else environ).get("OMP_NUM_THREADS", "").strip()
-        threads = int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_THREADS
+        threads = int(raw) if raw.isdigit() and int(raw) > 0 else default
     if threads < 1:
         raise BadInput(f"--threads must be at least 1, not {threads}")
     return threads
@@ -27,6 +28,8 @@ def resolve_threads(threads: int | None, environ: dict[str, str] | None = None) 
 
 def apply_threads(threads: int | None) -> int:
     """Make PyTorch's intra-op work in this process use `resolve_threads(threads)` threads; returns it."""
+    import torch  # here, not at import: resolve_threads serves the torch-free predictor too
+
     n = resolve_threads(threads)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
