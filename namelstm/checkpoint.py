@@ -75,6 +75,11 @@ class Checkpoint:
     # per member, whose tensors are under "members.<k>."; hidden_size is then the largest member's.
     parts: tuple[dict[str, Any], ...] = ()
 
+    @property
+    def n_members(self) -> int:
+        """The models whose probabilities this checkpoint averages (1: a single model)."""
+        return len(self.parts) or self.members
+
     def describe(self) -> str:
         """'lstm, hidden 64, test accuracy 71.6%, balanced 54.0%, split by name ...': which model answers."""
         test = self.metrics.get("test")

@@ -49,6 +49,7 @@ from namelstm.data.names import (
     resolve_data_dir,
     split_by_name,
 )
+from namelstm.docblocks import write_block
 from namelstm.evaluation.evaluate import infer
 from namelstm.inference.predict import Predictor
 from namelstm.models import MODELS, build_model
@@ -521,17 +522,6 @@ def paths_page(results: dict[str, Any]) -> str:
     )
 
 
-def write_block(page: Path, name: str, text: str) -> None:
-    """Replace the text between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in `page`."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    content = page.read_text(encoding="utf-8")
-    if start not in content or end not in content:
-        raise SystemExit(f"{page} has no {start} ... {end} block to write")
-    before, rest = content.split(start, 1)
-    _, after = rest.split(end, 1)
-    page.write_text(f"{before}{start}\n{text}\n{end}{after}", encoding="utf-8")
-
-
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -713,7 +703,7 @@ def main() -> None:
         args.out.write_text(json.dumps(results, indent=2) + "\n")
         if args.docs:
             (args.docs / "bench-paths.json").write_text(json.dumps(results, indent=2) + "\n")
-            write_block(args.docs / "scale.md", "paths", paths_page(results))
+            write_block(args.docs / "scale.md", "bench:paths", paths_page(results))
         print(paths_page(results))
         return
     if args.only_threads:

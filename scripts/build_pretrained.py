@@ -380,8 +380,11 @@ def shipped_checkpoint(
 
 
 def write_runtime_forms(checkpoint_path: Path) -> None:
-    """The hook for the shipped model's other forms, written beside it from the checkpoint just saved:
-    the ONNX form and its onnxruntime Predictor (issue 25) call their library export here."""
+    """The shipped model's ONNX form (model.onnx and predictor.json), written beside it from the
+    checkpoint just saved, so the default predictor runs it in onnxruntime without torch."""
+    from namelstm.inference.export import export_model
+
+    export_model(checkpoint_path)
 
 
 def description(checkpoint: Checkpoint) -> str:
@@ -419,7 +422,7 @@ def card_of(
         "description": description(checkpoint),
         "recipe": recipe.describe(),
         "model": checkpoint.model_name,
-        "members": len(checkpoint.parts) or checkpoint.members,
+        "members": checkpoint.n_members,
         "epoch": checkpoint.epoch,
         # The scored model's settings: `evaluate --checkpoint pretrained` remakes the split from them.
         "settings": dataclasses.replace(scored, teachers=()).to_dict(),

@@ -17,6 +17,7 @@ import torch
 from conftest import REPO
 from torch.utils.benchmark.utils.common import Measurement, TaskSpec
 
+from namelstm import docblocks
 from namelstm.checkpoint import Checkpoint, save_checkpoint
 from namelstm.data.alphabet import Alphabet
 from namelstm.models import MODELS, build_model
@@ -179,6 +180,6 @@ def test_the_scale_pages_prediction_table_is_the_one_bench_wrote(bench: ModuleTy
 
     results = json.loads((REPO / "docs" / "bench-paths.json").read_text(encoding="utf-8"))
     page = (REPO / "docs" / "scale.md").read_text(encoding="utf-8")
-    block = page.split("<!-- bench:paths -->\n", 1)[1].split("\n<!-- /bench:paths -->", 1)[0]
+    block = docblocks.read_block(page, "bench:paths")
     assert block == bench.paths_page(results)
     assert {r["model"] for r in results["paths"]} >= set(MODELS)  # every family has its row

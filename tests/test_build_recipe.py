@@ -198,10 +198,6 @@ def test_the_fastest_candidate_within_the_margin_of_the_best_shippable_one_is_ch
 CARD = json.loads((REPO / "namelstm" / "pretrained" / "card.json").read_text())
 
 
-@pytest.mark.skipif(
-    "recipe" not in (CARD.get("cross_validation") or {}),
-    reason="the committed card predates build_pretrained writing cross_validation.recipe; a rebuild adds it",
-)
 def test_the_card_cross_validates_exactly_the_shipped_recipe() -> None:
     assert CARD["cross_validation"]["recipe"] == CARD["recipe"]
     assert CARD["chosen"] in {c["name"] for c in CARD["candidates"]}

@@ -199,3 +199,51 @@ def test_every_figure_a_run_gets_is_named_wherever_the_figures_are_listed() -> N
         ("what-happens-when", page),
     ):
         assert [f for f in figures if f not in text] == [], where
+
+
+def _verdict(text: str) -> str:
+    return text.split("**The verdict on the fourth claim, as measured:**", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_thesis_table_is_the_one_its_command_wrote_and_the_verdict_quotes_it() -> None:
+    from namelstm.docblocks import read_block
+    from namelstm.experiments.families import families_markdown
+
+    result = json.loads((ROOT / "docs" / "families.json").read_text(encoding="utf-8"))
+    page = ROOT / "docs" / "thesis.md"
+    assert read_block(page, "families") == families_markdown(result).rstrip("\n")
+    assert set(result["families"]) == {"rnn", "tanhrnn", "lstm", "mylstm", "bilstm", "ngram", "cnn"}
+    # Every difference the verdict quotes, in points, is one the file holds (rounded as the table is).
+    held = {
+        f"{abs(metric['difference']) * 100:.1f}"
+        for pair in result["differences"].values()
+        for metric in pair.values()
+    } | {
+        f"{abs(g['difference']) * 100:.1f}"
+        for groups in result["by_group"].values()
+        for g in groups.values()
+        if g["difference"] == g["difference"]
+    }
+    quoted = re.findall(r"(?<![\d.])(\d+\.\d)(?! ?%)(?![\d])", _verdict(page.read_text(encoding="utf-8")))
+    assert quoted and all(q in held for q in quoted), [q for q in quoted if q not in held]
+
+
+def test_a_thesis_figure_typed_by_hand_is_caught(tmp_path: Path) -> None:
+    from namelstm.docblocks import read_block, write_block
+    from namelstm.experiments.families import families_markdown
+
+    page = tmp_path / "thesis.md"
+    page.write_text((ROOT / "docs" / "thesis.md").read_text(encoding="utf-8"), encoding="utf-8")
+    block = read_block(page, "families")
+    write_block(page, "families", block.replace("83.3%", "85.3%", 1))
+    result = json.loads((ROOT / "docs" / "families.json").read_text(encoding="utf-8"))
+    assert read_block(page, "families") != families_markdown(result).rstrip("\n")
+
+
+def test_the_trust_pages_shipped_model_section_quotes_only_the_card() -> None:
+    card = json.loads(CARD_JSON.read_text(encoding="utf-8"))
+    trust = (ROOT / "docs" / "trust.md").read_text(encoding="utf-8")
+    start = trust.index("## The shipped model")
+    section = trust[start : trust.index("\n## ", start + 1)]
+    assert unsourced(section, card_figures(card)) == []
+    assert card["cross_validation"]["recipe"] == card["recipe"]

@@ -63,13 +63,7 @@ def test_a_name_listed_under_several_languages_gets_one_of_them(
 def test_evaluate_pretrained_rescores_the_card_metrics_on_the_test_split(real_data: Path) -> None:
     from namelstm.data.names import load_names
 
-    if CARD["data"]["pairs"] != len(load_names(real_data).pairs):
-        # Issue 26's one folding reads 'Groß' as 'Gross' in training too, so the data gives other pairs
-        # (and another split) than the shipped model was built from, until scripts/build_pretrained.py
-        # rebuilds it.
-        pytest.xfail(
-            f"the shipped model was built from {CARD['data']['pairs']} pairs; the data now gives others"
-        )
+    assert CARD["data"]["pairs"] == len(load_names(real_data).pairs)  # built from the data as read now
     result = CliRunner().invoke(
         cli, ["evaluate", "--checkpoint", "pretrained", "--json", "--data-dir", str(real_data)]
     )

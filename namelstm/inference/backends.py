@@ -164,6 +164,7 @@ def read_form(directory: Path) -> tuple[Checkpoint, dict[str, Any]]:
             config=dict(c.get("config") or {}),
             metrics=dict(c.get("metrics") or {}),
             members=int(c.get("members", 1)),
+            parts=tuple(dict(part) for part in c.get("parts") or ()),
             calibration=dict(c.get("calibration") or {}),
             scripts=dict(c["scripts"]) if isinstance(c.get("scripts"), dict) else default_scripts(languages),
         )

@@ -113,7 +113,7 @@ class PredictionServer(ThreadingHTTPServer):
             "status": "ok",
             "checkpoint": self.predictor.source,
             "model": checkpoint.model_name if checkpoint else None,
-            "members": checkpoint.members if checkpoint else None,
+            "members": checkpoint.n_members if checkpoint else None,
             "description": checkpoint.describe() if checkpoint else None,
             "languages": list(self.predictor.languages),
             "tau": self.predictor.calibration.tau,  # the logit adjustment in use (serve --tau changes it)
