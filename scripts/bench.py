@@ -541,6 +541,14 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows + training_rows(results) + prediction_rows(results))
 
 
+def cpu_page(results: dict[str, Any]) -> str:
+    """What docs/scale.md shows of a full CPU run: the machine and split, then the table."""
+    return (
+        f"Measured on {results['machine']}; {results['split']}; each `namelstm train` with its "
+        f"default of 1 thread:\n\n{table(results)}"
+    )
+
+
 def training_rows(results: dict[str, Any]) -> list[str]:
     t, lstm, mylstm = results["training"], results["training"]["lstm"], results["training"]["mylstm"]
     rows = []
@@ -715,6 +723,10 @@ def main() -> None:
         return
     results = cpu_report(data_dir, args.tutorial_names, args.threads_repeats)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    if args.docs:
+        (args.docs / "bench-cpu.json").write_text(json.dumps(results, indent=2) + "\n")
+        write_block(args.docs / "scale.md", "bench:cpu", cpu_page(results))
+        write_block(args.docs / "scale.md", "bench:threads", threads_table(results["threads"]))
     print(f"\nMeasured on {results['machine']}; {results['split']}.\n")
     print(table(results))
     print("\n" + threads_table(results["threads"]))

@@ -179,7 +179,18 @@ def test_the_scale_pages_prediction_table_is_the_one_bench_wrote(bench: ModuleTy
     import json
 
     results = json.loads((REPO / "docs" / "bench-paths.json").read_text(encoding="utf-8"))
-    page = (REPO / "docs" / "scale.md").read_text(encoding="utf-8")
-    block = docblocks.read_block(page, "bench:paths")
+    block = docblocks.read_block(REPO / "docs" / "scale.md", "bench:paths")
     assert block == bench.paths_page(results)
     assert {r["model"] for r in results["paths"]} >= set(MODELS)  # every family has its row
+
+
+def test_the_scale_pages_cpu_and_threads_tables_are_the_ones_bench_wrote(bench: ModuleType) -> None:
+    """docs/scale.md's CPU and threads tables are written by `bench.py --docs docs` from
+    docs/bench-cpu.json."""
+    import json
+
+    results = json.loads((REPO / "docs" / "bench-cpu.json").read_text(encoding="utf-8"))
+    page = REPO / "docs" / "scale.md"
+    assert docblocks.read_block(page, "bench:cpu") == bench.cpu_page(results)
+    assert docblocks.read_block(page, "bench:threads") == bench.threads_table(results["threads"])
+    assert set(results["training"]) >= set(MODELS)  # every family has its rows
