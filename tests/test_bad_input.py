@@ -69,6 +69,7 @@ def test_2_a_bad_line_on_stdin_is_named_by_position(isolated: Path) -> None:
     fails_cleanly(["predict", "-"], 2, "line 3: '!!!' has no letters", isolated, input="Ann\nBob\n!!!\n")
 
 
+@pytest.mark.slow  # several seconds: the fast suite keeps under 45 s on 2 cores
 def test_2_100000_names_on_stdin_all_come_out_in_order(trained: Path) -> None:
     names = [f"Mc{'ab' * (i % 7 + 1)}" for i in range(100_000)]
     result = CliRunner().invoke(cli, ["predict", "-", "--json", "-k", "1"], input="\n".join(names) + "\n")

@@ -78,6 +78,7 @@ def test_evaluate_json_has_the_promised_keys_and_writes_metrics(trained: Path) -
     assert "balanced accuracy" in table.stdout and "Gamman" in table.stdout
 
 
+@pytest.mark.slow  # several seconds: the fast suite keeps under 45 s on 2 cores
 def test_plot_writes_png_figures_and_an_overlay(trained: Path) -> None:
     result = run("plot")
     assert result.exit_code == 0, result.output

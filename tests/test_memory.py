@@ -105,6 +105,7 @@ def test_a_short_distance_is_solved_and_the_steps_recorded() -> None:
     assert {**again, "seconds": 0} == {**row, "seconds": 0}  # a run is reproducible
 
 
+@pytest.mark.slow  # several seconds: the fast suite keeps under 45 s on 2 cores
 def test_analyze_memory_writes_the_flat_results_and_figure(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -146,6 +146,7 @@ def test_json_is_whole_or_nothing(tiny_run: Path, monkeypatch: pytest.MonkeyPatc
     assert at_limit.exit_code == 0 and [o["name"] for o in json.loads(at_limit.stdout)] == ["Ann"] * 3
 
 
+@pytest.mark.slow  # several seconds: the fast suite keeps under 45 s on 2 cores
 def test_the_cli_streams_answers_before_the_input_ends(tiny_run: Path) -> None:
     process = subprocess.Popen(
         [
