@@ -21,7 +21,7 @@ class Calibration:
     tau: float = 0.0
     temperature: float = 1.0
     fitted_on: str = ""  # which split chose tau and the temperature, in words
-    tau_rule: str = ""  # see calibrate.TAU_RULES; empty in checkpoints from before the rule was recorded
+    tau_rule: str = ""  # see config.TAU_RULES; empty in a checkpoint that does not record it
 
     def apply(self, log_probs: torch.Tensor, temperature: bool = True) -> torch.Tensor:
         import torch

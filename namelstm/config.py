@@ -14,6 +14,11 @@ BALANCES = ("none", "sqrt", "inverse")  # class weights (n / (K n_c)) ** p for p
 BALANCE_POWERS: Mapping[str, float] = {"none": 0.0, "quarter": 0.25, "sqrt": 0.5, "inverse": 1.0}
 OPTIMIZERS = ("sgd", "adam")
 INITS = ("default", "chrono")  # chrono: Tallec & Ollivier (2018), for the LSTM families
+TAU_GRID = tuple(round(0.05 * i, 2) for i in range(-10, 41))  # the logit adjustment's tau: -0.5 .. 2.0
+# How tau is chosen on validation. "one-se": the tau nearest 0 whose score is within one bootstrap
+# standard error of the best (Breiman et al. 1984's rule), so a flat score keeps the model as trained;
+# "best": the best score, wherever on a flat stretch it falls.
+TAU_RULES = ("one-se", "best")
 LR_SCHEDULES = ("constant", "cosine")  # cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2, per epoch
 
 # Names per forward pass wherever a trained model reads a whole split (evaluate, analyze), which
@@ -52,7 +57,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # the optimizer's L2 penalty (SGD's and Adam's own, coupled to the gradient)
     label_smoothing: float = 0.0  # share of each name's target spread evenly over the languages
     balance: str | None = None  # class weights of the loss: a key of BALANCE_POWERS
-    tau_rule: str | None = None  # how tau is chosen on validation: "one-se" or "best" (calibrate.TAU_RULES)
+    tau_rule: str | None = None  # how tau is chosen on validation: "one-se" or "best" (TAU_RULES)
     forget_bias: float | None = None  # initial forget-gate bias of the LSTM families; None = PyTorch's init
     init: str = "default"  # see INITS
     chrono_tmax: float | None = None  # chrono's longest dependency; None = the longest training name

@@ -49,8 +49,8 @@ from namelstm.data.names import (
     resolve_data_dir,
     split_by_name,
 )
-from namelstm.docblocks import write_block
 from namelstm.evaluation.evaluate import infer
+from namelstm.experiments.docblocks import write_block
 from namelstm.inference.predict import Predictor
 from namelstm.models import MODELS, build_model
 from namelstm.training.train import train

@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 
+from namelstm.calibration import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint, member_parts, save_checkpoint
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data.names import (
@@ -46,9 +47,10 @@ from namelstm.evaluation.evaluate import Outputs, infer, test_metrics
 from namelstm.experiments.cv import cross_validate
 from namelstm.experiments.recipe import Member, Recipe, build_all
 from namelstm.inference.predict import pretrained_path
+from namelstm.metrics import selection_score
 from namelstm.models import MODELS, build_model
 from namelstm.runs import atomic_write_bytes, write_json
-from namelstm.training.calibrate import Calibration, fit_calibration, selection_score
+from namelstm.training.calibrate import fit_calibration
 from namelstm.training.train import HEADLINE
 
 MARGIN = 0.01  # a candidate within this much of the best shippable validation score is as good as it

@@ -23,7 +23,7 @@ import torch
 
 from namelstm.data.names import load_names, split_by_name
 from namelstm.inference.predict import Predictor
-from namelstm.training.calibrate import accuracies
+from namelstm.metrics import accuracies
 
 
 def single_case_title(s: str) -> str:

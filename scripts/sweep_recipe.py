@@ -36,19 +36,13 @@ import torch
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 
+from namelstm.calibration import Calibration
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data.names import Batches, Split, load_split, resolve_data_dir
-from namelstm.evaluation.evaluate import infer
+from namelstm.evaluation.evaluate import infer, tradeoff
+from namelstm.metrics import balanced_accuracy, selection_score
 from namelstm.models import NameClassifier
-from namelstm.training.calibrate import (
-    Calibration,
-    balanced_accuracy,
-    class_weights,
-    fit_tau,
-    prior_of,
-    selection_score,
-    tradeoff,
-)
+from namelstm.training.calibrate import class_weights, fit_tau, prior_of
 from namelstm.training.train import train
 
 Spec = dict[str, Any]

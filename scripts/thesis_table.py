@@ -12,7 +12,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from namelstm.docblocks import write_block
+from namelstm.experiments.docblocks import write_block
 from namelstm.experiments.families import families_markdown
 from namelstm.runs import read_json
 

@@ -17,9 +17,9 @@ import torch
 from conftest import REPO
 from torch.utils.benchmark.utils.common import Measurement, TaskSpec
 
-from namelstm import docblocks
 from namelstm.checkpoint import Checkpoint, save_checkpoint
 from namelstm.data.alphabet import Alphabet
+from namelstm.experiments import docblocks
 from namelstm.models import MODELS, build_model
 
 

@@ -8,22 +8,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from namelstm.calibration import Calibration
+from namelstm.config import TAU_GRID
 from namelstm.data.script import TUTORIAL_SCRIPTS, default_scripts, evidence, scripts_of
 from namelstm.errors import NamelstmError
-from namelstm.evaluation.evaluate import Outputs, compute_metrics
-from namelstm.experiments.stats import bootstrap_draws
-from namelstm.training.calibrate import (
-    TAU_GRID,
-    Calibration,
-    accuracies,
-    class_weights,
-    expected_calibration_error,
-    fit_calibration,
-    fit_tau,
-    fit_temperature,
-    selection_score,
-    tradeoff,
-)
+from namelstm.evaluation.evaluate import Outputs, compute_metrics, tradeoff
+from namelstm.metrics import accuracies, bootstrap_draws, expected_calibration_error, selection_score
+from namelstm.training.calibrate import class_weights, fit_calibration, fit_tau, fit_temperature
 
 LANGUAGES = tuple(TUTORIAL_SCRIPTS)
 

@@ -12,8 +12,7 @@ from click.testing import CliRunner, Result
 from conftest import ended
 
 from namelstm.cli import cli
-from namelstm.config import TrainConfig
-from namelstm.training.calibrate import TAU_GRID
+from namelstm.config import TAU_GRID, TrainConfig
 
 TINY_TRAIN = ["--epochs", "8", "--batch-size", "16", "--hidden-size", "16", "--lr", "0.3", "-q"]
 

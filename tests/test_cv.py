@@ -24,7 +24,8 @@ from namelstm.experiments.cv import (
     fold_outputs,
     fold_splits,
 )
-from namelstm.experiments.stats import bootstrap_metrics
+from namelstm.experiments.stats import draw_intervals
+from namelstm.metrics import bootstrap_draws
 
 
 def _check_folds(pairs: list[tuple[str, str]], parts: list[int], k: int) -> None:
@@ -120,7 +121,7 @@ def test_bootstrap_intervals_narrow_with_more_names() -> None:
     def width(n: int) -> float:
         targets = torch.randint(0, 4, (n,), generator=generator)
         logits = torch.randn(n, 4, generator=generator) + 1.5 * torch.nn.functional.one_hot(targets, 4)
-        low, high = bootstrap_metrics(logits.log_softmax(1), targets, 4)["accuracy"]
+        low, high = draw_intervals(bootstrap_draws(logits.log_softmax(1), targets, 4))["accuracy"]
         return high - low
 
     assert width(4000) < width(250) / 2

@@ -7,9 +7,9 @@ import torch
 
 from namelstm.data.names import Batches
 from namelstm.errors import NamelstmError
+from namelstm.inference.threads import resolve_threads
 from namelstm.training.distributed import World, rank_share
 from namelstm.training.feed import Feed
-from namelstm.training.threads import resolve_threads
 
 
 def test_world_from_torchrun_environment() -> None:

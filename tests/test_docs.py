@@ -206,7 +206,7 @@ def _verdict(text: str) -> str:
 
 
 def test_the_thesis_table_is_the_one_its_command_wrote_and_the_verdict_quotes_it() -> None:
-    from namelstm.docblocks import read_block
+    from namelstm.experiments.docblocks import read_block
     from namelstm.experiments.families import families_markdown
 
     result = json.loads((ROOT / "docs" / "families.json").read_text(encoding="utf-8"))
@@ -229,7 +229,7 @@ def test_the_thesis_table_is_the_one_its_command_wrote_and_the_verdict_quotes_it
 
 
 def test_a_thesis_figure_typed_by_hand_is_caught(tmp_path: Path) -> None:
-    from namelstm.docblocks import read_block, write_block
+    from namelstm.experiments.docblocks import read_block, write_block
     from namelstm.experiments.families import families_markdown
 
     page = tmp_path / "thesis.md"

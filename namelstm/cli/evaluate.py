@@ -39,8 +39,8 @@ def evaluate(
       namelstm evaluate --checkpoint outputs/lstm/old.pt   # that file, on its run's split
     """
     from namelstm.evaluation.evaluate import evaluate_model, metrics_table
+    from namelstm.inference.threads import apply_threads
     from namelstm.runs import default_model
-    from namelstm.training.threads import apply_threads
     from namelstm.training.train import pick_device
 
     apply_threads(threads)

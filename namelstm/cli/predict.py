@@ -172,7 +172,7 @@ def _load(
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
     predictor = Predictor.load(source, tau, min_confidence, backend, threads)
     if predictor.backend == "torch":
-        from namelstm.training.threads import apply_threads
+        from namelstm.inference.threads import apply_threads
 
         apply_threads(threads)
     if top_k > len(predictor.languages):

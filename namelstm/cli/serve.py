@@ -56,8 +56,8 @@ def serve(
     """
     from namelstm.inference.predict import Predictor
     from namelstm.inference.serve import make_server
+    from namelstm.inference.threads import apply_threads
     from namelstm.runs import default_model
-    from namelstm.training.threads import apply_threads
 
     source, note = (checkpoint, None) if checkpoint is not None else default_model()
     if note:

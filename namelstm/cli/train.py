@@ -213,7 +213,7 @@ def train(
 
         sys.exit(launch(nproc, sys.argv[1:], threads))
     from namelstm.data.sources import Columns
-    from namelstm.training.threads import apply_threads
+    from namelstm.inference.threads import apply_threads
     from namelstm.training.train import resume_training, train_from_data
 
     apply_threads(threads)

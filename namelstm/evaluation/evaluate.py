@@ -6,15 +6,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from torch.nn import functional as F
 
+from namelstm.calibration import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint
-from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
+from namelstm.config import INFERENCE_BATCH_SIZE, TAU_GRID, TrainConfig
 from namelstm.data.names import Batches, Split, load_split, resolve_data_dir
 from namelstm.errors import NamelstmError
 from namelstm.evaluation.selective import risk_coverage, thresholds_for_precisions
+from namelstm.metrics import (
+    accuracies,
+    balanced_accuracy,
+    confusion_matrix,
+    expected_calibration_error,
+    from_confusion,
+    nll,
+    reliability,
+    selection_score,
+)
 from namelstm.models import NameClassifier
 from namelstm.runs import (
     CHECKPOINT,
@@ -25,15 +34,6 @@ from namelstm.runs import (
     resolve_checkpoint,
     resolve_run,
     write_json,
-)
-from namelstm.training.calibrate import (
-    Calibration,
-    accuracies,
-    balanced_accuracy,
-    expected_calibration_error,
-    reliability,
-    selection_score,
-    tradeoff,
 )
 
 
@@ -48,7 +48,7 @@ class Outputs:
 
     @property
     def loss(self) -> float:
-        return F.nll_loss(self.log_probs, self.targets).item()
+        return nll(self.log_probs, self.targets)
 
     @property
     def accuracy(self) -> float:
@@ -72,59 +72,50 @@ def infer(model: NameClassifier, batches: Batches, device: torch.device | str = 
     return Outputs(log_probs, batches.targets)
 
 
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
-
-
-def _or_none(value: float, defined: bool) -> float | None:
-    return float(value) if defined else None
-
-
 def compute_metrics(scores: Outputs, languages: tuple[str, ...] | list[str]) -> dict[str, Any]:
-    """Accuracy, top-3 accuracy, balanced accuracy (mean per-language recall), macro P/R/F1,
-    a per-language table and the confusion matrix (rows: true language, columns: predicted).
-
-    A language the model never predicts has no precision: it is None (shown "n/a"), and counts
-    as 0 in the macro averages, as scikit-learn's `zero_division=0` does. Balanced accuracy averages
-    the recall of the languages in the split; macro P/R/F1 that of the languages in it or predicted."""
+    """Accuracy, top-3 accuracy, balanced accuracy, macro P/R/F1 (see `metrics.from_confusion`), NLL,
+    ECE, a per-language table and the confusion matrix (rows: true language, columns: predicted).
+    A language the model never predicts has no precision: None in the table (shown "n/a")."""
     n_lang = len(languages)
-    targets = scores.targets.numpy()
-    predicted = scores.log_probs.argmax(1).numpy()
-    top3 = scores.log_probs.topk(min(3, n_lang), dim=1).indices.numpy()
-    confusion = np.bincount(targets * n_lang + predicted, minlength=n_lang * n_lang).reshape(n_lang, n_lang)
-    correct = np.diag(confusion).astype(float)
-    support = confusion.sum(1)
-    precision = _safe_divide(correct, confusion.sum(0))
-    recall = _safe_divide(correct, support)
-    f1 = _safe_divide(2 * precision * recall, precision + recall)
-    present = support > 0  # a language absent from the split has no recall to average
-    predicted_ever = confusion.sum(0) > 0
-    # scikit-learn's macro averages (labels=None) run over the union of the true and the predicted
-    # labels: a language the model answers for but that has no name in the split counts, with 0.
-    seen = present | predicted_ever
+    predicted = scores.log_probs.argmax(1)
+    top3 = scores.log_probs.topk(min(3, n_lang), dim=1).indices
+    confusion = confusion_matrix(predicted, scores.targets, n_lang)
+    figures = from_confusion(confusion)
+    per_language = zip(
+        *(figures[k].tolist() for k in ("precision", "recall", "f1", "support", "answered")), strict=True
+    )
     return {
-        "n": int(len(targets)),
-        "accuracy": float((predicted == targets).mean()),
-        "top3_accuracy": float((top3 == targets[:, None]).any(1).mean()),
-        "balanced_accuracy": float(recall[present].mean()),
-        "macro_precision": float(precision[seen].mean()),
-        "macro_recall": float(recall[seen].mean()),
-        "macro_f1": float(f1[seen].mean()),
+        "n": int(len(scores.targets)),
+        "accuracy": float(figures["accuracy"]),
+        "top3_accuracy": float((top3 == scores.targets[:, None]).any(1).double().mean()),
+        **{key: float(figures[key]) for key in MACRO},
         "loss": scores.loss,
         "nll": scores.loss,
         "ece": expected_calibration_error(scores.log_probs, scores.targets),
         "per_language": {
-            lang: {
-                "precision": _or_none(precision[i], predicted_ever[i]),
-                "recall": float(recall[i]),
-                "f1": float(f1[i]),
-                "support": int(support[i]),
-            }
-            for i, lang in enumerate(languages)
+            lang: {"precision": p if answered else None, "recall": r, "f1": f, "support": int(n)}
+            for lang, (p, r, f, n, answered) in zip(languages, per_language, strict=True)
         },
         "languages": list(languages),
         "confusion": confusion.tolist(),
     }
+
+
+MACRO = ("balanced_accuracy", "macro_precision", "macro_recall", "macro_f1")
+
+
+def tradeoff(
+    log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]
+) -> list[dict[str, float]]:
+    """Accuracy, balanced accuracy and their mean (the score) at every tau of TAU_GRID: the whole
+    trade-off the logit adjustment offers, of which `calibrate.fit_tau` picks one point."""
+    return [
+        {
+            "tau": tau,
+            **accuracies(Calibration(prior, tau).apply(log_probs).argmax(1), targets, log_probs.shape[1]),
+        }
+        for tau in TAU_GRID
+    ]
 
 
 def test_metrics(

@@ -20,17 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from namelstm.calibration import Calibration
 from namelstm.checkpoint import load_averaged
-from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
+from namelstm.config import INFERENCE_BATCH_SIZE, TAU_RULES, TrainConfig
 from namelstm.data.names import Batches, NamesDataset, Pair, Split, load_dataset
 from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
 from namelstm.evaluation.evaluate import Outputs, compute_metrics, infer
 from namelstm.experiments.parallel import Plan, run_plans
 from namelstm.experiments.recipe import Recipe, build_steps
-from namelstm.experiments.stats import bootstrap_draws, draw_intervals, percentile_interval
+from namelstm.experiments.stats import draw_intervals, percentile_interval
+from namelstm.metrics import accuracies, bootstrap_draws
 from namelstm.runs import atomic_write_bytes, write_json
-from namelstm.training.calibrate import TAU_RULES, Calibration, accuracies, fit_calibration
+from namelstm.training.calibrate import fit_calibration
 
 VALIDATION_PARTS = 8  # a fold's validation names: 1/8 of its training names (10% of all with 5 folds)
 CV_FILE = "cv.json"

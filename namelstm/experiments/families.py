@@ -26,7 +26,8 @@ from namelstm.data.sources import Columns
 from namelstm.errors import NamelstmError
 from namelstm.experiments.cv import CV_FILE, POOLED_FILE, cross_validate, fold_splits
 from namelstm.experiments.recipe import Recipe, run_name
-from namelstm.experiments.stats import BOOTSTRAP_DRAWS, bootstrap_draws, percentile_interval
+from namelstm.experiments.stats import percentile_interval
+from namelstm.metrics import BOOTSTRAP_DRAWS, bootstrap_draws
 from namelstm.runs import CHECKPOINT, HISTORY, read_json, write_json
 
 FAMILIES_FILE = "families.json"

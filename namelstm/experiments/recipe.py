@@ -20,13 +20,15 @@ from typing import Any
 
 import torch
 
+from namelstm.calibration import Calibration
 from namelstm.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, weighted_ensemble
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data.names import Batches, Split
 from namelstm.evaluation.evaluate import infer
 from namelstm.experiments.parallel import run_plans
+from namelstm.metrics import selection_score
 from namelstm.runs import CHECKPOINT, HISTORY, METRICS, SPLIT, read_json
-from namelstm.training.calibrate import Calibration, fit_calibration, fit_tau, selection_score
+from namelstm.training.calibrate import fit_calibration, fit_tau
 
 WEIGHT_STEP = 0.1  # an ensemble's weights are chosen on validation over the simplex in steps of this
 # A build yields batches of calls (module-level functions with picklable arguments) and gets their

@@ -1,17 +1,15 @@
-"""Statistics: mean +- sd over seeds, paired differences with a 95% Student-t interval, and bootstrap
-intervals over the names."""
+"""Statistics: mean +- sd over seeds, paired differences with a 95% Student-t interval, and the
+percentile intervals of bootstrap draws (the draws themselves are `metrics.bootstrap_draws`)."""
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 # Two-sided 95% quantiles of Student's t, t_{0.975}(df), for df = 1..30 (standard tables); a handful of
 # seeds needs only these, so scipy is not a dependency.
@@ -77,66 +75,6 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     return Difference(mean, sd, len(diffs), mean - half, mean + half)
 
 
-BOOTSTRAP_DRAWS = 1000
-BOOTSTRAP_CHUNK = 100  # draws per matrix product: bounds memory at ~100 x names x 8 bytes
-ECE_BINS = 15
-
-
-def bootstrap_draws(
-    log_probs: torch.Tensor,
-    targets: torch.Tensor,
-    n_classes: int,
-    draws: int = BOOTSTRAP_DRAWS,
-    seed: int = 0,
-) -> dict[str, torch.Tensor]:
-    """Accuracy, balanced accuracy, their mean ('score'), macro-F1, ECE ([draws] each) and per-language
-    recall ([draws, K]) of `draws` resamples of the names with replacement. The same `seed` and number
-    of names give the same resamples, so two models' draws on the same names are paired."""
-    generator = torch.Generator().manual_seed(seed)
-    n = len(targets)
-    confidence, predicted = log_probs.exp().max(1)
-    cells = F.one_hot(targets * n_classes + predicted, n_classes * n_classes).double()
-    bins = F.one_hot((confidence.double() * ECE_BINS).long().clamp(max=ECE_BINS - 1), ECE_BINS).double()
-    correct = (predicted == targets).double()
-    columns = torch.cat([cells, bins, bins * confidence.double()[:, None], bins * correct[:, None]], dim=1)
-    out: dict[str, list[torch.Tensor]] = defaultdict(list)
-    for start in range(0, draws, BOOTSTRAP_CHUNK):
-        size = min(BOOTSTRAP_CHUNK, draws - start)
-        picks = torch.randint(n, (size, n), generator=generator)
-        counts = torch.zeros(size, n, dtype=torch.float64).scatter_add_(
-            1, picks, torch.ones(size, n, dtype=torch.float64)
-        )
-        summed = counts @ columns
-        confusion = summed[:, : n_classes**2].reshape(size, n_classes, n_classes)
-        count, conf_sum, correct_sum = summed[:, n_classes**2 :].split(ECE_BINS, dim=1)
-        for key, value in _from_confusion(confusion).items():
-            out[key].append(value)
-        out["ece"].append((conf_sum - correct_sum).abs().sum(1) / n)
-    return {key: torch.cat(values) for key, values in out.items()}
-
-
-def _from_confusion(confusion: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Batched `compute_metrics`: rows are true languages; absent languages have no recall to average,
-    and macro-F1 runs over the languages present or predicted (scikit-learn's zero_division=0)."""
-    right = confusion.diagonal(dim1=1, dim2=2)
-    support, answered = confusion.sum(2), confusion.sum(1)
-    recall = right / support.clamp(min=1)
-    precision = right / answered.clamp(min=1)
-    f1 = torch.where(
-        precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), 0
-    )
-    present, seen = support > 0, (support > 0) | (answered > 0)
-    accuracy = right.sum(1) / confusion.sum((1, 2))
-    balanced = (recall * present).sum(1) / present.sum(1)
-    return {
-        "accuracy": accuracy,
-        "balanced_accuracy": balanced,
-        "score": (accuracy + balanced) / 2,
-        "macro_f1": (f1 * seen).sum(1) / seen.sum(1),
-        "recall": torch.where(present, recall, torch.nan),
-    }
-
-
 def percentile_interval(draws: torch.Tensor) -> list[float]:
     """The 95% percentile interval [2.5%, 97.5%] of bootstrap draws (NaN draws left out)."""
     values = draws[~draws.isnan()]
@@ -145,15 +83,8 @@ def percentile_interval(draws: torch.Tensor) -> list[float]:
     return [float(values.quantile(0.025)), float(values.quantile(0.975))]
 
 
-def bootstrap_metrics(
-    log_probs: torch.Tensor, targets: torch.Tensor, n_classes: int, seed: int = 0
-) -> dict[str, Any]:
-    """95% bootstrap intervals of `bootstrap_draws`' figures; 'recall' is one interval per language."""
-    return draw_intervals(bootstrap_draws(log_probs, targets, n_classes, seed=seed))
-
-
 def draw_intervals(draws: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """`percentile_interval` of each of `bootstrap_draws`' figures; one per language for 'recall'."""
+    """`percentile_interval` of each of `metrics.bootstrap_draws`' figures; one per language for 'recall'."""
     intervals: dict[str, Any] = {k: percentile_interval(v) for k, v in draws.items() if k != "recall"}
     intervals["recall"] = [percentile_interval(column) for column in draws["recall"].T]
     return intervals

@@ -20,8 +20,8 @@ from namelstm.data.alphabet import Alphabet
 from namelstm.data.buckets import exact_length_batches
 from namelstm.data.script import default_scripts
 from namelstm.errors import NamelstmError
+from namelstm.inference.threads import resolve_threads
 from namelstm.runs import ONNX_FORM, ONNX_MODEL, read_json
-from namelstm.training.threads import resolve_threads
 
 if TYPE_CHECKING:
     from namelstm.models import NameClassifier

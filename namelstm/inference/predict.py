@@ -137,7 +137,7 @@ class Predictor:
         name is `./pretrained`); `tau` replaces the fitted logit adjustment (see `with_tau`); below
         `min_confidence` the answer is 'uncertain'. `backend`: "onnx" runs the model's ONNX form in
         onnxruntime, "torch" its checkpoint in PyTorch, "auto" the ONNX form where there is one made
-        from that checkpoint, else PyTorch. `threads`: onnxruntime's (torch: see training/threads.py).
+        from that checkpoint, else PyTorch. `threads`: onnxruntime's (torch: see inference/threads.py).
 
         >>> Predictor.load("pretrained").predict(["Nakamura"], top_k=1)[0].predictions[0][0]
         'Japanese'
@@ -156,7 +156,7 @@ class Predictor:
             if checkpoint_file is None:
                 raise NamelstmError(f"{path} holds only an ONNX form; the torch backend needs its checkpoint")
             from namelstm.checkpoint import load_checkpoint
-            from namelstm.training.threads import apply_threads
+            from namelstm.inference.threads import apply_threads
 
             if threads is not None:
                 apply_threads(threads)

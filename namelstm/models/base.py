@@ -22,7 +22,7 @@ class NameClassifier(nn.Module):
     default_optimizer: str = "sgd"  # "sgd" (with the config's momentum) or "adam"
     default_lr_schedule: str = "constant"  # or "cosine" (see config.LR_SCHEDULES)
     default_average_last: int = 0  # > 0: keep the mean weights of the last N epochs, not the best epoch's
-    # How tau is chosen on validation (calibrate.TAU_RULES). The one-standard-error rule, unless 5-fold
+    # How tau is chosen on validation (config.TAU_RULES). The one-standard-error rule, unless 5-fold
     # cross-validation showed it losing score beyond the names' noise for the family (see the README).
     default_tau_rule: str = "one-se"
     # False for families that read no time steps (bags of n-grams, convolutions): analyses of

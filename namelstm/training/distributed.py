@@ -231,7 +231,7 @@ def launch(nproc: int, argv: Sequence[str], threads: int | None = None) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    from namelstm.training.threads import resolve_threads
+    from namelstm.inference.threads import resolve_threads
 
     # torchrun would otherwise warn that it picks 1 thread per rank; the rank applies --threads anyway.
     os.environ.setdefault("OMP_NUM_THREADS", str(resolve_threads(threads)))
