@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -202,3 +203,46 @@ def resolve_run(path: Path | str | None, root: Path = OUTPUTS) -> Path:
     if not (path / CHECKPOINT).is_file():
         raise NamelstmError(f"{path} holds no {CHECKPOINT}; {HOW_TO_TRAIN} --out {path}")
     return path
+
+
+@dataclass
+class Staging:
+    """Where a run is being written. `--overwrite` of a run writes the new one into a hidden
+    directory beside it (`replacing` is the old run), swapped in once the first epoch is complete:
+    a Ctrl-C, a crash or a diverging loss before then leaves the old run whole."""
+
+    current: Path
+    replacing: Path | None = None
+
+    @classmethod
+    def beside(cls, run_dir: Path) -> Staging:
+        for stale in run_dir.parent.glob(f".{run_dir.name}.new-*"):  # left by a killed process
+            shutil.rmtree(stale, ignore_errors=True)
+        work = run_dir.parent / f".{run_dir.name}.new-{secrets.token_hex(4)}"
+        work.mkdir()
+        return cls(work, run_dir)
+
+    def promote(self) -> Path:
+        """Swap the new run in for the old one (kept: files that are not a run's), once."""
+        if self.replacing is not None:
+            old = self.replacing.parent / f".{self.replacing.name}.old-{secrets.token_hex(4)}"
+            os.replace(self.replacing, old)  # a kill from here on is undone by finish_killed_swap
+            os.replace(self.current, self.replacing)
+            move_user_files(old, self.replacing)
+            shutil.rmtree(old, ignore_errors=True)
+            self.current, self.replacing = self.replacing, None
+        return self.current
+
+    def abandon(self) -> None:
+        shutil.rmtree(self.current, ignore_errors=True)
+
+
+def holds_files(path: Path) -> bool:
+    return Path(path).is_dir() and any(Path(path).iterdir())
+
+
+def completed_epochs(run_dir: Path) -> int:
+    try:
+        return len(read_json(run_dir / HISTORY)["epochs"])
+    except NamelstmError:
+        return 0

@@ -53,7 +53,7 @@ from namelstm.evaluation.evaluate import infer
 from namelstm.experiments.docblocks import write_block
 from namelstm.inference.predict import Predictor
 from namelstm.models import MODELS, build_model
-from namelstm.training.train import train
+from namelstm.training.launch import train
 
 TUTORIAL_LR = 0.005  # the tutorial's learning rate; it does not change the speed
 # The GPU runs' recipe for "seconds to 80% test accuracy": plain SGD at batch 1024 is far from 80%

@@ -51,7 +51,7 @@ from namelstm.metrics import selection_score
 from namelstm.models import MODELS, build_model
 from namelstm.runs import atomic_write_bytes, write_json
 from namelstm.training.calibrate import fit_calibration
-from namelstm.training.train import HEADLINE
+from namelstm.training.results import HEADLINE
 
 MARGIN = 0.01  # a candidate within this much of the best shippable validation score is as good as it
 MAX_BYTES = 5 * 1024 * 1024  # issue 9: the shipped file holds at most 5 MB

@@ -1,6 +1,6 @@
 """Sweep training recipes in parallel, scoring VALIDATION only (the test names never reach a run).
 
-Every run is the library's own training (`namelstm.training.train.train` with a `TrainConfig`), so a recipe
+Every run is the library's own training (`namelstm.training.launch.train` with a `TrainConfig`), so a recipe
 chosen here is what `namelstm train` runs. Each spec's keys are the sweep tables' own names (`hidden`,
 `batch`, `schedule`, `wd`, `smoothing`; see `config_of`). Every split is seed 0's: the runs of a spec
 differ in their initialisation and batch order only.
@@ -43,7 +43,7 @@ from namelstm.evaluation.evaluate import infer, tradeoff
 from namelstm.metrics import balanced_accuracy, selection_score
 from namelstm.models import NameClassifier
 from namelstm.training.calibrate import class_weights, fit_tau, prior_of
-from namelstm.training.train import train
+from namelstm.training.launch import train
 
 Spec = dict[str, Any]
 

@@ -102,7 +102,7 @@ TINY_CONFIG = TrainConfig(
 
 @pytest.fixture(scope="session")
 def tiny_run(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from namelstm.training.train import train_from_data
+    from namelstm.training.launch import train_from_data
 
     run_dir = tmp_path_factory.mktemp("runs") / "lstm"
     train_from_data(TINY_CONFIG, tiny_data, run_dir, progress=False, log=lambda _: None)

@@ -150,7 +150,7 @@ def test_cross_validation_builds_each_fold_through_the_recipe_build(
 def test_a_finished_run_is_kept_only_for_the_same_settings_and_split(
     tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from namelstm.training import train as training
+    from namelstm.training import launch as training
 
     calls: list[Path] = []
     monkeypatch.setattr(training, "train", lambda config, split, run_dir, **_: calls.append(run_dir))

@@ -185,7 +185,7 @@ def test_bootstrap_scores_are_reproducible_and_spread_around_the_score() -> None
 
 def test_each_family_has_a_tau_rule_and_an_unknown_one_is_refused() -> None:
     from namelstm.config import TrainConfig
-    from namelstm.training.train import resolve_config
+    from namelstm.training.settings import resolve_config
 
     # The families where 5-fold cross-validation showed the one-SE rule losing score keep the best-score rule.
     rules = {m: resolve_config(TrainConfig(model=m)).tau_rule for m in ("rnn", "lstm", "mylstm", "bilstm")}

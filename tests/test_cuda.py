@@ -15,7 +15,7 @@ from conftest import TINY_CONFIG
 import namelstm.training.train
 from namelstm.data.names import load_names, split_by_name
 from namelstm.inference.predict import Predictor
-from namelstm.training.train import train
+from namelstm.training.launch import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

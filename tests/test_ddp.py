@@ -23,7 +23,7 @@ from namelstm.config import TrainConfig
 from namelstm.data.names import Split, load_names, split_by_name
 from namelstm.inference.predict import Predictor
 from namelstm.training.distributed import World, process_group
-from namelstm.training.train import train, train_from_data
+from namelstm.training.launch import train, train_from_data
 
 # 15 names per global batch: the 2 ranks get 8 and 7, and a last batch of 1 leaves rank 1 nothing;
 # class weights, so each rank must divide by the global batch's weight, not its own.

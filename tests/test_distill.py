@@ -15,7 +15,7 @@ from namelstm.data.names import Split
 from namelstm.errors import NamelstmError
 from namelstm.runs import SPLIT, read_json
 from namelstm.training.distill import distillation_loss, teacher_probabilities
-from namelstm.training.train import train
+from namelstm.training.launch import train
 
 
 def test_with_one_hot_targets_at_t1_the_loss_is_the_weighted_nll() -> None:

@@ -41,12 +41,12 @@ def test_the_package_is_laid_out_by_stage_and_each_folder_says_its_job() -> None
 
 
 def _calls_library_train(source: str) -> bool:
-    """The script imports `train` from namelstm.training.train and calls it (a `_train(` of its own,
+    """The script imports `train` from namelstm.training.launch and calls it (a `_train(` of its own,
     or the word in a comment, does not count)."""
     tree = ast.parse(source)
     imported = any(
         isinstance(node, ast.ImportFrom)
-        and node.module == "namelstm.training.train"
+        and node.module == "namelstm.training.launch"
         and any(alias.name == "train" and alias.asname is None for alias in node.names)
         for node in ast.walk(tree)
     )

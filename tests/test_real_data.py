@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from namelstm.cli import cli
 from namelstm.config import TrainConfig
 from namelstm.inference.predict import Predictor
-from namelstm.training.train import train_from_data
+from namelstm.training.launch import train_from_data
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 QUIET = {"progress": False, "log": lambda _: None}

@@ -15,7 +15,9 @@ from namelstm.data.names import load_names, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.training.distributed import Group, World
 from namelstm.training.feed import Step
-from namelstm.training.train import Trainer, _epoch_lr, resolve_config, train_from_data
+from namelstm.training.launch import train_from_data
+from namelstm.training.settings import resolve_config
+from namelstm.training.train import Trainer, _epoch_lr
 
 QUIET = {"progress": False, "log": lambda _: None}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from namelstm.checkpoint import load_checkpoint
-from namelstm.training.train import resume_training
+from namelstm.training.launch import resume_training
 
 FIXTURE = Path(__file__).parent / "data" / "resume-0.1.0"
 

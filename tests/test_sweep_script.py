@@ -6,7 +6,7 @@ import importlib.util
 
 from conftest import REPO
 
-from namelstm.training.train import resolve_config
+from namelstm.training.settings import resolve_config
 
 
 def _sweep():

@@ -18,14 +18,9 @@ from namelstm.data.names import load_names, split_by_name
 from namelstm.errors import NamelstmError
 from namelstm.evaluation.evaluate import evaluate_run, metrics_table
 from namelstm.evaluation.plots import plot_run
-from namelstm.training.train import (
-    TrainingInterrupted,
-    TrainResult,
-    resolve_config,
-    resume_training,
-    train,
-    train_from_data,
-)
+from namelstm.training.launch import resume_training, train, train_from_data
+from namelstm.training.results import TrainingInterrupted, TrainResult
+from namelstm.training.settings import resolve_config
 
 QUIET = {"progress": False, "log": lambda _: None}
 

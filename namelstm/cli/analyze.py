@@ -140,8 +140,8 @@ def memory(
       namelstm analyze memory --jobs 2
       namelstm analyze memory --distances 10,100 --seeds 0,1,2,3,4 --max-steps 2000 --device cuda
     """
+    from namelstm.cli.options import pick_device
     from namelstm.experiments.memory import analyze_memory
-    from namelstm.training.train import pick_device
 
     pick_device(device)  # fail before any work when CUDA is asked for and missing
     config = dataclasses.replace(

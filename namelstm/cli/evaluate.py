@@ -38,10 +38,10 @@ def evaluate(
       namelstm evaluate --checkpoint pretrained --data ~/datasets/names
       namelstm evaluate --checkpoint outputs/lstm/old.pt   # that file, on its run's split
     """
+    from namelstm.cli.options import pick_device
     from namelstm.evaluation.evaluate import evaluate_model, metrics_table
     from namelstm.inference.threads import apply_threads
     from namelstm.runs import default_model
-    from namelstm.training.train import pick_device
 
     apply_threads(threads)
     source, note = (checkpoint, None) if checkpoint is not None else default_model()

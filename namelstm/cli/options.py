@@ -190,3 +190,10 @@ MODEL_OPTION = click.option(
     callback=_model_name,
     describe=lambda models: f"Model family: {', '.join(models)}.",
 )
+
+
+def pick_device(name: str) -> Any:
+    """The torch device `--device` names; fails at once (one line) when CUDA is asked for and missing."""
+    from namelstm.training.distributed import World
+
+    return World().device(name)

@@ -26,7 +26,7 @@ from namelstm.cli.options import (
 from namelstm.config import BALANCES, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 
 if TYPE_CHECKING:
-    from namelstm.training.train import TrainResult
+    from namelstm.training.results import TrainResult
 
 # What --resume accepts beside it; every other setting given on the command line is refused,
 # because a resumed run keeps the settings it was started with.
@@ -214,7 +214,7 @@ def train(
         sys.exit(launch(nproc, sys.argv[1:], threads))
     from namelstm.data.sources import Columns
     from namelstm.inference.threads import apply_threads
-    from namelstm.training.train import resume_training, train_from_data
+    from namelstm.training.launch import resume_training, train_from_data
 
     apply_threads(threads)
     context = click.get_current_context()
@@ -246,7 +246,7 @@ def _run_on_every_rank(run: Callable[..., TrainResult], quiet: bool, plots: bool
     """Join torchrun's ranks (alone: a world of one) and `run` the training on each. Rank 0 alone
     prints and draws the figures; Ctrl-C stops every rank with exit code 130."""
     from namelstm.training.distributed import World, process_group
-    from namelstm.training.train import TrainingInterrupted
+    from namelstm.training.results import TrainingInterrupted
 
     with process_group(World.from_env()) as group:
         quiet = quiet or not group.is_main  # only rank 0 prints

@@ -24,7 +24,8 @@ from namelstm.errors import NamelstmError
 from namelstm.experiments.parallel import run_all
 from namelstm.models import NameClassifier, build_model, family, init_gates
 from namelstm.runs import write_json
-from namelstm.training.train import resolve_config, train
+from namelstm.training.launch import train
+from namelstm.training.settings import resolve_config
 
 # ---------------------------------------------------------------------------- (1) gradients through time
 

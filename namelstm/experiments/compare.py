@@ -29,7 +29,8 @@ from namelstm.runs import (
     read_json,
     write_json,
 )
-from namelstm.training.train import resolve_config, resume_training, train
+from namelstm.training.launch import resume_training, train
+from namelstm.training.settings import resolve_config
 
 METRICS_COMPARED = (
     ("accuracy", "test accuracy"),

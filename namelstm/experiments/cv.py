@@ -273,7 +273,7 @@ def cross_validate_data(
 ) -> dict[str, Any]:
     """`namelstm cv`: find (or download) the data, then `cross_validate` one training config; the
     folds are drawn with `config.seed`, and each fold's run is initialised with it too."""
-    from namelstm.training.train import resolve_config
+    from namelstm.training.settings import resolve_config
 
     config = resolve_config(config)
     dataset = load_dataset(data_dir, config, columns, progress)

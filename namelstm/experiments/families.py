@@ -312,7 +312,7 @@ def compare_families_data(
     log: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """`namelstm cv --model A,B,...`: find (or download) the data once, then `compare_families`."""
-    from namelstm.training.train import resolve_config
+    from namelstm.training.settings import resolve_config
 
     resolved = [resolve_config(c) for c in configs]
     dataset = load_dataset(data_dir, resolved[0], columns, progress)

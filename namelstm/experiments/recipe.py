@@ -70,7 +70,9 @@ class Recipe:
 
     def resolved(self) -> Recipe:
         """The same recipe with every family default filled in: what the runs train with."""
-        from namelstm.training.train import resolve_config  # the training stack loads only when a recipe runs
+        from namelstm.training.settings import (
+            resolve_config,  # the training stack loads only when a recipe runs
+        )
 
         members = tuple(dataclasses.replace(m, config=resolve_config(m.config)) for m in self.members)
         student = resolve_config(self.student) if self.student else None
@@ -112,7 +114,7 @@ def run_name(config: TrainConfig) -> str:
 
 def train_run(config: TrainConfig, split: Split, run_dir: Path) -> Path:
     """Train `config` into `run_dir`, or keep the finished run of the same settings and split there."""
-    from namelstm.training.train import train
+    from namelstm.training.launch import train
 
     if (
         (run_dir / METRICS).is_file()

@@ -1,21 +1,16 @@
-"""Training: class-weighted NLLLoss, SGD or Adam, length-bucketed batches; calibration on validation.
-
-Reading order: `train`, `resume_training` and `train_from_data` (a run directory, new or continued);
-`RunState` (what a run carries from epoch to epoch; its `state_dict()` is resume.pt); `Trainer` (the
-loop, as a torchtune recipe: `setup`, `train`, an epoch, validation and saving, `finish`).
+"""The training loop and its state, as a torchtune recipe: `Trainer` (`setup`, `train`, an epoch, a
+step, validation and saving, `finish`) and `RunState` (what a run carries from epoch to epoch; its
+`state_dict()` is resume.pt). Starting and continuing runs is `launch.py`'s; the settings are resolved
+in `settings.py` and the texts a run reports are in `results.py`.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import secrets
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -23,309 +18,33 @@ from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, load_resume_state, save_checkpoint, save_payload
-from namelstm.config import INFERENCE_BATCH_SIZE, INITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
-from namelstm.data.names import Batches, Split, load_dataset, split_by_name
-from namelstm.data.script import script_table
-from namelstm.data.sources import Columns
+from namelstm.calibration import Calibration
+from namelstm.checkpoint import RESUME_FORMAT, Checkpoint, save_checkpoint, save_payload
+from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
+from namelstm.data.names import Batches, Split
 from namelstm.errors import NamelstmError
-from namelstm.evaluation.evaluate import Outputs, both_ends, infer, test_metrics, validation_metrics
-from namelstm.models import NameClassifier, build_model, family, init_gates
+from namelstm.evaluation.evaluate import Outputs, infer, test_metrics, validation_metrics
+from namelstm.models import NameClassifier, build_model, init_gates
 from namelstm.runs import (
     CHECKPOINT,
     HISTORY,
     METRICS,
     RESUME,
-    SPLIT,
-    move_user_files,
-    new_run_dir,
-    read_json,
-    remove_stale_temporaries,
+    Staging,
     write_json,
 )
-from namelstm.training.calibrate import TAU_RULES, Calibration, class_weights, fit_calibration, prior_of
+from namelstm.training.calibrate import class_weights, fit_calibration, prior_of
 from namelstm.training.distill import distillation_loss, teacher_probabilities
-from namelstm.training.distributed import STOP_CHECK_EVERY, Group, World, stop_requests
+from namelstm.training.distributed import STOP_CHECK_EVERY, Group, stop_requests
 from namelstm.training.feed import Feed, Step
 from namelstm.training.optim import JointOptimizer, build_optimizer, clip_gradients, dense_gradients
+from namelstm.training.results import HEADLINE, TrainingInterrupted, TrainResult, epoch_mark
 
 # A mean training loss this many times a know-nothing model's has exploded (an SGD step far too long);
 # an lstm on the names starts near 2.9 and ends near 0.6, so no run that learns comes near it.
 EXPLODED = 100
 
-
-def resolve_config(config: TrainConfig) -> TrainConfig:
-    """The same settings with the model family's defaults filled in."""
-    cls = family(config.model)
-    optimizer = config.optimizer or getattr(cls, "default_optimizer", "sgd")
-    if optimizer not in OPTIMIZERS:
-        raise NamelstmError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-    schedule = config.lr_schedule or getattr(cls, "default_lr_schedule", "constant")
-    if schedule not in LR_SCHEDULES:
-        raise NamelstmError(f"unknown lr schedule {schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
-    average = getattr(cls, "default_average_last", 0) if config.average_last is None else config.average_last
-    if average < 0:
-        raise NamelstmError(f"average_last must be 0 (keep the best epoch) or more, not {average}")
-    _check_init(config, cls)
-    if config.tau_rule is not None and config.tau_rule not in TAU_RULES:
-        raise NamelstmError(f"unknown tau rule {config.tau_rule!r}; choose one of {', '.join(TAU_RULES)}")
-    _check_regularisers(config)
-    if config.lr is not None and not (math.isfinite(config.lr) and config.lr > 0):
-        raise NamelstmError(f"--lr must be a finite number above 0, not {config.lr:g}")
-    return replace(
-        config,
-        lr=config.lr if config.lr is not None else cls.default_lr,
-        hidden_size=config.hidden_size or cls.default_hidden_size,
-        optimizer=optimizer,
-        balance=config.balance or getattr(cls, "default_balance", "none"),
-        tau_rule=config.tau_rule or cls.default_tau_rule,
-        lr_schedule=schedule,
-        average_last=min(average, config.epochs),  # a short run averages all its epochs
-    )
-
-
-def _check_init(config: TrainConfig, cls: type[NameClassifier]) -> None:
-    """Refuse an initialisation the family cannot take before anything is written."""
-    if config.init not in INITS:
-        raise NamelstmError(f"unknown init {config.init!r}; choose one of {', '.join(INITS)}")
-    chrono = config.init == "chrono"
-    if config.chrono_tmax is not None and (not chrono or config.chrono_tmax <= 2):
-        raise NamelstmError("--chrono-tmax goes with --init chrono and must be more than 2")
-    if chrono and config.forget_bias is not None:
-        raise NamelstmError("--init chrono sets the forget bias itself; drop --forget-bias")
-    if (chrono or config.forget_bias is not None) and cls.init_forget_bias is NameClassifier.init_forget_bias:
-        raise NamelstmError(
-            f"{config.model} has no forget gate: --forget-bias and --init chrono are for the LSTMs"
-        )
-
-
-def _check_regularisers(config: TrainConfig) -> None:
-    if config.weight_decay < 0:
-        raise NamelstmError(f"weight_decay must be 0 or more, not {config.weight_decay:g}")
-    if not 0 <= config.label_smoothing < 1:
-        raise NamelstmError(f"label_smoothing must be at least 0 and below 1, not {config.label_smoothing:g}")
-    if config.label_smoothing and config.teachers:
-        raise NamelstmError("label smoothing and distillation both soften the targets; choose one")
-
-
-def pick_device(name: str) -> torch.device:
-    return World().device(name)
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What a finished run reports: where it is, its history and its calibrated test scores."""
-
-    config: TrainConfig
-    run_dir: Path
-    history: list[dict[str, Any]]
-    best_epoch: int
-    test_metrics: dict[str, Any]
-    seconds: float
-    majority_accuracy: float  # validation accuracy of always answering the most common language
-
-    @property
-    def model(self) -> str:
-        return self.config.model
-
-    @property
-    def learned_nothing(self) -> bool:
-        """No epoch beat always answering the most common language on validation."""
-        return max(r["val_accuracy"] for r in self.history) <= self.majority_accuracy + 1e-9
-
-    def summary(self) -> str:
-        """The one line `namelstm train` prints at the end."""
-        m = self.test_metrics
-        return (
-            f"{self.model}: test {both_ends(m)}; top-3 {m['top3_accuracy']:.1%}, "
-            f"macro-F1 {m['macro_f1']:.1%}, ECE {m['ece']:.3f} on {m['n']} held-out names, {m['split']}; "
-            f"{self.config.kept_weights(self.best_epoch)}, {self.seconds:.1f}s; run in {self.run_dir}"
-        )
-
-    def warning(self) -> str | None:
-        """What to tell the user when the run learned nothing, else None."""
-        if not self.learned_nothing:
-            return None
-        return (
-            f"warning: this run learned nothing: no epoch beat always answering the most common language "
-            f"({self.majority_accuracy:.1%} of validation names); try a lower --lr (now {self.config.lr:g})"
-        )
-
-
 OnEpoch = Callable[[int, NameClassifier], None]
-
-
-class TrainingInterrupted(NamelstmError):
-    """Ctrl-C stopped training; the run can continue from its last completed epoch, if there is one."""
-
-    def __init__(self, run_dir: Path | None, epoch: int, replacing: Path | None = None) -> None:
-        if replacing is not None and epoch == 0:
-            super().__init__(
-                f"interrupted before the first epoch finished; nothing was kept and {replacing} is as it was"
-            )
-        elif run_dir is None or epoch == 0:
-            super().__init__("interrupted before the first epoch finished; nothing was kept")
-        else:
-            super().__init__(
-                f"interrupted; {run_dir} holds the run as it was after epoch {epoch}. "
-                f"Continue it with: namelstm train --resume {run_dir}"
-            )
-        self.run_dir, self.epoch = run_dir, epoch
-
-
-def train(
-    config: TrainConfig,
-    split: Split,
-    run_dir: Path,
-    progress: bool = True,
-    log: Callable[[str], None] = tqdm.write,
-    overwrite: bool = False,
-    group: Group | None = None,
-    on_epoch: OnEpoch | None = None,
-) -> TrainResult:
-    """Train on `split.train`, select on `split.val`, score the selected weights on `split.test`.
-
-    Writes into `run_dir`: the split, the checkpoint of the best validation loss (rewritten
-    atomically whenever it improves), the per-epoch history, the state to resume from after
-    every epoch, and the test metrics. Among several ranks (`group`), every rank calls this with
-    the same arguments; only rank 0 writes, logs and scores. `on_epoch(epoch, model)` runs after
-    each epoch's training (for benchmarks and sweeps; its time is left out of the epoch's).
-    """
-    group = group or Group()
-    config = resolve_config(config)
-    if config.init == "chrono" and config.chrono_tmax is None:
-        # Chrono's T_max is the longest dependency to keep: in a name, from its first letter to its last.
-        config = replace(config, chrono_tmax=max(len(name) for name, _ in split.train))
-    trainer = Trainer(config, split, group, log, progress, on_epoch)  # its device before anything is written
-    # Rank 0 alone writes checkpoints, so it alone needs the table; a bad file fails before writing.
-    scripts = script_table(config.scripts, split.languages) if group.is_main else {}
-    existed = Path(run_dir).exists()
-    staging = _Staging(Path(run_dir))
-    if group.is_main:
-        new_run_dir(run_dir, overwrite)
-        staging = _Staging.beside(Path(run_dir)) if overwrite and _holds_files(run_dir) else staging
-        (staging.current / METRICS).unlink(missing_ok=True)  # no scores of another run in a new one
-        split.write(staging.current / SPLIT)
-    try:
-        try:
-            with _seeded(config.seed, trainer.device):
-                trainer.setup(staging, scripts)
-                return trainer.train()
-        except KeyboardInterrupt:  # a Ctrl-C outside the epoch loop's own handling
-            epochs = _completed_epochs(staging.current)
-            raise TrainingInterrupted(staging.current, epochs, staging.replacing) from None
-    except BaseException as stop:
-        if group.is_main:
-            _leave_nothing_half_made(staging, stop, Path(run_dir), existed)
-        raise
-
-
-def _leave_nothing_half_made(staging: _Staging, stop: BaseException, run_dir: Path, existed: bool) -> None:
-    """After a run failed or was stopped: an `--overwrite`'s old run stays whole until epoch 1 is done,
-    and a run stopped before its first epoch leaves nothing worth resuming behind."""
-    if staging.replacing is not None:
-        staging.abandon()
-    elif isinstance(stop, TrainingInterrupted) and stop.epoch == 0:
-        for name in (SPLIT, RESUME, HISTORY):
-            (run_dir / name).unlink(missing_ok=True)
-        if not existed:
-            shutil.rmtree(run_dir, ignore_errors=True)
-
-
-def _holds_files(path: Path) -> bool:
-    return Path(path).is_dir() and any(Path(path).iterdir())
-
-
-@dataclass
-class _Staging:
-    """Where a run is being written. `--overwrite` of a run writes the new one into a hidden
-    directory beside it (`replacing` is the old run), swapped in once the first epoch is complete:
-    a Ctrl-C, a crash or a diverging loss before then leaves the old run whole."""
-
-    current: Path
-    replacing: Path | None = None
-
-    @classmethod
-    def beside(cls, run_dir: Path) -> _Staging:
-        for stale in run_dir.parent.glob(f".{run_dir.name}.new-*"):  # left by a killed process
-            shutil.rmtree(stale, ignore_errors=True)
-        work = run_dir.parent / f".{run_dir.name}.new-{secrets.token_hex(4)}"
-        work.mkdir()
-        return cls(work, run_dir)
-
-    def promote(self) -> Path:
-        """Swap the new run in for the old one (kept: files that are not a run's), once."""
-        if self.replacing is not None:
-            old = self.replacing.parent / f".{self.replacing.name}.old-{secrets.token_hex(4)}"
-            os.replace(self.replacing, old)  # a kill from here on is undone by runs.finish_killed_swap
-            os.replace(self.current, self.replacing)
-            move_user_files(old, self.replacing)
-            shutil.rmtree(old, ignore_errors=True)
-            self.current, self.replacing = self.replacing, None
-        return self.current
-
-    def abandon(self) -> None:
-        shutil.rmtree(self.current, ignore_errors=True)
-
-
-def _completed_epochs(run_dir: Path) -> int:
-    try:
-        return len(read_json(run_dir / HISTORY)["epochs"])
-    except NamelstmError:
-        return 0
-
-
-def resume_training(
-    run_dir: Path,
-    epochs: int | None = None,
-    progress: bool = True,
-    log: Callable[[str], None] = tqdm.write,
-    group: Group | None = None,
-) -> TrainResult:
-    """Continue an interrupted (or, with more `epochs`, a finished) run from its last completed
-    epoch. On CPU it ends with the same weights as a run that was never stopped. Among several
-    ranks, rank 0 reads the run and hands it to the others (with any number of ranks)."""
-    group = group or Group()
-    run_dir = Path(run_dir)
-    loaded: tuple[dict[str, Any], Split] | None = None
-    if group.is_main:
-        remove_stale_temporaries(run_dir)
-        if not (run_dir / RESUME).is_file():
-            raise NamelstmError(f"{run_dir} holds no {RESUME} to resume from")
-        loaded = load_resume_state(run_dir / RESUME), Split.from_dict(read_json(run_dir / SPLIT))
-    state, split = group.broadcast(loaded)  # type: ignore[misc]
-    config = TrainConfig.from_dict(state["config"])
-    if epochs is not None and epochs != config.epochs:
-        config, state = _with_new_total(config, state, epochs)
-    if state["epoch"] >= config.epochs:
-        raise NamelstmError(
-            f"{run_dir} has already trained {state['epoch']} of {config.epochs} epochs; "
-            "pass --epochs N to go further"
-        )
-    log(f"resuming {run_dir} after epoch {state['epoch']} of {config.epochs}")
-    trainer = Trainer(config, split, group, log, progress)
-    scripts = state.get("scripts") or script_table(config.scripts, split.languages)
-    with _seeded(config.seed, trainer.device):
-        trainer.setup(_Staging(run_dir), scripts, resume=state)
-        return trainer.train()
-
-
-def _with_new_total(
-    config: TrainConfig, state: dict[str, Any], epochs: int
-) -> tuple[TrainConfig, dict[str, Any]]:
-    """The run's settings and state for a new total of `epochs`. The cosine schedule keeps the span it
-    started with (a new span would raise the rate again). The mean of the last N epochs must hold
-    exactly the epochs of the new window: if the saved mean holds others, it is dropped and N becomes
-    the epochs still to come, so the description says what is averaged."""
-    done = state["epoch"]
-    new = replace(config, epochs=epochs, schedule_epochs=config.schedule_epochs or config.epochs)
-    if config.average_last:
-        averaged = range(max(config.epochs - config.average_last + 1, 1), done + 1)
-        wanted = range(max(epochs - config.average_last + 1, 1), done + 1)
-        if averaged != wanted:
-            new = replace(new, average_last=min(config.average_last, epochs - done))
-            state = {**state, "averaged": None}
-    return new, state
 
 
 @dataclass
@@ -428,7 +147,7 @@ def _epoch_lr(config: TrainConfig, epoch: int) -> float:
 
 
 @contextmanager
-def _seeded(seed: int, device: torch.device) -> Iterator[None]:
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
     """Initialisation and dropout draw from torch's global generator; forking it keeps the seed
     local to this run, so a caller's random state is the same before and after."""
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -458,7 +177,7 @@ class Trainer:
         self.device = group.world.device(config.device)
 
     def setup(
-        self, staging: _Staging, scripts: dict[str, list[str]], resume: dict[str, Any] | None = None
+        self, staging: Staging, scripts: dict[str, list[str]], resume: dict[str, Any] | None = None
     ) -> None:
         """Build the model, its optimizer and the batches, then continue from `resume` (a resume file's
         contents) or, for a new run, save its state before the first epoch."""
@@ -619,7 +338,7 @@ class Trainer:
             f"epoch {epoch:3d}/{self.config.epochs}  train loss {record['train_loss']:.3f} "
             f"acc {record['train_accuracy']:6.1%}  val loss {val_loss:.3f} "
             f"acc {val.accuracy:6.1%} balanced {val.balanced_accuracy:6.1%}  "
-            f"{record['seconds']:.1f}s{_epoch_mark(state.averaged is not None, in_mean, improved)}"
+            f"{record['seconds']:.1f}s{epoch_mark(state.averaged is not None, in_mean, improved)}"
         )
 
     def val_loss(self, val: Outputs) -> float:
@@ -692,42 +411,3 @@ class Trainer:
             calibration=(calibration or Calibration(self.prior)).to_dict(),
             scripts=self.state.scripts,
         )
-
-
-def _epoch_mark(averaging: bool, in_mean: bool, improved: bool) -> str:
-    """'*best' after an epoch of lowest validation loss so far, when that epoch's weights are the
-    ones kept; when the run averages, no epoch is kept alone: the epochs in the mean say so."""
-    if averaging:
-        return "  +mean" if in_mean else ""
-    return "  *best" if improved else ""
-
-
-HEADLINE = ("accuracy", "top3_accuracy", "balanced_accuracy", "macro_f1", "ece", "split", "as_trained")
-
-
-def train_from_data(
-    config: TrainConfig,
-    data_dir: Path | None,
-    run_dir: Path,
-    progress: bool = True,
-    log: Callable[[str], None] = tqdm.write,
-    overwrite: bool = False,
-    columns: Columns | None = None,
-    group: Group | None = None,
-) -> TrainResult:
-    """Find (or download) the data (a directory or a CSV/TSV: see `load_names`), split it by name, and
-    train. Among several ranks, rank 0 reads the data and hands the split to the others, so only its
-    machine needs the files."""
-    group = group or Group()
-    group.world.device(config.device)  # fail before any download, loading or writing
-    split = None
-    if group.is_main:
-        new_run_dir(run_dir, overwrite, create=False)
-        try:
-            dataset = load_dataset(data_dir, config, columns, progress)
-            split = split_by_name(dataset, config.fractions, config.seed)
-        except KeyboardInterrupt:
-            raise TrainingInterrupted(None, 0) from None
-        log(f"data: {dataset.describe()}; {split.describe()}")
-    split = group.broadcast(split)
-    return train(config, split, run_dir, progress=progress, log=log, overwrite=overwrite, group=group)
