@@ -192,7 +192,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
         config=dict(raw.get("config") or {}),
         metrics=dict(raw.get("metrics") or {}),
         calibration=dict(raw.get("calibration") or {}),
-        # Checkpoints from before the script table get the shipped one when their languages match.
+        # A checkpoint without a script table gets the shipped one when its languages match.
         scripts=dict(raw["scripts"]) if isinstance(raw.get("scripts"), dict) else default_scripts(languages),
     )
 

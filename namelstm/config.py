@@ -26,7 +26,7 @@ LR_SCHEDULES = ("constant", "cosine")  # cosine: lr * (1 + cos(pi * (epoch - 1) 
 INFERENCE_BATCH_SIZE = 4096
 # Names per forward pass of the padded (mixed-length) path, kept for scripts/bench.py's comparison:
 # 4096 padded each batch to about twice the letters that 512 does, and a step of a 4096-name batch
-# costs more per name; 1M names took 18 s of lstm time instead of 7 s. `Predictor` now reads names
+# costs more per name; 1M names took 18 s of lstm time instead of 7 s. `Predictor` reads names
 # in exact-length batches instead (inference/backends.py).
 PREDICT_BATCH_SIZE = 512
 # What runs a prediction's model (Predictor.load): "auto" is onnxruntime where the model has an ONNX

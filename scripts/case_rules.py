@@ -1,4 +1,4 @@
-"""Which letter-case rule to use, chosen on the validation names (issue 16): accuracy / balanced
+"""Which letter-case rule to use, chosen on the validation names: accuracy / balanced
 accuracy of checkpoints on the validation names as written, upper-cased and lower-cased, under each
 rule. The forms are handed to `Predictor.rank` as the rule made them, so what is measured is the
 rule, not today's folding (which applies the rule that was chosen). The table in docs/trust.md came from:

@@ -182,7 +182,7 @@ def limits_grid() -> list[Spec]:
 
 
 def nonrecurrent_grid() -> list[Spec]:
-    """The two families without recurrence (issue 24): Adam's rate x class weights, 12 epochs."""
+    """The two families without recurrence: Adam's rate x class weights, 12 epochs."""
     ngram = {"model": "ngram", "hidden": 64, "optimizer": "adam", "epochs": 12}
     cnn = {"model": "cnn", "hidden": 64, "optimizer": "adam", "epochs": 12}
     return [

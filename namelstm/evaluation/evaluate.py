@@ -289,7 +289,7 @@ def evaluate_model(
 
 def metrics_table(metrics: dict[str, Any]) -> list[str]:
     """The lines `namelstm evaluate` prints: the overall scores, then one row per language."""
-    weights = metrics.get("weights") or f"epoch {metrics['epoch']}"  # metrics from before "weights"
+    weights = metrics.get("weights") or f"epoch {metrics['epoch']}"  # a metrics.json without "weights" names its epoch
     lines = [
         f"{metrics['model']} in {metrics['run']} ({weights}), {metrics['n']} test names, {metrics['split']}"
     ]
@@ -313,7 +313,7 @@ def metrics_table(metrics: dict[str, Any]) -> list[str]:
     lines.append(
         f"  {'ECE':<18} {metrics['ece']:6.3f}  ({metrics['ece_uncalibrated']:.3f} before temperature scaling)"
     )
-    if "letter_case" in metrics:  # runs scored before names were put in canonical case have none
+    if "letter_case" in metrics:  # a metrics.json may lack it
         case = metrics["letter_case"]
         upper, lower, written = (case[k]["accuracy"] for k in ("upper", "lower", "as_written"))
         lines.append(f"  {'letter case':<18} UPPER {upper:.1%}, lower {lower:.1%} (as written {written:.1%})")

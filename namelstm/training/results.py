@@ -74,9 +74,27 @@ class TrainingInterrupted(NamelstmError):
         self.run_dir, self.epoch = run_dir, epoch
 
 
-def epoch_mark(averaging: bool, in_mean: bool, improved: bool) -> str:
-    """'*best' after an epoch of lowest validation loss so far, when that epoch's weights are the
-    ones kept; when the run averages, no epoch is kept alone: the epochs in the mean say so."""
+@dataclass(frozen=True)
+class Kept:
+    """Which weights a run keeps and their validation scores: the best epoch's, or the mean of the last
+    epochs (named by the last)."""
+
+    val_loss: float
+    val_accuracy: float
+    epoch: int
+
+
+def epoch_line(record: dict[str, Any], epochs: int, averaging: bool, in_mean: bool, improved: bool) -> str:
+    """The line printed after each epoch. Its mark: '*best' after an epoch of lowest validation loss so
+    far, when that epoch's weights are the ones kept; when the run averages, '+mean' after each epoch in
+    the mean, since no epoch is kept alone."""
     if averaging:
-        return "  +mean" if in_mean else ""
-    return "  *best" if improved else ""
+        mark = "  +mean" if in_mean else ""
+    else:
+        mark = "  *best" if improved else ""
+    return (
+        f"epoch {record['epoch']:3d}/{epochs}  train loss {record['train_loss']:.3f} "
+        f"acc {record['train_accuracy']:6.1%}  val loss {record['val_loss']:.3f} "
+        f"acc {record['val_accuracy']:6.1%} balanced {record['val_balanced_accuracy']:6.1%}  "
+        f"{record['seconds']:.1f}s{mark}"
+    )

@@ -38,7 +38,7 @@ from namelstm.training.distill import distillation_loss, teacher_probabilities
 from namelstm.training.distributed import STOP_CHECK_EVERY, Group, stop_requests
 from namelstm.training.feed import Feed, Step
 from namelstm.training.optim import JointOptimizer, build_optimizer, clip_gradients, dense_gradients
-from namelstm.training.results import HEADLINE, TrainingInterrupted, TrainResult, epoch_mark
+from namelstm.training.results import HEADLINE, Kept, TrainingInterrupted, TrainResult, epoch_line
 
 # A mean training loss this many times a know-nothing model's has exploded (an SGD step far too long);
 # an lstm on the names starts near 2.9 and ends near 0.6, so no run that learns comes near it.
@@ -312,34 +312,32 @@ class Trainer:
         raise NamelstmError(f"the loss {what}; lower --lr (now {config.lr:g}); {kept}")
 
     def validate(self, epoch: int, record: dict[str, Any], started: float) -> None:
-        """Rank 0 after each epoch: add the weights to the mean, score them on validation, write the
-        checkpoint if they are the best so far, save the run's state and print the epoch's line."""
-        state = self.state
-        in_mean = state.in_mean(epoch)
+        """Rank 0 after each epoch: the weights join the mean (when the run averages), are scored on
+        validation and kept if best so far; then the run is saved and the epoch's line printed."""
+        in_mean = self.state.in_mean(epoch)
         if in_mean:
-            state.averaged.update_parameters(state.model)  # type: ignore[union-attr]
-        val = infer(state.model, self.val_batches, self.device)
-        val_loss = self.val_loss(val)
+            self.state.averaged.update_parameters(self.state.model)  # type: ignore[union-attr]
+        val = infer(self.state.model, self.val_batches, self.device)
         record.update(
-            val_loss=val_loss,
+            val_loss=self.val_loss(val),
             val_accuracy=val.accuracy,
             val_balanced_accuracy=val.balanced_accuracy,
             seconds=time.perf_counter() - started,
         )
-        state.history.append(record)
-        improved = val_loss < state.best.val_loss
-        if improved:
-            weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
-            state.best = Best(val_loss, val.accuracy, epoch, weights)
-            metrics = {"val_loss": val_loss, "val_accuracy": val.accuracy}
-            save_checkpoint(self.staging.current / CHECKPOINT, self._checkpoint(epoch, metrics))
+        self.state.history.append(record)
+        improved = self.keep_if_best(epoch, record["val_loss"], val.accuracy)
         self.save_state()
-        self.log(
-            f"epoch {epoch:3d}/{self.config.epochs}  train loss {record['train_loss']:.3f} "
-            f"acc {record['train_accuracy']:6.1%}  val loss {val_loss:.3f} "
-            f"acc {val.accuracy:6.1%} balanced {val.balanced_accuracy:6.1%}  "
-            f"{record['seconds']:.1f}s{epoch_mark(state.averaged is not None, in_mean, improved)}"
-        )
+        self.log(epoch_line(record, self.config.epochs, self.state.averaged is not None, in_mean, improved))
+
+    def keep_if_best(self, epoch: int, val_loss: float, val_accuracy: float) -> bool:
+        """Copy the weights and write the checkpoint when `val_loss` is the lowest so far."""
+        if not val_loss < self.state.best.val_loss:
+            return False
+        weights = {k: v.detach().clone() for k, v in self.state.model.state_dict().items()}
+        self.state.best = Best(val_loss, val_accuracy, epoch, weights)
+        metrics = {"val_loss": val_loss, "val_accuracy": val_accuracy}
+        save_checkpoint(self.staging.current / CHECKPOINT, self._checkpoint(epoch, metrics))
+        return True
 
     def val_loss(self, val: Outputs) -> float:
         """Selection uses the loss that training minimises: weighted as the training loss is."""
@@ -383,16 +381,17 @@ class Trainer:
         save_checkpoint(run_dir / CHECKPOINT, self._checkpoint(kept.epoch, scores, calibration))
         return TrainResult(config, run_dir, state.history, kept.epoch, metrics, seconds, majority)
 
-    def kept_weights(self) -> tuple[Best, Outputs]:
+    def kept_weights(self) -> tuple[Kept, Outputs]:
         """Put the weights the run keeps into the model, and say which they are with their validation
         scores: the mean of the last epochs (named by the last) when the run averages, else the best epoch."""
         state = self.state
         if state.averaged is None:
             state.model.load_state_dict(state.best.state)
-            return state.best, infer(state.model, self.val_batches, self.device)
+            kept = Kept(state.best.val_loss, state.best.val_accuracy, state.best.epoch)
+            return kept, infer(state.model, self.val_batches, self.device)
         state.model.load_state_dict(state.averaged.module.state_dict())
         val = infer(state.model, self.val_batches, self.device)
-        return Best(self.val_loss(val), val.accuracy, self.config.epochs), val
+        return Kept(self.val_loss(val), val.accuracy, self.config.epochs), val
 
     def _checkpoint(
         self, epoch: int, metrics: dict[str, Any], calibration: Calibration | None = None
