@@ -150,10 +150,8 @@ def test_cross_validation_builds_each_fold_through_the_recipe_build(
 def test_a_finished_run_is_kept_only_for_the_same_settings_and_split(
     tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from namelstm.training import launch as training
-
     calls: list[Path] = []
-    monkeypatch.setattr(training, "train", lambda config, split, run_dir, **_: calls.append(run_dir))
+    monkeypatch.setattr(recipe, "train", lambda config, split, run_dir, **_: calls.append(run_dir))
     run_dir = Path(shutil.copytree(tiny_run, tmp_path / "run"))
     split = Split.from_dict(read_json(run_dir / SPLIT))
     config = Recipe.single(TINY_CONFIG).resolved().members[0].config

@@ -14,6 +14,7 @@ from namelstm.config import INFERENCE_BATCH_SIZE, TAU_GRID, TrainConfig
 from namelstm.data.names import Batches, Split, load_split, resolve_data_dir
 from namelstm.errors import NamelstmError
 from namelstm.evaluation.selective import risk_coverage, thresholds_for_precisions
+from namelstm.inference.predict import pretrained_card, pretrained_path
 from namelstm.metrics import (
     accuracies,
     balanced_accuracy,
@@ -257,8 +258,6 @@ def evaluate_run(
 def evaluate_pretrained(data_dir: Path | None = None, device: torch.device | str = "cpu") -> dict[str, Any]:
     """Score the shipped model on the test part of the split its model card names, remade from
     the data (found or downloaded as for training). Writes nothing: the package is not a run."""
-    from namelstm.inference.predict import pretrained_card, pretrained_path
-
     card = pretrained_card()
     settings = card["settings"]
     directory = resolve_data_dir(data_dir)
@@ -289,7 +288,9 @@ def evaluate_model(
 
 def metrics_table(metrics: dict[str, Any]) -> list[str]:
     """The lines `namelstm evaluate` prints: the overall scores, then one row per language."""
-    weights = metrics.get("weights") or f"epoch {metrics['epoch']}"  # a metrics.json without "weights" names its epoch
+    weights = (
+        metrics.get("weights") or f"epoch {metrics['epoch']}"
+    )  # a metrics.json without "weights" names its epoch
     lines = [
         f"{metrics['model']} in {metrics['run']} ({weights}), {metrics['n']} test names, {metrics['split']}"
     ]

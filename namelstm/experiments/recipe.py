@@ -29,6 +29,8 @@ from namelstm.experiments.parallel import run_plans
 from namelstm.metrics import selection_score
 from namelstm.runs import CHECKPOINT, HISTORY, METRICS, SPLIT, read_json
 from namelstm.training.calibrate import fit_calibration, fit_tau
+from namelstm.training.launch import train
+from namelstm.training.settings import resolve_config
 
 WEIGHT_STEP = 0.1  # an ensemble's weights are chosen on validation over the simplex in steps of this
 # A build yields batches of calls (module-level functions with picklable arguments) and gets their
@@ -70,10 +72,6 @@ class Recipe:
 
     def resolved(self) -> Recipe:
         """The same recipe with every family default filled in: what the runs train with."""
-        from namelstm.training.settings import (
-            resolve_config,  # the training stack loads only when a recipe runs
-        )
-
         members = tuple(dataclasses.replace(m, config=resolve_config(m.config)) for m in self.members)
         student = resolve_config(self.student) if self.student else None
         rule = self.tau_rule or (student or members[0].config).tau_rule or "one-se"
@@ -114,8 +112,6 @@ def run_name(config: TrainConfig) -> str:
 
 def train_run(config: TrainConfig, split: Split, run_dir: Path) -> Path:
     """Train `config` into `run_dir`, or keep the finished run of the same settings and split there."""
-    from namelstm.training.launch import train
-
     if (
         (run_dir / METRICS).is_file()
         and read_json(run_dir / HISTORY)["config"] == config.to_dict()

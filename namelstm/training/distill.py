@@ -16,13 +16,13 @@ from namelstm.checkpoint import load_averaged
 from namelstm.config import INFERENCE_BATCH_SIZE
 from namelstm.data.names import Batches, Split
 from namelstm.errors import NamelstmError
+from namelstm.evaluation.evaluate import infer
+from namelstm.inference.predict import pretrained_path
 from namelstm.runs import PRETRAINED, resolve_checkpoint
 
 
 def _teacher_file(source: str) -> Path:
     if source == PRETRAINED:
-        from namelstm.inference.predict import pretrained_path
-
         return pretrained_path()
     return resolve_checkpoint(source)
 
@@ -41,8 +41,6 @@ def teacher_probabilities(teachers: tuple[str, ...], split: Split, temperature: 
     if any(c.languages != checkpoints[0].languages for c in checkpoints):
         raise NamelstmError("the teachers list their languages in different orders")
     batches = Batches(split.train, checkpoints[0].languages, INFERENCE_BATCH_SIZE, split.alphabet)
-    from namelstm.evaluation.evaluate import infer  # evaluate imports the training stack's neighbours
-
     log_probs = infer(teacher, batches).log_probs[:, order]
     return F.softmax(log_probs / temperature, dim=1)
 
