@@ -167,3 +167,12 @@ def test_the_package_graph_has_no_cycle_counting_every_import() -> None:
         "evaluation",
     ]
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_contributing_page_draws_the_layers_the_test_checks() -> None:
+    page = (PACKAGE.parent / "docs" / "contributing.md").read_text(encoding="utf-8")
+    picture = page.split("## Layout", 1)[1].split("```", 2)[1]
+    rows = {int(line.split()[0]): line for line in picture.strip().splitlines()}
+    assert sorted(rows) == list(range(len(LAYERS)))
+    for i, units in enumerate(LAYERS):
+        assert all(unit in rows[i].split("  ")[1] for unit in units), rows[i]
