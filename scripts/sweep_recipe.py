@@ -40,7 +40,7 @@ from namelstm.calibration import Calibration
 from namelstm.config import INFERENCE_BATCH_SIZE, TrainConfig
 from namelstm.data.names import Batches, Split, load_split, resolve_data_dir
 from namelstm.evaluation.evaluate import infer, tradeoff
-from namelstm.metrics import balanced_accuracy, selection_score
+from namelstm.metrics import accuracies
 from namelstm.models import NameClassifier
 from namelstm.training.calibrate import class_weights, fit_tau, prior_of
 from namelstm.training.launch import train
@@ -248,11 +248,11 @@ def config_of(spec: Spec) -> TrainConfig:
 def calibrated(log_probs: torch.Tensor, targets: torch.Tensor, prior: tuple[float, ...]) -> dict[str, float]:
     tau = fit_tau(log_probs, targets, prior, rule="best")  # the rule of the sweep's tables: see above
     adjusted = Calibration(prior, tau).apply(log_probs, temperature=False)
-    predicted = adjusted.argmax(1)
+    figures = accuracies(adjusted.argmax(1), targets, log_probs.shape[1])
     return {
-        "acc": float((predicted == targets).double().mean()),
-        "bal": balanced_accuracy(predicted, targets, log_probs.shape[1]),
-        "score": selection_score(adjusted, targets),
+        "acc": figures["accuracy"],
+        "bal": figures["balanced_accuracy"],
+        "score": figures["score"],
         "tau": tau,
     }
 

@@ -53,7 +53,7 @@ class Outputs:
 
     @property
     def accuracy(self) -> float:
-        return (self.log_probs.argmax(1) == self.targets).float().mean().item()
+        return accuracies(self.log_probs.argmax(1), self.targets, self.log_probs.shape[1])["accuracy"]
 
     @property
     def balanced_accuracy(self) -> float:
